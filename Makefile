@@ -1,0 +1,38 @@
+# topic-migrator. `make demo` tries the tool on an embedded cluster; `make test`
+# runs every test against a real Apache Kafka broker and against kfake.
+GO       ?= go
+BIN      := bin/migrator
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+
+.PHONY: build test test-fast demo fuzz vet kafka-up kafka-down clean
+
+build: ## build bin/migrator
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
+
+test: ## all tests, against real Kafka (started here unless KAFKA_BOOTSTRAP_SERVERS is set) and kfake
+	scripts/test.sh
+
+test-fast: ## all tests against kfake only; real-Kafka subtests are skipped
+	$(GO) test ./...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }
+
+demo: build ## try the tool (an embedded cluster walk-through arrives with `migrator demo`)
+	$(BIN) version
+
+fuzz: ## fuzz the rename-map loader for FUZZTIME (default 60s)
+	$(GO) test ./plan/ -run '^$$' -fuzz FuzzParseRenameMap -fuzztime $${FUZZTIME:-60s}
+
+kafka-up: ## start the real broker on 127.0.0.1:9092
+	scripts/kafka-up.sh
+
+kafka-down:
+	scripts/kafka-down.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,146 @@
+// Package admin is the migrator's admin layer: it connects to the cluster,
+// describes topics, configs, ACLs and consumer groups, and creates topics.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/clientconfig"
+)
+
+// Client is a connection to one Kafka cluster for admin operations.
+type Client struct {
+	cfg      clientconfig.Config
+	producer *kafka.Producer
+	admin    *kafka.AdminClient
+	logs     *logSink
+}
+
+// Connect opens an admin connection and proves the cluster answers within
+// cfg's timeout, so that a broker that is down or unreachable gives a clear
+// error instead of a hang.
+func Connect(ctx context.Context, cfg clientconfig.Config, logger *slog.Logger) (*Client, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	sink := newLogSink(logger, cfg)
+	cm, err := cfg.ConfigMap(kafka.ConfigMap{
+		"go.logs.channel.enable": true,
+		"go.logs.channel":        sink.ch,
+		"client.id":              "topic-migrator-admin",
+	})
+	if err != nil {
+		return nil, err
+	}
+	// An admin client derived from a producer, because only producers and
+	// consumers can forward librdkafka's logs to log/slog.
+	p, err := kafka.NewProducer(&cm)
+	if err != nil {
+		return nil, cfg.ScrubError(fmt.Errorf("kafka client config: %w", err))
+	}
+	a, err := kafka.NewAdminClientFromProducer(p)
+	if err != nil {
+		p.Close()
+		return nil, cfg.ScrubError(fmt.Errorf("create admin client: %w", err))
+	}
+	c := &Client{cfg: cfg, producer: p, admin: a, logs: sink}
+	if err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Ping asks the cluster to describe itself, within the operation timeout.
+func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout())
+	defer cancel()
+	_, err := c.admin.DescribeCluster(ctx)
+	if err == nil {
+		return nil
+	}
+	return c.unreachable(ctx, err)
+}
+
+// unreachable explains a failed call: the cluster could not be reached,
+// and the last connection error librdkafka logged says why.
+func (c *Client) unreachable(ctx context.Context, err error) error {
+	why := c.logs.lastError()
+	if why == "" {
+		why = err.Error()
+	}
+	if ctx.Err() != nil || isTimeout(err) {
+		return c.cfg.ScrubError(fmt.Errorf("cannot reach Kafka at %s within %s: %s", c.cfg.Bootstrap(), c.cfg.OperationTimeout(), why))
+	}
+	return c.cfg.ScrubError(fmt.Errorf("Kafka at %s: %s", c.cfg.Bootstrap(), why))
+}
+
+func isTimeout(err error) bool {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Code() == kafka.ErrTimedOut || kerr.Code() == kafka.ErrTimedOutQueue || kerr.Code() == kafka.ErrTransport || kerr.Code() == kafka.ErrAllBrokersDown
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// Kafka returns the underlying librdkafka admin client.
+func (c *Client) Kafka() *kafka.AdminClient { return c.admin }
+
+// Producer returns the producer the admin client is derived from; it is
+// not transactional and is meant for tests and small one-off writes.
+func (c *Client) Producer() *kafka.Producer { return c.producer }
+
+// Config returns the connection config.
+func (c *Client) Config() clientconfig.Config { return c.cfg }
+
+// Close releases the connection.
+func (c *Client) Close() {
+	c.admin.Close()
+	c.producer.Close()
+	c.logs.close()
+}
+
+// logSink forwards librdkafka logs to slog at debug level and remembers the
+// last error-level line, which explains most connection failures.
+type logSink struct {
+	ch   chan kafka.LogEvent
+	done chan struct{}
+	once sync.Once
+	mu   sync.Mutex
+	last string
+}
+
+func newLogSink(logger *slog.Logger, cfg clientconfig.Config) *logSink {
+	s := &logSink{ch: make(chan kafka.LogEvent, 256), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for ev := range s.ch {
+			msg := cfg.Scrub(ev.Message)
+			if ev.Level <= 4 && !strings.Contains(ev.Tag, "TELEMETRY") {
+				s.mu.Lock()
+				s.last = msg
+				s.mu.Unlock()
+			}
+			logger.Debug("librdkafka", "client", ev.Name, "tag", ev.Tag, "level", ev.Level, "msg", msg)
+		}
+	}()
+	return s
+}
+
+func (s *logSink) lastError() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+func (s *logSink) close() {
+	s.once.Do(func() { close(s.ch) })
+	<-s.done
+}

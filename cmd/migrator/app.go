@@ -1,0 +1,204 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/urfave/cli/v2"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/clientconfig"
+	"github.com/huleedu/topic-migrator/output"
+	"github.com/huleedu/topic-migrator/plan"
+)
+
+// Set at build time with -ldflags "-X main.version=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+	date    = "unknown"
+)
+
+// exitError carries a process exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// Global flag names.
+const (
+	flagBootstrap     = "bootstrap-servers"
+	flagCommandConfig = "command-config"
+	flagState         = "state"
+	flagMap           = "map"
+	flagOutput        = "output"
+	flagVerbose       = "verbose"
+	flagTimeout       = "timeout"
+)
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "migrator",
+		Usage: "rename Kafka topics on a live cluster, safely and reversibly",
+		Description: "migrator reads rename-map.yaml (old topic name → new name), plans the migration against the live\n" +
+			"cluster, creates the new topics, mirrors old → new exactly once for the transition window, moves\n" +
+			"consumer groups with exact offset translation, and retires the old topics when it is safe.\n\n" +
+			"Example:\n  migrator --bootstrap-servers kafka:9092 --map rename-map.yaml ping",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Errors are printed once, by main.
+		ExitErrHandler:       func(*cli.Context, error) {},
+		HideVersion:          true,
+		EnableBashCompletion: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagBootstrap, Aliases: []string{"b"}, EnvVars: []string{"MIGRATOR_BOOTSTRAP_SERVERS"}, Usage: "Kafka bootstrap servers, `HOST:PORT[,...]`"},
+			&cli.PathFlag{Name: flagCommandConfig, Usage: "Java-style properties `FILE` of client settings (security.protocol, sasl.*, ssl.*), passed to librdkafka"},
+			&cli.PathFlag{Name: flagState, EnvVars: []string{"MIGRATOR_STATE"}, Value: "migrator.db", Usage: "bbolt state `FILE`"},
+			&cli.PathFlag{Name: flagMap, Value: "rename-map.yaml", Usage: "rename map `FILE`"},
+			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json"},
+			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "log debug details (librdkafka included) to stderr"},
+			&cli.DurationFlag{Name: flagTimeout, Value: clientconfig.DefaultTimeout, Usage: "give up on an unresponsive cluster after this long"},
+		},
+		Before: func(c *cli.Context) error {
+			if _, err := output.ParseFormat(c.String(flagOutput)); err != nil {
+				return err
+			}
+			return nil
+		},
+		Commands: []*cli.Command{
+			versionCommand(),
+			pingCommand(),
+			validateMapCommand(),
+		},
+	}
+}
+
+// logger returns the process logger: info level, debug with --verbose.
+func logger(c *cli.Context) *slog.Logger {
+	level := slog.LevelInfo
+	if c.Bool(flagVerbose) {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+}
+
+func printer(c *cli.Context) output.Printer {
+	f, _ := output.ParseFormat(c.String(flagOutput))
+	return output.Printer{Format: f, W: c.App.Writer}
+}
+
+// clientConfig builds the connection config from the global flags.
+func clientConfig(c *cli.Context) (clientconfig.Config, error) {
+	cfg := clientconfig.Config{BootstrapServers: c.String(flagBootstrap), Timeout: c.Duration(flagTimeout)}
+	if path := c.Path(flagCommandConfig); path != "" {
+		props, err := clientconfig.LoadProperties(path)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Properties = props
+	}
+	return cfg, nil
+}
+
+// connect opens an admin connection from the global flags.
+func connect(c *cli.Context) (*admin.Client, error) {
+	cfg, err := clientConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return admin.Connect(c.Context, cfg, logger(c))
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "version",
+		Usage:     "print the migrator and librdkafka versions",
+		UsageText: "migrator version\nmigrator -o json version",
+		Action: func(c *cli.Context) error {
+			_, librdkafka := kafka.LibraryVersion()
+			info := map[string]string{
+				"version": version, "commit": commit, "date": date,
+				"go": runtime.Version(), "librdkafka": librdkafka,
+			}
+			return printer(c).Print(info, []string{"version", "commit", "date", "go", "librdkafka"}, func() [][]string {
+				return [][]string{{version, commit, date, runtime.Version(), librdkafka}}
+			})
+		},
+	}
+}
+
+func pingCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ping",
+		Usage:     "check that the cluster answers and show its brokers",
+		UsageText: "migrator --bootstrap-servers 127.0.0.1:9092 ping\nmigrator --command-config client.properties --timeout 10s ping",
+		Action: func(c *cli.Context) error {
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			info, err := cl.DescribeCluster(c.Context)
+			if err != nil {
+				return err
+			}
+			return printer(c).Print(info, []string{"cluster id", "broker", "host", "port", "controller"}, func() [][]string {
+				var rows [][]string
+				for _, b := range info.Brokers {
+					ctrl := ""
+					if b.ID == info.ControllerID {
+						ctrl = "yes"
+					}
+					rows = append(rows, []string{info.ClusterID, fmt.Sprint(b.ID), b.Host, fmt.Sprint(b.Port), ctrl})
+				}
+				return rows
+			})
+		},
+	}
+}
+
+func validateMapCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate-map",
+		Usage:     "check rename-map.yaml for errors without touching the cluster",
+		UsageText: "migrator --map rename-map.yaml validate-map",
+		Action: func(c *cli.Context) error {
+			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			if err != nil {
+				return err
+			}
+			type row struct {
+				Event    string `json:"event,omitempty"`
+				From     string `json:"from"`
+				To       string `json:"to"`
+				Strategy string `json:"strategy"`
+			}
+			rows := make([]row, len(m.Renames))
+			for i, r := range m.Renames {
+				rows[i] = row{r.Event, r.From, r.To, string(r.Strategy)}
+			}
+			return printer(c).Print(rows, []string{"event", "from", "to", "strategy"}, func() [][]string {
+				out := make([][]string, len(rows))
+				for i, r := range rows {
+					out[i] = []string{r.Event, r.From, r.To, r.Strategy}
+				}
+				return out
+			})
+		},
+	}
+}

@@ -1,0 +1,21 @@
+// Command migrator renames Kafka topics on a live cluster without losing,
+// duplicating or reordering a record: plan, apply, mirror, cut over,
+// verify, roll back and retire, with its state in a bbolt file.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "migrator: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}

@@ -1,0 +1,113 @@
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// CreateTopic creates a topic and waits until it is usable.
+func (c *Cluster) CreateTopic(t testing.TB, name string, partitions int, configs map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := c.Admin(t)
+	res, err := cl.Kafka().CreateTopics(ctx, []kafka.TopicSpecification{{
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1, Config: configs,
+	}})
+	if err != nil {
+		t.Fatalf("create topic %q: %v", name, err)
+	}
+	if res[0].Error.Code() != kafka.ErrNoError {
+		t.Fatalf("create topic %q: %v", name, res[0].Error)
+	}
+}
+
+// Produce writes msgs (their TopicPartition.Topic must be set) with an
+// idempotent producer and waits for every delivery report.
+func (c *Cluster) Produce(t testing.TB, msgs ...*kafka.Message) []kafka.TopicPartition {
+	t.Helper()
+	p, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"enable.idempotence": true, "linger.ms": 5}))
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	reports := make(chan kafka.Event, len(msgs))
+	for _, m := range msgs {
+		if err := p.Produce(m, reports); err != nil {
+			t.Fatalf("produce to %v: %v", m.TopicPartition, err)
+		}
+	}
+	out := make([]kafka.TopicPartition, 0, len(msgs))
+	timeout := time.After(60 * time.Second)
+	for range msgs {
+		select {
+		case ev := <-reports:
+			m := ev.(*kafka.Message)
+			if m.TopicPartition.Error != nil {
+				t.Fatalf("delivery to %v: %v", m.TopicPartition, m.TopicPartition.Error)
+			}
+			out = append(out, m.TopicPartition)
+		case <-timeout:
+			t.Fatalf("no delivery report within 60s")
+		}
+	}
+	return out
+}
+
+// ReadPartition reads every record of one partition from the start up to
+// its high watermark (read_committed), in offset order.
+func (c *Cluster) ReadPartition(t testing.TB, topic string, partition int32) []*kafka.Message {
+	t.Helper()
+	msgs, err := c.readPartition(topic, partition)
+	if err != nil {
+		t.Fatalf("read %s/%d: %v", topic, partition, err)
+	}
+	return msgs
+}
+
+func (c *Cluster) readPartition(topic string, partition int32) ([]*kafka.Message, error) {
+	cons, err := kafka.NewConsumer(c.ConfigMap(kafka.ConfigMap{
+		"group.id":             "kafkatest-reader",
+		"enable.auto.commit":   false,
+		"isolation.level":      "read_committed",
+		"enable.partition.eof": true,
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	defer cons.Close()
+	low, high, err := cons.QueryWatermarkOffsets(topic, partition, 10000)
+	if err != nil {
+		return nil, fmt.Errorf("watermarks: %w", err)
+	}
+	if high <= low {
+		return nil, nil
+	}
+	tp := kafka.TopicPartition{Topic: &topic, Partition: partition, Offset: kafka.Offset(low)}
+	if err := cons.Assign([]kafka.TopicPartition{tp}); err != nil {
+		return nil, fmt.Errorf("assign: %w", err)
+	}
+	var out []*kafka.Message
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		switch ev := cons.Poll(100).(type) {
+		case *kafka.Message:
+			out = append(out, ev)
+			if int64(ev.TopicPartition.Offset) >= high-1 {
+				return out, nil
+			}
+		case kafka.PartitionEOF:
+			return out, nil
+		case kafka.Error:
+			if ev.IsFatal() {
+				return nil, ev
+			}
+		}
+	}
+	return nil, fmt.Errorf("read stopped at %d records of up to %d: %w", len(out), high-low, ctx.Err())
+}

@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Start a throw-away single-node Apache Kafka 4.x broker (KRaft, combined broker+controller)
+# on loopback, for tests. Needs only Java 17+ and Maven (jars come from Maven Central, cached).
+#
+#   scripts/kafka-up.sh            # -> last stdout line: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092
+#   scripts/kafka-down.sh          # stop it
+#
+# Environment (all optional):
+#   KAFKA_VERSION          org.apache.kafka:kafka_2.13 version              (default 4.4.0)
+#   KAFKA_PORT             PLAINTEXT listener port on 127.0.0.1            (default 9092)
+#   KAFKA_CONTROLLER_PORT  KRaft controller listener port                  (default KAFKA_PORT+1)
+#   KAFKA_STATE_DIR        data, logs, pid file, server.properties         (default <repo>/.kafka)
+#   KAFKA_CACHE            directory holding the broker jars               (default ~/.cache/topic-migrator/kafka-$KAFKA_VERSION/libs)
+#   KAFKA_START_TIMEOUT    seconds to wait for the broker to be ready      (default 120)
+#   KAFKA_HEAP_OPTS        JVM heap flags                                  (default "-Xms256m -Xmx1g")
+#   KAFKA_MVN_ARGS         extra arguments for mvn, e.g. "-Dmaven.repo.local=/tmp/m2"
+#   KAFKA_EXTRA_PROPERTIES extra server.properties lines (newline separated), appended last
+#
+# Every start wipes the data dir, so each run begins with an empty cluster (new cluster id).
+# If a broker started by this script (same state dir) is still running, nothing is started and
+# its address is printed again. Progress goes to stderr; stdout carries only the address line.
+# A file <state>/kafka.env holds KAFKA_BOOTSTRAP_SERVERS, KAFKA_LIBS and KAFKA_VERSION.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+
+KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
+PORT=${KAFKA_PORT:-9092}
+CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
+STATE_DIR=${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka}
+LIBS=${KAFKA_CACHE:-$HOME/.cache/topic-migrator/kafka-$KAFKA_VERSION/libs}
+START_TIMEOUT=${KAFKA_START_TIMEOUT:-120}
+HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+HOST=127.0.0.1
+
+DATA_DIR=$STATE_DIR/data
+LOG_DIR=$STATE_DIR/logs
+PID_FILE=$STATE_DIR/kafka.pid
+PROPS=$STATE_DIR/server.properties
+ENV_FILE=$STATE_DIR/kafka.env
+
+log() { echo "kafka-up: $*" >&2; }
+die() { echo "kafka-up: ERROR: $*" >&2; exit 1; }
+
+[[ $PORT =~ ^[0-9]+$ && $CONTROLLER_PORT =~ ^[0-9]+$ ]] || die "KAFKA_PORT/KAFKA_CONTROLLER_PORT must be numbers"
+[[ $PORT != "$CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+
+if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then JAVA=$JAVA_HOME/bin/java; else JAVA=java; fi
+
+# --- helpers -------------------------------------------------------------------------------
+
+# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# api_versions_ok: the broker answers a Kafka ApiVersions v0 request with error_code 0,
+# i.e. its request handlers are really serving (not merely a bound socket). Pure bash.
+api_versions_ok() {
+  local hex
+  # request: size=12 | api_key=18 | api_version=0 | correlation_id=7 | client_id="up"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  hex=$(timeout 5 bash -c '
+      exec 3<>"/dev/tcp/$0/$1" || exit 1
+      printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x07\x00\x02up" >&3
+      head -c 10 <&3 | od -An -tx1' "$HOST" "$PORT" 2>/dev/null) || return 1
+  hex=${hex//[[:space:]]/}
+  # response: size(4) | correlation_id=7 (4) | error_code=0 (2)
+  [[ ${#hex} -eq 20 && ${hex:8:12} == "000000070000" ]]
+}
+
+# pid_cmdline PID: the command line of PID ("" if gone).
+pid_cmdline() {
+  if [[ -r /proc/$1/cmdline ]]; then tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true
+  else ps -o args= -p "$1" 2>/dev/null || true; fi
+}
+
+# running_pid: pid of the broker this script started for this state dir, or fails.
+running_pid() {
+  [[ -f $PID_FILE ]] || return 1
+  local pid
+  pid=$(<"$PID_FILE")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ $(pid_cmdline "$pid") == *kafka.Kafka*"$PROPS"* ]] || return 1
+  echo "$pid"
+}
+
+print_tail() {
+  local f
+  for f in "$LOG_DIR/server.log" "$LOG_DIR/kafka.out" "$LOG_DIR/format.log"; do
+    [[ -s $f ]] || continue
+    echo "----- last 50 lines of $f -----" >&2
+    tail -n 50 "$f" >&2
+  done
+}
+
+new_cluster_id() {
+  # Same shape as Kafka's Uuid.randomUuid().toString(): 16 random bytes, base64url, no
+  # padding, never starting with '-' (it would look like a CLI flag).
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $id != -* ]] && break
+  done
+  echo "$id"
+}
+
+# fetch_jars: make $LIBS hold every jar the broker and tools need (Maven Central, cached).
+fetch_jars() {
+  local marker=$LIBS/.complete
+  if [[ -f $marker && $(<"$marker") == "$KAFKA_VERSION" ]]; then return 0; fi
+  command -v mvn >/dev/null || die "mvn (Maven) is needed to fetch the Kafka jars, and was not found"
+  mkdir -p "$(dirname "$LIBS")"
+  exec 8>"$LIBS.lock"
+  flock -w 600 8 || die "timed out waiting for another fetch into $LIBS"
+  if [[ -f $marker && $(<"$marker") == "$KAFKA_VERSION" ]]; then exec 8>&-; return 0; fi
+  local tmp=$LIBS.tmp.$$ mvn_args=()
+  read -r -a mvn_args <<<"${KAFKA_MVN_ARGS:-}"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
+  # mvn's output goes to a file (Debian's Maven 3.8 prints stray colour codes even with -q -B),
+  # shown only when it fails.
+  if ! mvn -q -B -f "$SCRIPT_DIR/pom.xml" "${mvn_args[@]}" \
+      dependency:copy-dependencies -Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$tmp" \
+      >"$tmp.log" 2>&1; then
+    sed 's/\x1b\[[0-9;]*m//g' "$tmp.log" >&2
+    rm -rf "$tmp" "$tmp.log"
+    die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION and its dependencies"
+  fi
+  rm -f "$tmp.log"
+  [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || { rm -rf "$tmp"; die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"; }
+  echo "$KAFKA_VERSION" >"$tmp/.complete"
+  rm -rf "$LIBS"
+  mv "$tmp" "$LIBS"
+  exec 8>&-
+}
+
+check_java() {
+  command -v "$JAVA" >/dev/null || die "java not found (Kafka 4.x needs Java 17 or newer)"
+  local v major
+  v=$("$JAVA" -version 2>&1 | sed -nE 's/.*version "([^"]+)".*/\1/p' | head -n 1)
+  major=${v%%.*}
+  [[ $major == 1 ]] && major=$(echo "$v" | cut -d. -f2)
+  [[ $major =~ ^[0-9]+$ ]] || die "cannot tell the Java version from '$JAVA -version'"
+  ((major >= 17)) || die "Kafka 4.x brokers need Java 17 or newer; '$JAVA' is $v"
+}
+
+# --- main ----------------------------------------------------------------------------------
+
+mkdir -p "$STATE_DIR"
+# Serialise concurrent kafka-up/kafka-down runs on the same state dir. The broker must not
+# inherit fd 9 (it would hold the lock for its whole life): see "9>&-" below.
+exec 9>"$STATE_DIR/.lock"
+flock -w 300 9 || die "timed out waiting for the lock on $STATE_DIR"
+
+if pid=$(running_pid); then
+  addr=$(sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p' "$ENV_FILE" 2>/dev/null || true)
+  addr=${addr:-$HOST:$PORT}
+  [[ $addr == "$HOST:$PORT" ]] || log "note: the running broker listens on $addr, not on port $PORT"
+  log "broker already running (pid $pid), leaving it as it is"
+  echo "KAFKA_BOOTSTRAP_SERVERS=$addr"
+  exit 0
+fi
+rm -f "$PID_FILE"
+
+for p in "$PORT" "$CONTROLLER_PORT"; do
+  if port_open "$p"; then
+    die "port $HOST:$p is already in use by another process (not a broker started by this script from $STATE_DIR); stop it or set KAFKA_PORT / KAFKA_CONTROLLER_PORT"
+  fi
+done
+
+check_java
+fetch_jars
+CP="$LIBS/*"
+
+rm -rf "$DATA_DIR" "$LOG_DIR"
+mkdir -p "$DATA_DIR" "$LOG_DIR"
+
+cat >"$PROPS" <<EOF
+# Written by scripts/kafka-up.sh; rewritten on every start.
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
+log.dirs=$DATA_DIR
+
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+
+# ACLs on, so CreateAcls/DescribeAcls work; everyone is allowed while no ACL matches.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=true
+EOF
+if [[ -n ${KAFKA_EXTRA_PROPERTIES:-} ]]; then
+  printf '\n# KAFKA_EXTRA_PROPERTIES\n%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$PROPS"
+fi
+
+LOG_OPTS=(-Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.yaml")
+
+cluster_id=$(new_cluster_id)
+log "formatting $DATA_DIR (cluster id $cluster_id, Kafka $KAFKA_VERSION)"
+if ! "$JAVA" "${LOG_OPTS[@]}" -cp "$CP" kafka.tools.StorageTool format \
+    --config "$PROPS" --cluster-id "$cluster_id" --standalone >"$LOG_DIR/format.log" 2>&1; then
+  print_tail
+  die "kafka-storage format failed"
+fi
+
+read -r -a heap <<<"$HEAP_OPTS"
+launcher=()
+command -v setsid >/dev/null && launcher=(setsid)   # own session: survives the caller's process group
+log "starting broker on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT), logs in $LOG_DIR"
+# The inner bash writes its own pid, then execs java: the pid file holds the JVM's pid.
+# shellcheck disable=SC2016 # expanded by the inner bash
+"${launcher[@]}" bash -c 'echo $$ >"$0"; cd "$1" || exit 1; shift; exec "$@"' "$PID_FILE" "$STATE_DIR" \
+  "$JAVA" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  "${LOG_OPTS[@]}" -cp "$CP" kafka.Kafka "$PROPS" \
+  </dev/null >"$LOG_DIR/kafka.out" 2>&1 9>&- &
+
+pid=
+fail_start() {
+  log "ERROR: $*"
+  print_tail
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -f "$PID_FILE"
+  exit 1
+}
+
+deadline=$((SECONDS + START_TIMEOUT))
+while :; do
+  if [[ -z $pid && -s $PID_FILE ]]; then pid=$(<"$PID_FILE"); fi
+  if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+    fail_start "the broker process exited during start-up"
+  fi
+  if [[ -n $pid ]] && grep -q 'Kafka Server started' "$LOG_DIR/server.log" 2>/dev/null &&
+      port_open "$PORT" && api_versions_ok; then
+    break
+  fi
+  ((SECONDS < deadline)) || fail_start "the broker was not ready within ${START_TIMEOUT}s"
+  sleep 0.5
+done
+
+{
+  echo "KAFKA_BOOTSTRAP_SERVERS=$HOST:$PORT"
+  echo "KAFKA_LIBS=$LIBS"
+  echo "KAFKA_VERSION=$KAFKA_VERSION"
+} >"$ENV_FILE"
+log "broker ready (pid $pid, Kafka $KAFKA_VERSION)"
+echo "KAFKA_BOOTSTRAP_SERVERS=$HOST:$PORT"
