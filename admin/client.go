@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
@@ -21,7 +22,15 @@ type Client struct {
 	producer *kafka.Producer
 	admin    *kafka.AdminClient
 	logs     *logSink
+	requests atomic.Int64
 }
+
+// count records one admin API call.
+func (c *Client) count() { c.requests.Add(1) }
+
+// Requests returns how many admin API calls the client has made; each is
+// one request to the cluster (librdkafka may split one across brokers).
+func (c *Client) Requests() int64 { return c.requests.Load() }
 
 // Connect opens an admin connection and proves the cluster answers within
 // cfg's timeout, so that a broker that is down or unreachable gives a clear
@@ -62,6 +71,7 @@ func Connect(ctx context.Context, cfg clientconfig.Config, logger *slog.Logger) 
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout())
 	defer cancel()
+	c.count()
 	_, err := c.admin.DescribeCluster(ctx)
 	if err == nil {
 		return nil

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/admin"
 )
 
 // CreateTopic creates a topic and waits until it is usable.
@@ -15,14 +17,15 @@ func (c *Cluster) CreateTopic(t testing.TB, name string, partitions int, configs
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl := c.Admin(t)
-	res, err := cl.Kafka().CreateTopics(ctx, []kafka.TopicSpecification{{
-		Topic: name, NumPartitions: partitions, ReplicationFactor: 1, Config: configs,
-	}})
+	res, err := cl.CreateTopics(ctx, []admin.TopicSpec{{Name: name, Partitions: partitions, ReplicationFactor: 1, Configs: configs}}, false)
 	if err != nil {
-		t.Fatalf("create topic %q: %v", name, err)
+		t.Fatal(err)
 	}
-	if res[0].Error.Code() != kafka.ErrNoError {
-		t.Fatalf("create topic %q: %v", name, res[0].Error)
+	if res[name] != nil {
+		t.Fatal(res[name])
+	}
+	if err := cl.WaitForTopics(ctx, []string{name}, true); err != nil {
+		t.Fatal(err)
 	}
 }
 

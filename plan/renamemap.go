@@ -43,7 +43,9 @@ type Position struct {
 // RenameMap is a parsed rename-map.yaml.
 type RenameMap struct {
 	// Path is the file the map was read from, for messages.
-	Path    string
+	Path string
+	// Raw is the file's content, which the plan id hashes.
+	Raw     []byte
 	Version int
 	// Naming holds the rules topic names must follow; nil when the map
 	// sets none, and then no naming rule is enforced.
@@ -148,7 +150,7 @@ func LoadRenameMap(path string) (*RenameMap, error) {
 // ParseRenameMap parses and validates a rename map; name is used in
 // messages. All problems are reported at once as MapErrors.
 func ParseRenameMap(name string, data []byte) (*RenameMap, error) {
-	p := &mapParser{file: name, m: &RenameMap{Path: name, Window: DefaultWindow}}
+	p := &mapParser{file: name, m: &RenameMap{Path: name, Raw: data, Window: DefaultWindow}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {

@@ -106,3 +106,13 @@ func TestPing(t *testing.T) {
 		}
 	})
 }
+
+// writeFile writes a file in the test's temp dir and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

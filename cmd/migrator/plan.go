@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/huleedu/topic-migrator/output"
+	"github.com/huleedu/topic-migrator/plan"
+)
+
+// Exit codes of --detailed-exitcode, as terraform's.
+const (
+	exitNoChanges = 0
+	exitErrors    = 1
+	exitChanges   = 2
+)
+
+func planCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan",
+		Usage: "diff rename-map.yaml against the live cluster: what apply would do and what cannot work",
+		UsageText: "migrator -b kafka:9092 plan\n" +
+			"migrator -b kafka:9092 plan --out plan.json --detailed-exitcode   # 0 no changes, 2 changes, 1 errors\n" +
+			"migrator -b kafka:9092 -o json plan",
+		Flags: []cli.Flag{
+			&cli.PathFlag{Name: "out", Usage: "save the plan as JSON to `FILE`, for apply --plan"},
+			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on errors"},
+		},
+		Action: func(c *cli.Context) error {
+			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			if err != nil {
+				return err
+			}
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			p, _, err := plan.Make(c.Context, cl, m)
+			if err != nil {
+				return err
+			}
+			if out := c.Path("out"); out != "" {
+				if err := p.Save(out); err != nil {
+					return err
+				}
+			}
+			if err := printPlan(printer(c), p); err != nil {
+				return err
+			}
+			if !c.Bool("detailed-exitcode") {
+				return nil
+			}
+			switch {
+			case p.BlockedCount() > 0:
+				return &exitError{code: exitErrors, err: fmt.Errorf("plan %s: %d rename(s) blocked", p.ID, p.BlockedCount())}
+			case p.Changes() > 0:
+				return &exitError{code: exitChanges, err: fmt.Errorf("plan %s: %d change(s) to apply", p.ID, p.Changes())}
+			}
+			return nil
+		},
+	}
+}
+
+// printPlan prints a plan: JSON, or a renames table, a findings table and
+// a summary line.
+func printPlan(pr output.Printer, p *plan.Plan) error {
+	if pr.Format == output.JSON {
+		return pr.Print(p, nil, nil)
+	}
+	var rows [][]string
+	for _, r := range p.Renames {
+		create, parts := "", ""
+		if r.Create != nil {
+			create = r.Create.Name
+			parts = fmt.Sprint(r.Create.Partitions)
+		}
+		rows = append(rows, []string{r.From, r.To, string(r.Strategy), string(r.Action), create, parts,
+			fmt.Sprint(r.SourceRecords), fmt.Sprint(len(r.Groups)), countFindings(r.Findings)})
+	}
+	if err := pr.Table([]string{"from", "to", "strategy", "action", "creates", "partitions", "records", "groups", "findings"}, rows); err != nil {
+		return err
+	}
+	var frows [][]string
+	for _, r := range p.Renames {
+		for _, f := range r.Findings {
+			frows = append(frows, []string{string(f.Severity), f.Code, r.From, f.Message, f.Fix})
+		}
+	}
+	for _, f := range p.Findings {
+		frows = append(frows, []string{string(f.Severity), f.Code, "(map/cluster)", f.Message, f.Fix})
+	}
+	if len(frows) > 0 {
+		if err := pr.Table([]string{"severity", "code", "rename", "finding", "fix"}, frows); err != nil {
+			return err
+		}
+	}
+	return printSummary(pr.W, p)
+}
+
+func printSummary(w io.Writer, p *plan.Plan) error {
+	_, err := fmt.Fprintf(w, "Plan %s: %d to create, %d blocked, %d already done; %d finding(s) about the map and cluster.\n",
+		p.ID, p.Changes(), p.BlockedCount(), len(p.Renames)-p.Changes()-p.BlockedCount(), len(p.Findings))
+	return err
+}
+
+func countFindings(fs []plan.Finding) string {
+	n := map[plan.Severity]int{}
+	for _, f := range fs {
+		n[f.Severity]++
+	}
+	var parts []string
+	for _, s := range []plan.Severity{plan.Error, plan.Warning, plan.Info} {
+		if n[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,67 @@
+package kafkatest
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/huleedu/topic-migrator/admin"
+)
+
+// HuleEduTopics returns HuleEdu's 69 real topics from
+// testdata/huleedu-topics.tsv, event → topic, in file order.
+func HuleEduTopics(t testing.TB) [][2]string {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(here), "..", "testdata", "huleedu-topics.tsv")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("open HuleEdu fixture: %v", err)
+	}
+	defer f.Close()
+	var out [][2]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "event\t") {
+			continue
+		}
+		ev, topic, _ := strings.Cut(line, "\t")
+		out = append(out, [2]string{ev, topic})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read HuleEdu fixture: %v", err)
+	}
+	return out
+}
+
+// SeedHuleEdu creates HuleEdu's 69 topics in one request, each with
+// partitions partitions and a 7-day retention.
+func (c *Cluster) SeedHuleEdu(t testing.TB, partitions int) {
+	t.Helper()
+	var specs []admin.TopicSpec
+	for _, et := range HuleEduTopics(t) {
+		specs = append(specs, admin.TopicSpec{Name: et[1], Partitions: partitions, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "604800000"}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := c.Admin(t).CreateTopics(ctx, specs, false)
+	if err != nil {
+		t.Fatalf("seed HuleEdu topics: %v", err)
+	}
+	var names []string
+	for name, err := range res {
+		if err != nil {
+			t.Fatalf("seed HuleEdu topic %s: %v", name, err)
+		}
+		names = append(names, name)
+	}
+	if err := c.Admin(t).WaitForTopics(ctx, names, true); err != nil {
+		t.Fatal(err)
+	}
+}
