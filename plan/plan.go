@@ -482,14 +482,10 @@ func drift(want *admin.TopicSpec, have *admin.Topic) []ConfigDiff {
 	return out
 }
 
-// global finds what concerns the map and cluster as a whole.
+// global finds what concerns the map and cluster as a whole, about the
+// topics that stay as they are: in the cluster or the events list, neither
+// renamed nor the migrator's own.
 func (b *builder) global() []Finding {
-	var out []Finding
-	add := func(sev Severity, code, topic, fix, format string, args ...any) {
-		out = append(out, Finding{Severity: sev, Code: code, Topic: topic, Message: fmt.Sprintf(format, args...), Fix: fix})
-	}
-	// Topics that stay as they are: in the cluster or in the events list,
-	// neither renamed nor the migrator's own.
 	untouched := map[string]bool{}
 	for name := range b.snap.Topics {
 		untouched[name] = true
@@ -497,78 +493,21 @@ func (b *builder) global() []Finding {
 	for _, e := range b.m.Events {
 		if e.Topic != "" {
 			untouched[e.Topic] = true
-		} else {
-			add(Warning, "unmapped-event", "", "give it a topic or delete it from the enum", "event %s has no topic.", e.Name)
 		}
 	}
 	for _, r := range b.m.Renames {
 		delete(untouched, r.From)
 		delete(untouched, r.To)
-		delete(untouched, StagingTopic(r.To))
-		delete(untouched, DLQTopic(r.To))
 	}
 	names := make([]string, 0, len(untouched))
 	for n := range untouched {
-		if !strings.HasPrefix(n, StagingPrefix) {
-			names = append(names, n)
-		}
+		names = append(names, n)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		for _, v := range b.m.Naming.Check(n) {
-			add(Warning, "naming", n, "add a rename for it to the map", "%s %s.", n, v)
-		}
-	}
-	out = append(out, b.contracts(names)...)
-	return out
-}
-
-// contracts checks partition-key contracts against the topics that will
-// exist after the migration: untouched ones and the targets.
-func (b *builder) contracts(untouched []string) []Finding {
-	if len(b.m.PartitionKeys) == 0 {
-		return nil
-	}
-	var out []Finding
-	final := append([]string(nil), untouched...)
+	var targets []string
 	for _, r := range b.m.Renames {
-		final = append(final, r.To)
+		targets = append(targets, r.To)
 	}
-	byDomain := map[string][]string{}
-	for _, t := range final {
-		if d := b.m.Domain(t); d != "" {
-			byDomain[d] = append(byDomain[d], t)
-		}
-	}
-	for _, c := range b.m.PartitionKeys {
-		if strings.Contains(c.Domain, ".") {
-			example := ""
-			first, _, _ := strings.Cut(c.Domain, ".")
-			for _, t := range byDomain[first] {
-				example = fmt.Sprintf(" (the domain of %s is %q)", t, first)
-				break
-			}
-			out = append(out, Finding{Severity: Warning, Code: "unreachable-contract", Topic: c.Domain,
-				Message: fmt.Sprintf("the partition-key contract for %q can never apply: a domain is the one segment after the prefix%s.", c.Domain, example),
-				Fix:     fmt.Sprintf("key the contract by %q", first)})
-		}
-	}
-	domains := make([]string, 0, len(byDomain))
-	for d := range byDomain {
-		domains = append(domains, d)
-	}
-	sort.Strings(domains)
-	for _, d := range domains {
-		if _, ok := b.m.Contract(d); ok {
-			continue
-		}
-		topics := byDomain[d]
-		sort.Strings(topics)
-		out = append(out, Finding{Severity: Warning, Code: "no-contract", Topic: d,
-			Message: fmt.Sprintf("domain %q has no partition-key contract (%d topics, e.g. %s).", d, len(topics), topics[0]),
-			Fix:     "add it under partition_keys"})
-	}
-	return out
+	return lint(b.m, names, targets)
 }
 
 // planID hashes the map and the cluster facts a plan depends on: every

@@ -85,6 +85,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			pingCommand(),
 			validateMapCommand(),
 			planCommand(),
+			lintCommand(),
+			catalogCommand(),
 		},
 	}
 }

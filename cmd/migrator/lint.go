@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/plan"
+)
+
+func lintCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "lint",
+		Usage: "check the event contracts (naming, command pattern, mapped events, partition keys) for CI",
+		UsageText: "migrator --map rename-map.yaml lint              # the topics as they will be after the renames\n" +
+			"migrator -b kafka:9092 lint --cluster            # the live cluster's topics",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "cluster", Usage: "check the live cluster's topics instead of the map's"},
+		},
+		Action: func(c *cli.Context) error {
+			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			if err != nil {
+				return err
+			}
+			var topics []string
+			if c.Bool("cluster") {
+				snap, err := describe(c, admin.DescribeOptions{})
+				if err != nil {
+					return err
+				}
+				topics = snap.TopicNames()
+			}
+			findings := plan.Lint(m, topics)
+			pr := printer(c)
+			if err := pr.Print(findings, []string{"severity", "code", "subject", "finding", "fix"}, func() [][]string {
+				rows := make([][]string, len(findings))
+				for i, f := range findings {
+					rows[i] = []string{string(f.Severity), f.Code, f.Topic, f.Message, f.Fix}
+				}
+				return rows
+			}); err != nil {
+				return err
+			}
+			if len(findings) > 0 {
+				return fmt.Errorf("lint: %d violation(s)", len(findings))
+			}
+			return nil
+		},
+	}
+}
+
+func catalogCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "catalog",
+		Usage: "generate the event catalog (Markdown) from the map and the cluster",
+		UsageText: "migrator -b kafka:9092 catalog --out docs/event-catalog.md\n" +
+			"migrator catalog          # without a cluster: retention is left out",
+		Flags: []cli.Flag{
+			&cli.PathFlag{Name: "out", Usage: "write to `FILE` instead of standard output"},
+		},
+		Action: func(c *cli.Context) error {
+			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			if err != nil {
+				return err
+			}
+			var snap *admin.Snapshot
+			if cfg, err := clientConfig(c); err != nil {
+				return err
+			} else if cfg.Bootstrap() != "" {
+				if snap, err = describe(c, admin.DescribeOptions{}); err != nil {
+					return err
+				}
+			}
+			doc := plan.Catalog(m, snap)
+			if out := c.Path("out"); out != "" {
+				if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
+					return fmt.Errorf("write catalog: %w", err)
+				}
+				return nil
+			}
+			_, err = fmt.Fprint(c.App.Writer, doc)
+			return err
+		},
+	}
+}
+
+// describe connects and takes a snapshot of the cluster.
+func describe(c *cli.Context, opts admin.DescribeOptions) (*admin.Snapshot, error) {
+	cl, err := connect(c)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return cl.Describe(c.Context, opts)
+}
