@@ -14,6 +14,7 @@ import (
 	"github.com/huleedu/topic-migrator/clientconfig"
 	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/state"
 )
 
 // Set at build time with -ldflags "-X main.version=...".
@@ -49,6 +50,7 @@ const (
 	flagOutput        = "output"
 	flagVerbose       = "verbose"
 	flagTimeout       = "timeout"
+	flagLockTimeout   = "lock-timeout"
 )
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -73,6 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json"},
 			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "log debug details (librdkafka included) to stderr"},
 			&cli.DurationFlag{Name: flagTimeout, Value: clientconfig.DefaultTimeout, Usage: "give up on an unresponsive cluster after this long"},
+			&cli.DurationFlag{Name: flagLockTimeout, Value: state.DefaultLockTimeout, Usage: "wait this long for a state file another migrator process is writing"},
 		},
 		Before: func(c *cli.Context) error {
 			if _, err := output.ParseFormat(c.String(flagOutput)); err != nil {
@@ -87,6 +90,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			lintCommand(),
 			catalogCommand(),
+			applyCommand(),
 		},
 	}
 }

@@ -1,0 +1,349 @@
+// Package lifecycle runs the steps of a migration against the cluster and
+// records each in the state file: apply now; cutover, verify, rollback and
+// retire as they arrive. Every step writes its intent before it acts and
+// its result after, so that re-running an interrupted step finishes it.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/state"
+)
+
+// Env is what every step works with.
+type Env struct {
+	Admin *admin.Client
+	// Store is the state file; nil only for dry runs.
+	Store *state.Store
+	Map   *plan.RenameMap
+	// Command is the command line, for the audit log.
+	Command string
+	Log     *slog.Logger
+}
+
+func (e *Env) logger() *slog.Logger {
+	if e.Log == nil {
+		return slog.Default()
+	}
+	return e.Log
+}
+
+// ApplyOptions narrow and shape an apply.
+type ApplyOptions struct {
+	// Saved is a plan saved by `plan --out`; apply refuses it when the
+	// cluster changed since (its id no longer matches).
+	Saved *plan.Plan
+	// Renames limits apply to these renames (by from topic); empty: all.
+	Renames []string
+	// DryRun validates the creates with the broker and changes nothing.
+	DryRun bool
+}
+
+// Outcomes of one rename's apply.
+const (
+	OutcomeCreated      = "created"
+	OutcomeWouldCreate  = "would create"
+	OutcomeExists       = "exists"
+	OutcomeBlocked      = "blocked"
+	OutcomeFailed       = "failed"
+	OutcomeAlreadyAhead = "already further"
+)
+
+// ApplyResult is what apply did.
+type ApplyResult struct {
+	PlanID  string              `json:"plan_id"`
+	DryRun  bool                `json:"dry_run"`
+	Renames []ApplyRenameResult `json:"renames"`
+}
+
+// ApplyRenameResult is what apply did for one rename.
+type ApplyRenameResult struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Topic   string `json:"topic,omitempty"`
+	Outcome string `json:"outcome"`
+	// ACLsCopied counts ACL bindings created on the new topic.
+	ACLsCopied int         `json:"acls_copied"`
+	Phase      state.Phase `json:"phase,omitempty"`
+	Detail     string      `json:"detail,omitempty"`
+}
+
+// Failed counts renames whose apply failed or was blocked.
+func (r *ApplyResult) Failed() int {
+	n := 0
+	for _, x := range r.Renames {
+		if x.Outcome == OutcomeFailed || x.Outcome == OutcomeBlocked {
+			n++
+		}
+	}
+	return n
+}
+
+// ErrPlanStale is returned when a saved plan no longer matches the cluster.
+var ErrPlanStale = errors.New("saved plan is stale")
+
+const stepApply = "apply"
+
+// Apply creates the new topics of the chosen renames (or, for a swap, the
+// staging topic) with the source's partitions, replication and own
+// configs plus the map's overrides, copies the source's literal ACLs, and
+// moves each rename to phase created. It is idempotent: a re-run after a
+// crash creates what is missing and leaves alone what is right.
+func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, error) {
+	p, snap, err := plan.Make(ctx, env.Admin, env.Map)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Saved != nil && opts.Saved.ID != p.ID {
+		return nil, fmt.Errorf("%w: plan %s was made against another map or cluster state than now (%s); something changed since: run plan again and review it", ErrPlanStale, opts.Saved.ID, p.ID)
+	}
+	selected, err := selectRenames(p, opts.Renames)
+	if err != nil {
+		return nil, err
+	}
+	res := &ApplyResult{PlanID: p.ID, DryRun: opts.DryRun}
+	if opts.DryRun {
+		return res, dryRun(ctx, env, selected, res)
+	}
+	if env.Store == nil {
+		return nil, errors.New("apply needs a state file")
+	}
+
+	var toCreate []admin.TopicSpec
+	res.Renames = make([]ApplyRenameResult, len(selected))
+	results := map[string]*ApplyRenameResult{}
+	for i, rp := range selected {
+		r := &res.Renames[i]
+		*r = ApplyRenameResult{From: rp.From, To: rp.To}
+		results[rp.From] = r
+		if rp.Create != nil {
+			r.Topic = rp.Create.Name
+		}
+		if rp.Blocked() {
+			r.Outcome = OutcomeBlocked
+			r.Detail = blockingReasons(rp)
+			continue
+		}
+		rec, err := env.Store.EnsureRename(ctx, rp.From, rp.To, string(rp.Strategy))
+		if err != nil {
+			return res, err
+		}
+		if rec.Phase == state.PhaseRolledBack {
+			// Starting over after a rollback goes through planned.
+			if rec, err = env.Store.Transition(ctx, rp.From, state.PhasePlanned, "apply after rollback",
+				state.AuditEntry{Command: env.Command, Action: "phase planned"}); err != nil {
+				return res, err
+			}
+		}
+		r.Phase = rec.Phase
+		if rec.Phase != state.PhasePlanned && rec.Phase != state.PhaseCreated {
+			r.Outcome = OutcomeAlreadyAhead
+			r.Detail = fmt.Sprintf("in phase %s since %s", rec.Phase, rec.PhaseSince.Format("2006-01-02 15:04"))
+			continue
+		}
+		if rp.Create == nil {
+			// Nothing left to create (a finished swap): record the phase.
+			r.Outcome = OutcomeExists
+			continue
+		}
+		if _, err := env.Store.BeginStep(ctx, rp.From, stepApply, map[string]string{"topic": rp.Create.Name, "plan": p.ID},
+			state.AuditEntry{Command: env.Command, Action: "apply: begin", Detail: "create " + rp.Create.Name}); err != nil {
+			return res, err
+		}
+		if rp.Action == plan.ActionCreate || rp.Action == plan.ActionCreateStaging {
+			toCreate = append(toCreate, *rp.Create)
+		} else {
+			r.Outcome = OutcomeExists
+		}
+	}
+
+	if err := createTopics(ctx, env, toCreate, results); err != nil {
+		return res, err
+	}
+
+	for _, rp := range selected {
+		r := results[rp.From]
+		if r.Outcome != OutcomeCreated && r.Outcome != OutcomeExists {
+			continue
+		}
+		if rp.Create != nil && rp.Strategy != plan.StrategySwap {
+			n, err := copyACLs(ctx, env, rp, snap)
+			r.ACLsCopied = n
+			if err != nil {
+				r.Outcome, r.Detail = OutcomeFailed, err.Error()
+				audit(ctx, env, rp.From, "apply: copy ACLs", err)
+				continue
+			}
+		}
+		if rp.Strategy == plan.StrategySwap && rp.Create != nil {
+			r.Detail = "staging topic for the swap; ACLs are copied to " + rp.To + " by cutover swap"
+		}
+		if err := finishApply(ctx, env, rp, r); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// selectRenames picks the renames named (all when none are), in map order.
+func selectRenames(p *plan.Plan, names []string) ([]*plan.RenamePlan, error) {
+	var out []*plan.RenamePlan
+	if len(names) == 0 {
+		for i := range p.Renames {
+			out = append(out, &p.Renames[i])
+		}
+		return out, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		if p.Rename(n) == nil {
+			var known []string
+			for _, r := range p.Renames {
+				known = append(known, r.From)
+			}
+			return nil, fmt.Errorf("--rename %s: no rename from that topic in the map (renames: %s)", n, strings.Join(known, ", "))
+		}
+		want[n] = true
+	}
+	for i := range p.Renames {
+		if want[p.Renames[i].From] {
+			out = append(out, &p.Renames[i])
+		}
+	}
+	return out, nil
+}
+
+func blockingReasons(rp *plan.RenamePlan) string {
+	var msgs []string
+	for _, f := range rp.Findings {
+		if f.Severity == plan.Error {
+			msgs = append(msgs, f.Message)
+		}
+	}
+	return strings.Join(msgs, " ")
+}
+
+// dryRun asks the broker to validate every create and changes nothing.
+func dryRun(ctx context.Context, env *Env, selected []*plan.RenamePlan, res *ApplyResult) error {
+	var specs []admin.TopicSpec
+	for _, rp := range selected {
+		r := ApplyRenameResult{From: rp.From, To: rp.To}
+		if rp.Create != nil {
+			r.Topic = rp.Create.Name
+		}
+		switch {
+		case rp.Blocked():
+			r.Outcome, r.Detail = OutcomeBlocked, blockingReasons(rp)
+		case rp.Action == plan.ActionCreate || rp.Action == plan.ActionCreateStaging:
+			r.Outcome = OutcomeWouldCreate
+			specs = append(specs, *rp.Create)
+			if rp.Strategy != plan.StrategySwap {
+				r.ACLsCopied = len(rp.ACLs)
+			}
+		default:
+			r.Outcome = OutcomeExists
+		}
+		res.Renames = append(res.Renames, r)
+	}
+	errs, err := env.Admin.CreateTopics(ctx, specs, true)
+	if err != nil {
+		return err
+	}
+	for i := range res.Renames {
+		if e := errs[res.Renames[i].Topic]; e != nil && res.Renames[i].Outcome == OutcomeWouldCreate {
+			res.Renames[i].Outcome, res.Renames[i].Detail = OutcomeFailed, "the broker refuses: "+e.Error()
+		}
+	}
+	return nil
+}
+
+// createTopics creates the topics in one request and waits until they are
+// usable. A topic that exists already (a re-run after a crash, or another
+// operator) counts as created when plan would now find it right.
+func createTopics(ctx context.Context, env *Env, specs []admin.TopicSpec, results map[string]*ApplyRenameResult) error {
+	if len(specs) == 0 {
+		return nil
+	}
+	byTopic := map[string]*ApplyRenameResult{}
+	for _, r := range results {
+		byTopic[r.Topic] = r
+	}
+	errs, err := env.Admin.CreateTopics(ctx, specs, false)
+	if err != nil {
+		return err
+	}
+	var created []string
+	for _, s := range specs {
+		r := byTopic[s.Name]
+		switch e := errs[s.Name]; {
+		case e == nil, errors.Is(e, admin.ErrTopicExists):
+			r.Outcome = OutcomeCreated
+			created = append(created, s.Name)
+			env.logger().Info("created topic", "topic", s.Name, "partitions", s.Partitions, "replication", s.ReplicationFactor, "configs", len(s.Configs))
+		default:
+			r.Outcome, r.Detail = OutcomeFailed, e.Error()
+			audit(ctx, env, r.From, "apply: create "+s.Name, e)
+		}
+	}
+	sort.Strings(created)
+	return env.Admin.WaitForTopics(ctx, created, true)
+}
+
+// copyACLs creates on the target the source's literal ACLs it lacks.
+func copyACLs(ctx context.Context, env *Env, rp *plan.RenamePlan, snap *admin.Snapshot) (int, error) {
+	have := map[admin.ACL]bool{}
+	if t := snap.Topics[rp.Create.Name]; t != nil {
+		for _, a := range t.ACLs {
+			a.Resource = ""
+			have[a] = true
+		}
+	}
+	var missing []admin.ACL
+	for _, a := range rp.ACLs {
+		a.Resource = ""
+		if !have[a] {
+			missing = append(missing, a)
+		}
+	}
+	if err := env.Admin.CreateACLs(ctx, rp.Create.Name, missing); err != nil {
+		return 0, err
+	}
+	return len(missing), nil
+}
+
+// finishApply records the result and moves the rename to created.
+func finishApply(ctx context.Context, env *Env, rp *plan.RenamePlan, r *ApplyRenameResult) error {
+	detail := fmt.Sprintf("%s %s (%d partitions, %d configs, %d ACLs copied)", r.Outcome, r.Topic, rp.Create.Partitions, len(rp.Create.Configs), r.ACLsCopied)
+	if _, err := env.Store.EndStep(ctx, rp.From, stepApply, map[string]string{"topic": r.Topic},
+		state.AuditEntry{Command: env.Command, Action: "apply: end", Detail: detail, Result: "ok"}); err != nil {
+		return err
+	}
+	rec, err := env.Store.Transition(ctx, rp.From, state.PhaseCreated, "apply: "+detail,
+		state.AuditEntry{Command: env.Command, Action: "phase created", Detail: detail, Result: "ok"})
+	if err != nil {
+		return err
+	}
+	r.Phase = rec.Phase
+	return nil
+}
+
+// audit records a failed action; a failure to record it is logged, as the
+// action's own error is what the operator needs to see.
+func audit(ctx context.Context, env *Env, rename, action string, actionErr error) {
+	if env.Store == nil {
+		return
+	}
+	err := env.Store.Update(ctx, func(tx *state.Tx) error {
+		return tx.Append(state.AuditEntry{Command: env.Command, Rename: rename, Action: action, Result: actionErr.Error()})
+	})
+	if err != nil {
+		env.logger().Error("could not record a failure in the audit log", "action", action, "err", err)
+	}
+}
