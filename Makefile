@@ -7,7 +7,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build test test-fast demo fuzz vet kafka-up kafka-down clean
+.PHONY: build test test-fast demo fuzz vet bench bench-plan kafka-up kafka-down clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
@@ -27,6 +27,11 @@ demo: build ## try the tool (an embedded cluster walk-through arrives with `migr
 
 fuzz: ## fuzz the rename-map loader for FUZZTIME (default 60s)
 	$(GO) test ./plan/ -run '^$$' -fuzz FuzzParseRenameMap -fuzztime $${FUZZTIME:-60s}
+
+bench: bench-plan ## every benchmark, against the real broker (started here if needed)
+
+bench-plan: ## plan over 1,000 topics: time and admin requests per plan
+	scripts/with-kafka.sh $(GO) test ./plan/ -run '^$$' -bench Plan1000 -benchtime 10x
 
 kafka-up: ## start the real broker on 127.0.0.1:9092
 	scripts/kafka-up.sh

@@ -29,13 +29,23 @@ func TestDescribe(t *testing.T) {
 				t.Fatalf("create ACL: %v", err)
 			}
 		}
+		group := "desc-group"
+		if _, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{
+			Group:      group,
+			Partitions: []kafka.TopicPartition{{Topic: &topic, Partition: 1, Offset: 1}},
+		}}); err != nil {
+			t.Fatalf("commit group offset: %v", err)
+		}
 		before := cl.Requests()
 		snap, err := cl.Describe(ctx, admin.DescribeOptions{Deep: []string{topic}, Groups: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := cl.Requests() - before; got > 7 {
-			t.Errorf("describe made %d admin requests, want at most 7 for 2 topics and no groups", got)
+		if got := cl.Requests() - before; got != 9 {
+			t.Errorf("describe made %d admin requests, want 9: metadata, configs, ACLs, 3 offset lists, group list, group describe, 1 group's offsets", got)
+		}
+		if len(snap.Groups) != 1 || snap.Groups[0].ID != group || snap.Groups[0].Offsets[topic][1] != 1 || len(snap.Groups[0].Members) != 0 {
+			t.Errorf("groups = %+v", snap.Groups)
 		}
 		tc := snap.Topics[topic]
 		if tc == nil || tc.Partitions != 3 || tc.ReplicationFactor != 1 {

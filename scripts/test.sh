@@ -5,12 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-started=""
 if [[ -z ${KAFKA_BOOTSTRAP_SERVERS:-} ]]; then
-  line=$(scripts/kafka-up.sh | tail -n 1)
-  export "${line?}"
-  started=yes
-  trap 'scripts/kafka-down.sh' EXIT
+  exec scripts/with-kafka.sh "$PWD/scripts/test.sh" "$@"
 fi
 echo "test.sh: real Kafka at $KAFKA_BOOTSTRAP_SERVERS" >&2
 
