@@ -171,6 +171,31 @@ func (c *Client) describeTopics(ctx context.Context, snap *Snapshot) error {
 	return nil
 }
 
+// DescribeTopics describes only the named topics that exist (partitions,
+// replication, configs; no ACLs or offsets): two requests, for callers
+// that re-check a few topics often, such as the bridge.
+func (c *Client) DescribeTopics(ctx context.Context, names []string) (map[string]*Topic, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout())
+	defer cancel()
+	snap := &Snapshot{Topics: map[string]*Topic{}}
+	if err := c.describeTopics(ctx, snap); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for n := range snap.Topics {
+		if !want[n] {
+			delete(snap.Topics, n)
+		}
+	}
+	if err := c.describeConfigs(ctx, snap); err != nil {
+		return nil, err
+	}
+	return snap.Topics, nil
+}
+
 func (c *Client) describeConfigs(ctx context.Context, snap *Snapshot) error {
 	if len(snap.Topics) == 0 {
 		return nil

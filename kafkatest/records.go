@@ -78,6 +78,7 @@ func (c *Cluster) readPartition(topic string, partition int32) ([]*kafka.Message
 		"enable.auto.commit":   false,
 		"isolation.level":      "read_committed",
 		"enable.partition.eof": true,
+		"fetch.wait.max.ms":    10,
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)

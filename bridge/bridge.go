@@ -1,0 +1,544 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/clientconfig"
+)
+
+// Delivery is the bridge's delivery guarantee.
+type Delivery string
+
+const (
+	// ExactlyOnce consumes read_committed and produces each batch in a
+	// transaction that also commits the consumed offsets.
+	ExactlyOnce Delivery = "exactly-once"
+	// AtLeastOnce produces with an idempotent producer and commits offsets
+	// after every record is acknowledged: faster, but a crash between the
+	// two copies a batch twice.
+	AtLeastOnce Delivery = "at-least-once"
+)
+
+// Options configure a bridge.
+type Options struct {
+	Client clientconfig.Config
+	// Group is the consumer group the bridge processes share.
+	Group string
+	// InstanceID tells this process from the others of the group; it
+	// names the transactional producer, so a restarted process with the
+	// same id aborts what its previous run left open. Default: hostname.
+	InstanceID  string
+	Delivery    Delivery
+	Headers     HeaderPolicy
+	Partitioner Partitioner
+	Routes      RouteSource
+	// Refresh is how often the routes are re-read (default 30s).
+	Refresh time.Duration
+	// MaxBatchRecords and MaxBatchBytes bound one transaction and the
+	// memory the bridge holds (defaults 5000 records, 8 MiB).
+	MaxBatchRecords int
+	MaxBatchBytes   int
+	// Linger is how long a batch waits to fill (default 20ms).
+	Linger time.Duration
+	// UntilCaughtUp makes Run return once every assigned partition has
+	// reached the end offset it had when it was assigned.
+	UntilCaughtUp bool
+	// ShutdownTimeout bounds finishing the open batch on stop (default 30s).
+	ShutdownTimeout time.Duration
+	// TransactionTimeout is the broker-side transaction timeout (default 60s).
+	TransactionTimeout time.Duration
+	// Service is failed_by_service in dead letters (default topic-migrator).
+	Service string
+	Metrics *Metrics
+	Log     *slog.Logger
+	// Admin creates DLQ topics on first use.
+	Admin *admin.Client
+	// OnReady, when set, is called once the routes are loaded and the
+	// bridge has subscribed (readiness).
+	OnReady func()
+}
+
+func (o *Options) defaults() error {
+	if o.Group == "" {
+		o.Group = "topic-migrator-bridge"
+	}
+	if o.InstanceID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("instance id: %w", err)
+		}
+		o.InstanceID = host
+	}
+	if o.Delivery == "" {
+		o.Delivery = ExactlyOnce
+	}
+	if o.Delivery != ExactlyOnce && o.Delivery != AtLeastOnce {
+		return fmt.Errorf("delivery %q is not exactly-once or at-least-once", o.Delivery)
+	}
+	if o.Partitioner == nil {
+		o.Partitioner = Murmur2Partitioner
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = 30 * time.Second
+	}
+	if o.MaxBatchRecords <= 0 {
+		o.MaxBatchRecords = 5000
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 8 << 20
+	}
+	if o.Linger <= 0 {
+		o.Linger = 20 * time.Millisecond
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.TransactionTimeout <= 0 {
+		o.TransactionTimeout = 60 * time.Second
+	}
+	if o.Service == "" {
+		o.Service = "topic-migrator"
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Routes == nil {
+		return errors.New("bridge: no route source")
+	}
+	return nil
+}
+
+// dlqMaxBytes is the max.message.bytes of DLQ topics the bridge creates,
+// and deadLetterMaxBytes the size a dead letter is truncated to.
+const (
+	dlqMaxBytes        = 16 << 20
+	deadLetterMaxBytes = dlqMaxBytes - 64<<10
+	// recordOverhead is a conservative bound on a record's framing in a
+	// single-record batch (batch header 61 bytes plus varints).
+	recordOverhead = 128
+)
+
+// Bridge copies the records of each route's source to its target.
+type Bridge struct {
+	opts     Options
+	consumer *kafka.Consumer
+	producer *kafka.Producer
+	log      *slog.Logger
+
+	mu     sync.Mutex // guards routes and the assignment state below
+	routes map[string]Route
+	// assigned holds, per assigned partition, the end offset (LSO) seen at
+	// assignment and whether it has been reached.
+	assigned map[partitionKey]*progress
+	// pending is the batch being filled; the rebalance callback drops the
+	// records of revoked partitions from it.
+	pending []*kafka.Message
+
+	dlqReady map[string]bool
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+type progress struct {
+	end     int64 // end offset at assignment
+	next    int64 // next offset to copy (committed position)
+	reached bool
+	lastTS  time.Time
+}
+
+// Run copies until ctx is cancelled (then finishes or aborts the open
+// batch within the shutdown timeout and leaves the group) or, with
+// UntilCaughtUp, until every assigned partition is caught up.
+func Run(ctx context.Context, opts Options) error {
+	if err := opts.defaults(); err != nil {
+		return err
+	}
+	b := &Bridge{opts: opts, log: opts.Log, routes: map[string]Route{}, assigned: map[partitionKey]*progress{}, dlqReady: map[string]bool{}}
+	if err := b.open(ctx); err != nil {
+		return err
+	}
+	defer b.close()
+	return b.loop(ctx)
+}
+
+func (b *Bridge) open(ctx context.Context) error {
+	cfg := b.opts.Client
+	consumerCfg, err := cfg.ConfigMap(kafka.ConfigMap{
+		"group.id":                        b.opts.Group,
+		"client.id":                       "topic-migrator-bridge-" + b.opts.InstanceID,
+		"enable.auto.commit":              false,
+		"enable.auto.offset.store":        false,
+		"isolation.level":                 "read_committed",
+		"auto.offset.reset":               "earliest",
+		"enable.partition.eof":            true,
+		"partition.assignment.strategy":   "range",
+		"go.application.rebalance.enable": false,
+		"fetch.max.bytes":                 b.opts.MaxBatchBytes,
+		"queued.max.messages.kbytes":      max(b.opts.MaxBatchBytes/1024, 1024),
+		"session.timeout.ms":              10000,
+		"heartbeat.interval.ms":           1000,
+		"log_level":                       3,
+	})
+	if err != nil {
+		return err
+	}
+	if b.consumer, err = kafka.NewConsumer(&consumerCfg); err != nil {
+		return cfg.ScrubError(fmt.Errorf("bridge consumer: %w", err))
+	}
+	producerCfg := kafka.ConfigMap{
+		"client.id":                    "topic-migrator-bridge-" + b.opts.InstanceID,
+		"enable.idempotence":           true,
+		"acks":                         "all",
+		"linger.ms":                    5,
+		"message.max.bytes":            dlqMaxBytes + 1<<20,
+		"queue.buffering.max.messages": 4 * b.opts.MaxBatchRecords,
+		"log_level":                    3,
+	}
+	if b.opts.Delivery == ExactlyOnce {
+		producerCfg["transactional.id"] = b.opts.Group + "-" + b.opts.InstanceID
+		producerCfg["transaction.timeout.ms"] = int(b.opts.TransactionTimeout.Milliseconds())
+	}
+	pc, err := cfg.ConfigMap(producerCfg)
+	if err != nil {
+		return err
+	}
+	if b.producer, err = kafka.NewProducer(&pc); err != nil {
+		return cfg.ScrubError(fmt.Errorf("bridge producer: %w", err))
+	}
+	if b.opts.Delivery == ExactlyOnce {
+		ictx, cancel := context.WithTimeout(ctx, cfg.OperationTimeout())
+		defer cancel()
+		// Fences a previous run with the same instance id and aborts what
+		// it left open.
+		if err := b.producer.InitTransactions(ictx); err != nil {
+			return cfg.ScrubError(fmt.Errorf("init transactions of %s at %s: %w", producerCfg["transactional.id"], cfg.Bootstrap(), err))
+		}
+	}
+	go b.drainProducerEvents()
+	return nil
+}
+
+// drainProducerEvents consumes the producer's event channel (errors and
+// stray reports); deliveries of copied records go to per-batch channels.
+func (b *Bridge) drainProducerEvents() {
+	for ev := range b.producer.Events() {
+		if e, ok := ev.(kafka.Error); ok {
+			b.log.Warn("producer", "err", e)
+		}
+	}
+}
+
+func (b *Bridge) close() {
+	if b.consumer != nil {
+		if err := b.consumer.Close(); err != nil {
+			b.log.Warn("close consumer", "err", err)
+		}
+	}
+	if b.producer != nil {
+		b.producer.Close()
+	}
+}
+
+func (b *Bridge) loop(ctx context.Context) error {
+	var lastRefresh time.Time
+	for {
+		if ctx.Err() != nil {
+			b.log.Info("bridge stopping", "reason", ctx.Err())
+			return nil
+		}
+		if time.Since(lastRefresh) >= b.opts.Refresh {
+			if err := b.refreshRoutes(ctx); err != nil {
+				return err
+			}
+			if lastRefresh.IsZero() && b.opts.OnReady != nil {
+				b.opts.OnReady()
+			}
+			lastRefresh = time.Now()
+		}
+		batch, err := b.fill(ctx)
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			// A batch already taken from the consumer is finished even when
+			// ctx is cancelled now, within the shutdown timeout.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
+			err := b.copyBatch(cctx, batch)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		if b.opts.UntilCaughtUp && b.caughtUp() {
+			b.log.Info("caught up with every assigned partition")
+			return nil
+		}
+	}
+}
+
+// refreshRoutes re-reads the routes and re-subscribes when they changed.
+func (b *Bridge) refreshRoutes(ctx context.Context) error {
+	routes, err := b.opts.Routes.Routes(ctx)
+	if err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	next := map[string]Route{}
+	for _, r := range routes {
+		next[r.From] = r
+	}
+	b.mu.Lock()
+	changed := len(next) != len(b.routes)
+	for k, r := range next {
+		if b.routes[k] != r {
+			changed = true
+		}
+	}
+	b.routes = next
+	b.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	b.opts.Metrics.AssignedTopics.Set(float64(len(next)))
+	topics := make([]string, 0, len(next))
+	for t := range next {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	if len(topics) == 0 {
+		b.log.Info("nothing to mirror: no rename has both its topics (re-checking)", "every", b.opts.Refresh)
+		return b.consumer.Unsubscribe()
+	}
+	b.log.Info("mirroring", "routes", routes)
+	if err := b.consumer.SubscribeTopics(topics, b.rebalance); err != nil {
+		return fmt.Errorf("subscribe to %v: %w", topics, err)
+	}
+	return nil
+}
+
+// rebalance is called from Poll: between batches, or while a batch fills.
+func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	b.opts.Metrics.Rebalances.Inc()
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		parts, err := b.startPositions(e.Partitions)
+		if err != nil {
+			b.log.Error("start positions", "err", err)
+			return err
+		}
+		b.log.Info("assigned", "partitions", describePartitions(parts))
+		return c.Assign(parts)
+	case kafka.RevokedPartitions:
+		b.mu.Lock()
+		revoked := map[partitionKey]bool{}
+		for _, tp := range e.Partitions {
+			k := partitionKey{*tp.Topic, tp.Partition}
+			revoked[k] = true
+			delete(b.assigned, k)
+		}
+		// Records polled but not yet copied from revoked partitions are
+		// dropped: their new owner starts from the committed offset.
+		b.pending = slices.DeleteFunc(b.pending, func(m *kafka.Message) bool {
+			return revoked[partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}]
+		})
+		b.mu.Unlock()
+		b.log.Info("revoked", "partitions", describePartitions(e.Partitions))
+		return c.Unassign()
+	}
+	return nil
+}
+
+// startPositions resolves where each newly assigned partition starts: its
+// committed offset, else the route's start (earliest, latest or a time).
+// It records the end offset to reach for UntilCaughtUp.
+func (b *Bridge) startPositions(parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
+	timeoutMs := int(b.opts.Client.OperationTimeout().Milliseconds())
+	committed, err := b.consumer.Committed(parts, timeoutMs)
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var byTime []kafka.TopicPartition
+	out := make([]kafka.TopicPartition, len(committed))
+	for i, tp := range committed {
+		out[i] = tp
+		if tp.Offset >= 0 {
+			continue
+		}
+		switch start := b.routes[*tp.Topic].Start; start {
+		case "latest":
+			out[i].Offset = kafka.OffsetEnd
+		case "", "earliest":
+			out[i].Offset = kafka.OffsetBeginning
+		default:
+			at, err := time.Parse(time.RFC3339, start)
+			if err != nil {
+				return nil, fmt.Errorf("start of %s: %w", *tp.Topic, err)
+			}
+			out[i].Offset = kafka.Offset(at.UnixMilli())
+			byTime = append(byTime, out[i])
+		}
+	}
+	if len(byTime) > 0 {
+		resolved, err := b.consumer.OffsetsForTimes(byTime, timeoutMs)
+		if err != nil {
+			return nil, fmt.Errorf("offsets for start time: %w", err)
+		}
+		for _, r := range resolved {
+			for i := range out {
+				if *out[i].Topic == *r.Topic && out[i].Partition == r.Partition {
+					out[i].Offset = r.Offset
+				}
+			}
+		}
+	}
+	for _, tp := range out {
+		_, high, err := b.consumer.QueryWatermarkOffsets(*tp.Topic, tp.Partition, timeoutMs)
+		if err != nil {
+			return nil, fmt.Errorf("end offset of %s/%d: %w", *tp.Topic, tp.Partition, err)
+		}
+		p := &progress{end: high}
+		if tp.Offset >= 0 {
+			p.next = int64(tp.Offset)
+		}
+		p.reached = high == 0 || (tp.Offset >= 0 && int64(tp.Offset) >= high) || tp.Offset == kafka.OffsetEnd
+		b.assigned[partitionKey{*tp.Topic, tp.Partition}] = p
+	}
+	return out, nil
+}
+
+func describePartitions(parts []kafka.TopicPartition) []string {
+	out := make([]string, len(parts))
+	for i, tp := range parts {
+		out[i] = fmt.Sprintf("%s/%d@%s", *tp.Topic, tp.Partition, tp.Offset)
+	}
+	return out
+}
+
+// fill polls records into a batch until it is full, the linger time has
+// passed, or no record is waiting.
+func (b *Bridge) fill(ctx context.Context) ([]*kafka.Message, error) {
+	b.mu.Lock()
+	b.pending = b.pending[:0]
+	b.mu.Unlock()
+	deadline := time.Now().Add(b.opts.Linger)
+	bytes := 0
+	for ctx.Err() == nil {
+		b.mu.Lock()
+		n := len(b.pending)
+		b.mu.Unlock()
+		if n >= b.opts.MaxBatchRecords || bytes >= b.opts.MaxBatchBytes {
+			break
+		}
+		wait := time.Until(deadline)
+		if n == 0 {
+			wait = 100 * time.Millisecond
+		} else if wait <= 0 {
+			break
+		}
+		ev := b.consumer.Poll(int(max(wait.Milliseconds(), 1)))
+		switch e := ev.(type) {
+		case nil:
+			if n == 0 {
+				return nil, nil
+			}
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				b.log.Warn("consume", "partition", e.TopicPartition, "err", e.TopicPartition.Error)
+				continue
+			}
+			b.mu.Lock()
+			b.pending = append(b.pending, e)
+			b.mu.Unlock()
+			bytes += len(e.Key) + len(e.Value)
+		case kafka.PartitionEOF:
+			b.mu.Lock()
+			if p := b.assigned[partitionKey{*e.Topic, e.Partition}]; p != nil && int64(e.Offset) >= p.end {
+				p.reached = true
+			}
+			b.mu.Unlock()
+			if n == 0 {
+				return nil, nil
+			}
+		case kafka.Error:
+			if e.IsFatal() {
+				return nil, b.opts.Client.ScrubError(fmt.Errorf("consumer: %w", e))
+			}
+			b.log.Warn("consumer", "err", b.opts.Client.Scrub(e.Error()))
+			if n == 0 {
+				return nil, nil
+			}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	batch := make([]*kafka.Message, len(b.pending))
+	copy(batch, b.pending)
+	b.pending = b.pending[:0]
+	return batch, nil
+}
+
+// caughtUp reports whether every assigned partition reached its end.
+func (b *Bridge) caughtUp() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.assigned) == 0 {
+		return false
+	}
+	for _, p := range b.assigned {
+		if !p.reached {
+			return false
+		}
+	}
+	return true
+}
+
+// updateProgress records the batch as copied: positions, lag and the
+// caught-up state.
+func (b *Bridge) updateProgress(batch []*kafka.Message) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range batch {
+		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+		p := b.assigned[k]
+		if p == nil {
+			continue
+		}
+		p.next = int64(m.TopicPartition.Offset) + 1
+		p.lastTS = m.Timestamp
+		if p.next >= p.end {
+			p.reached = true
+		}
+	}
+	for k, p := range b.assigned {
+		_, high, err := b.consumer.GetWatermarkOffsets(k.topic, k.partition)
+		if err != nil || high < 0 {
+			continue
+		}
+		lag := max(high-p.next, 0)
+		part := strconv.Itoa(int(k.partition))
+		b.opts.Metrics.LagRecords.WithLabelValues(k.topic, part).Set(float64(lag))
+		age := 0.0
+		if lag > 0 && !p.lastTS.IsZero() {
+			age = time.Since(p.lastTS).Seconds()
+		}
+		b.opts.Metrics.LagSeconds.WithLabelValues(k.topic, part).Set(age)
+	}
+}

@@ -1,0 +1,290 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/kafkatest"
+)
+
+// runBridge copies routes until caught up.
+func runBridge(t *testing.T, c *kafkatest.Cluster, routes []bridge.Route, opts bridge.Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts.Client = c.Config()
+	opts.Routes = bridge.StaticRoutes(routes)
+	opts.UntilCaughtUp = true
+	if opts.Group == "" {
+		opts.Group = "test-bridge"
+	}
+	if opts.InstanceID == "" {
+		opts.InstanceID = "test-1"
+	}
+	if opts.Admin == nil {
+		opts.Admin = c.Admin(t)
+	}
+	if opts.Headers == (bridge.HeaderPolicy{}) {
+		opts.Headers = bridge.HeaderPolicy{Enrich: true}
+	}
+	opts.Log = slog.New(slog.NewTextHandler(t.Output(), nil))
+	if err := bridge.Run(ctx, opts); err != nil {
+		t.Fatalf("bridge: %v", err)
+	}
+}
+
+func route(from, to string, partitions int32) bridge.Route {
+	return bridge.Route{Rename: from, From: from, To: to, DLQ: to + ".dlq.v1", Start: "earliest",
+		SourcePartitions: partitions, TargetPartitions: partitions, TargetMaxBytes: 1048588, TargetReplicationFactor: 1}
+}
+
+// produceTransactional writes msgs in one transaction and commits or aborts it.
+func produceTransactional(t *testing.T, c *kafkatest.Cluster, id string, commit bool, msgs ...*kafka.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"transactional.id": id, "go.delivery.reports": false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatalf("init transactions: %v", err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if err := p.Produce(m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if commit {
+		err = p.CommitTransaction(ctx)
+	} else {
+		p.Flush(10000)
+		err = p.AbortTransaction(ctx)
+	}
+	if err != nil {
+		t.Fatalf("end transaction (commit %v): %v", commit, err)
+	}
+}
+
+func msg(topic string, partition int32, key, value []byte, ts time.Time, headers ...kafka.Header) *kafka.Message {
+	return &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition}, Key: key, Value: value, Timestamp: ts, Headers: headers}
+}
+
+func header(k, v string) kafka.Header { return kafka.Header{Key: k, Value: []byte(v)} }
+
+// TestBridgeCopiesEveryShape copies null keys, tombstones, binary and
+// repeated headers, old timestamps, 3 partitions and committed and aborted
+// transactions, and compares the target with the committed source record
+// by record.
+func TestBridgeCopiesEveryShape(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		// Kafka refuses null keys on compacted topics, so tombstones live in
+		// a compacted pair and null keys in a plain one.
+		const src, dst = "shapes.old_name.v1", "shapes.new.name.v1"
+		const csrc, cdst = "shapes.state_table.v1", "shapes.profiles.v1"
+		compact := map[string]string{"cleanup.policy": "compact"}
+		c.CreateTopic(t, src, 3, nil)
+		c.CreateTopic(t, dst, 3, nil)
+		c.CreateTopic(t, csrc, 1, compact)
+		c.CreateTopic(t, cdst, 1, compact)
+		old := time.Date(2020, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+		envelope := []byte(`{"event_id":"ev-1","event_type":"huleedu.email.sent.v1","correlation_id":"corr-1","data":{"batch_id":"b1"}}`)
+		c.Produce(t,
+			msg(src, 0, nil, []byte("null key"), old),
+			msg(src, 0, []byte("k1"), nil, old.Add(time.Second)), // null value
+			msg(src, 0, []byte{}, []byte{}, old.Add(2*time.Second)),
+			msg(src, 1, []byte("k2"), envelope, time.Now().Add(-time.Hour).Truncate(time.Millisecond),
+				header("dup", "a"), header("dup", "b"), kafka.Header{Key: "bin", Value: []byte{0, 0xff, 0x80}}, header("X-Correlation-Id", "already-set")),
+			msg(src, 2, []byte("k3"), []byte{0xde, 0xad, 0xbe, 0xef}, old),
+			msg(csrc, 0, []byte("user-1"), []byte("v1"), old),
+			msg(csrc, 0, []byte("user-1"), nil, old.Add(time.Second)), // tombstone
+			msg(csrc, 0, []byte{}, []byte("empty key"), old),
+		)
+		produceTransactional(t, c, "shapes-committed", true,
+			msg(src, 2, []byte("tx"), []byte("committed 1"), old), msg(src, 2, []byte("tx"), []byte("committed 2"), old))
+		produceTransactional(t, c, "shapes-aborted", false,
+			msg(src, 2, []byte("tx"), []byte("ABORTED"), old), msg(src, 1, []byte("tx"), []byte("ABORTED"), old))
+		c.Produce(t, msg(src, 2, []byte("after"), []byte("after the abort"), old))
+
+		runBridge(t, c, []bridge.Route{route(src, dst, 3), route(csrc, cdst, 1)}, bridge.Options{})
+
+		total := 0
+		for _, pair := range [][3]any{{src, dst, int32(3)}, {csrc, cdst, int32(1)}} {
+			from, to, parts := pair[0].(string), pair[1].(string), pair[2].(int32)
+			for p := int32(0); p < parts; p++ {
+				want := c.ReadPartition(t, from, p)
+				got := c.ReadPartition(t, to, p)
+				if len(got) != len(want) {
+					t.Fatalf("%s partition %d: %d records copied, want %d", from, p, len(got), len(want))
+				}
+				for i := range want {
+					compareCopy(t, from, want[i], got[i])
+					if strings.Contains(string(got[i].Value), "ABORTED") {
+						t.Errorf("an aborted record was copied: %s", got[i].Value)
+					}
+				}
+				total += len(got)
+			}
+		}
+		if total != 11 {
+			t.Errorf("copied %d records, want the 11 committed ones", total)
+		}
+		if tomb := c.ReadPartition(t, cdst, 0)[1]; tomb.Value != nil || string(tomb.Key) != "user-1" {
+			t.Errorf("tombstone copied as key %q value %q (nil %v)", tomb.Key, tomb.Value, tomb.Value == nil)
+		}
+		// The envelope's ids became headers; an existing header stayed.
+		got := c.ReadPartition(t, dst, 1)[0]
+		if v := headerValues(got, "X-Idempotency-Key"); len(v) != 1 || v[0] != "ev-1" {
+			t.Errorf("X-Idempotency-Key = %v, want [ev-1]", v)
+		}
+		if v := headerValues(got, "X-Correlation-Id"); len(v) != 1 || v[0] != "already-set" {
+			t.Errorf("X-Correlation-Id = %v, want the existing [already-set]", v)
+		}
+		nonJSON := c.ReadPartition(t, dst, 2)[0]
+		if v := headerValues(nonJSON, "X-Idempotency-Key"); len(v) != 1 || v[0] != src+"/2/0" {
+			t.Errorf("X-Idempotency-Key of a non-JSON record = %v, want its origin", v)
+		}
+	})
+}
+
+// compareCopy checks that got is the copy of want: same key and value
+// (null stays null, empty stays empty), want's headers first and in order,
+// only the bridge's headers added, the origin header right, same timestamp.
+func compareCopy(t *testing.T, srcTopic string, want, got *kafka.Message) {
+	t.Helper()
+	at := fmt.Sprintf("%s/%d/%d", srcTopic, want.TopicPartition.Partition, want.TopicPartition.Offset)
+	if (want.Key == nil) != (got.Key == nil) || !bytes.Equal(want.Key, got.Key) {
+		t.Errorf("%s: key %q (nil %v), want %q (nil %v)", at, got.Key, got.Key == nil, want.Key, want.Key == nil)
+	}
+	if (want.Value == nil) != (got.Value == nil) || !bytes.Equal(want.Value, got.Value) {
+		t.Errorf("%s: value %q (nil %v), want %q (nil %v)", at, got.Value, got.Value == nil, want.Value, want.Value == nil)
+	}
+	if !got.Timestamp.Equal(want.Timestamp) || got.TimestampType != kafka.TimestampCreateTime {
+		t.Errorf("%s: timestamp %v (%v), want %v CreateTime", at, got.Timestamp, got.TimestampType, want.Timestamp)
+	}
+	if len(got.Headers) < len(want.Headers) {
+		t.Fatalf("%s: headers %v lack the source's %v", at, got.Headers, want.Headers)
+	}
+	for i, h := range want.Headers {
+		if got.Headers[i].Key != h.Key || !bytes.Equal(got.Headers[i].Value, h.Value) {
+			t.Errorf("%s: header %d = %s=%x, want %s=%x", at, i, got.Headers[i].Key, got.Headers[i].Value, h.Key, h.Value)
+		}
+	}
+	added := map[string]bool{}
+	for _, h := range bridge.AddedHeaders {
+		added[h] = true
+	}
+	for _, h := range got.Headers[len(want.Headers):] {
+		if !added[h.Key] {
+			t.Errorf("%s: the bridge added header %q, which is not one of its own", at, h.Key)
+		}
+	}
+	if origin, ok := bridge.OriginOf(got.Headers); !ok || origin.String() != at {
+		t.Errorf("%s: origin header %v (%v)", at, origin, ok)
+	}
+}
+
+func headerValues(m *kafka.Message, key string) []string {
+	var out []string
+	for _, h := range m.Headers {
+		if h.Key == key {
+			out = append(out, string(h.Value))
+		}
+	}
+	return out
+}
+
+// TestBridgeDeadLetters sends a record larger than the target's
+// max.message.bytes to the DLQ, with its envelope, and copies the records
+// after it.
+func TestBridgeDeadLetters(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "dlq.source.v1", "dlq.target.v1"
+		c.CreateTopic(t, src, 1, map[string]string{"max.message.bytes": "2000000"})
+		c.CreateTopic(t, dst, 1, map[string]string{"max.message.bytes": "100000"})
+		big := bytes.Repeat([]byte{0xfe}, 500_000)
+		ts := time.Now().Truncate(time.Millisecond)
+		c.Produce(t,
+			msg(src, 0, []byte("a"), []byte("before"), ts),
+			msg(src, 0, []byte("big"), big, ts, header("h", "v")),
+			msg(src, 0, []byte("b"), []byte("after"), ts),
+		)
+		r := route(src, dst, 1)
+		r.TargetMaxBytes = 100000
+		runBridge(t, c, []bridge.Route{r}, bridge.Options{})
+
+		got := c.ReadPartition(t, dst, 0)
+		if len(got) != 2 || string(got[0].Value) != "before" || string(got[1].Value) != "after" {
+			t.Fatalf("target holds %d records, want before and after", len(got))
+		}
+		dead := c.ReadPartition(t, r.DLQ, 0)
+		if len(dead) != 1 {
+			t.Fatalf("DLQ holds %d records, want 1", len(dead))
+		}
+		dl, err := bridge.DecodeDeadLetter(dead[0].Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl.OriginalTopic != src || dl.TargetTopic != dst || dl.ErrorType != "MSG_SIZE_TOO_LARGE" || dl.OriginalEvent.Offset != 1 || dl.FailedByService == "" {
+			t.Errorf("dead letter = %+v", dl)
+		}
+		value, err := dl.OriginalEvent.ValueBytesDecoded()
+		if err != nil || !bytes.Equal(value, big) {
+			t.Errorf("dead letter value: %d bytes, err %v; want the original 500000", len(value), err)
+		}
+		if key, _ := dl.OriginalEvent.KeyBytes(); string(key) != "big" || len(dl.OriginalEvent.Headers) != 1 {
+			t.Errorf("dead letter key %q headers %+v", key, dl.OriginalEvent.Headers)
+		}
+	})
+}
+
+// TestBridgeBothDirections runs forward and reverse together over the same
+// pair while both topics get new records: each record ends up once in the
+// other topic and nothing loops.
+func TestBridgeBothDirections(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const a, b = "loop.old.v1", "loop.new.v1"
+		c.CreateTopic(t, a, 2, nil)
+		c.CreateTopic(t, b, 2, nil)
+		ts := time.Now().Truncate(time.Millisecond)
+		for round := 0; round < 3; round++ {
+			c.Produce(t, msg(a, 0, []byte("ka"), []byte(fmt.Sprintf("from a %d", round)), ts), msg(a, 1, nil, []byte(fmt.Sprintf("from a %d/1", round)), ts))
+			c.Produce(t, msg(b, 1, []byte("kb"), []byte(fmt.Sprintf("from b %d", round)), ts))
+			runBridge(t, c, []bridge.Route{route(a, b, 2)}, bridge.Options{Group: "forward", InstanceID: "fwd"})
+			rev := route(b, a, 2)
+			rev.Rename = a
+			runBridge(t, c, []bridge.Route{rev}, bridge.Options{Group: "reverse", InstanceID: "rev"})
+		}
+		count := func(topic string) map[string]int {
+			n := map[string]int{}
+			for p := int32(0); p < 2; p++ {
+				for _, m := range c.ReadPartition(t, topic, p) {
+					n[string(m.Value)]++
+				}
+			}
+			return n
+		}
+		for topic, counts := range map[string]map[string]int{a: count(a), b: count(b)} {
+			if len(counts) != 9 {
+				t.Errorf("%s holds %d distinct records, want 9 (6 from a, 3 from b): %v", topic, len(counts), counts)
+			}
+			for v, n := range counts {
+				if n != 1 {
+					t.Errorf("%s holds %q %d times", topic, v, n)
+				}
+			}
+		}
+	})
+}

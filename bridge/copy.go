@@ -1,0 +1,418 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/admin"
+)
+
+// refusedForGood are the produce errors that no retry can fix: the record
+// goes to the DLQ.
+var refusedForGood = map[kafka.ErrorCode]bool{
+	kafka.ErrMsgSizeTooLarge:             true,
+	kafka.ErrInvalidRecord:               true,
+	kafka.ErrPolicyViolation:             true,
+	kafka.ErrInvalidTimestamp:            true,
+	kafka.ErrRecordListTooLarge:          true,
+	kafka.ErrInvalidMsg:                  true,
+	kafka.ErrUnsupportedForMessageFormat: true,
+}
+
+// recordKey identifies a source record.
+type recordKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func keyOf(m *kafka.Message) recordKey {
+	return recordKey{*m.TopicPartition.Topic, m.TopicPartition.Partition, int64(m.TopicPartition.Offset)}
+}
+
+// deadLetter says why a record goes to the DLQ.
+type deadLetter struct {
+	errType string
+	err     error
+}
+
+// refusedError reports the records the target refused for good in one
+// attempt; the batch is retried with them sent to the DLQ.
+type refusedError struct {
+	records map[recordKey]deadLetter
+	// ambiguous is set when a refusal hit several records of one broker
+	// batch, so that which of them is at fault is not known yet.
+	ambiguous map[partitionKey]bool
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("%d record(s) refused by the target", len(e.records))
+}
+
+// attemptState carries what earlier attempts at one batch learned.
+type attemptState struct {
+	dead map[recordKey]deadLetter
+	// singles are partitions whose records are produced one at a time,
+	// to find which record of a refused broker batch is at fault.
+	singles map[partitionKey]bool
+}
+
+// copyBatch copies one batch: exactly once in a transaction with the
+// consumed offsets, or at least once. It retries until the batch is
+// committed, the context ends, or a fatal error occurs; records the target
+// refuses for good go to the route's DLQ and the rest is copied.
+func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
+	st := &attemptState{dead: map[recordKey]deadLetter{}, singles: map[partitionKey]bool{}}
+	for _, m := range batch {
+		if dl, ok := b.precheck(m); ok {
+			st.dead[keyOf(m)] = dl
+		}
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		var err error
+		if b.opts.Delivery == ExactlyOnce {
+			err = b.copyTransactional(ctx, batch, st)
+		} else {
+			err = b.copyAtLeastOnce(ctx, batch, st)
+		}
+		if err == nil {
+			b.opts.Metrics.TxnLatency.Observe(time.Since(start).Seconds())
+			b.opts.Metrics.Transactions.WithLabelValues("committed").Inc()
+			b.countCopied(batch, st)
+			b.updateProgress(batch)
+			return nil
+		}
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.IsFatal() {
+			return b.opts.Client.ScrubError(fmt.Errorf("bridge producer: %w (another bridge process with instance id %q may have taken over)", err, b.opts.InstanceID))
+		}
+		b.opts.Metrics.Transactions.WithLabelValues("aborted").Inc()
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			for k, dl := range refused.records {
+				st.dead[k] = dl
+			}
+			for p := range refused.ambiguous {
+				st.singles[p] = true
+			}
+			b.log.Warn("target refused records; retrying the batch with them sent to the DLQ", "records", len(refused.records), "isolating", len(refused.ambiguous))
+			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("copy batch of %d records: %w (last error: %v)", len(batch), ctx.Err(), err)
+		}
+		b.log.Warn("batch failed; retrying", "attempt", attempt, "records", len(batch), "err", b.opts.Client.Scrub(err.Error()), "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// precheck sends a record straight to the DLQ when it cannot fit the
+// target's max.message.bytes, without a doomed produce.
+func (b *Bridge) precheck(m *kafka.Message) (deadLetter, bool) {
+	b.mu.Lock()
+	r := b.routes[*m.TopicPartition.Topic]
+	b.mu.Unlock()
+	if r.TargetMaxBytes <= 0 {
+		return deadLetter{}, false
+	}
+	size := len(m.Key) + len(m.Value) + recordOverhead
+	for _, h := range m.Headers {
+		size += len(h.Key) + len(h.Value) + 10
+	}
+	if size <= r.TargetMaxBytes {
+		return deadLetter{}, false
+	}
+	return deadLetter{errType: "MSG_SIZE_TOO_LARGE", err: fmt.Errorf("record of about %d bytes is larger than %s max.message.bytes=%d", size, r.To, r.TargetMaxBytes)}, true
+}
+
+// outgoing is one record to produce and the source record it stands for.
+type outgoing struct {
+	msg    *kafka.Message
+	source *kafka.Message
+	dead   bool
+}
+
+// prepare turns the batch into the records to produce: copies for the
+// target and dead letters for the DLQ, skipping records that came from the
+// destination itself (loop prevention).
+func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemptState) ([]outgoing, error) {
+	out := make([]outgoing, 0, len(batch))
+	now := time.Now()
+	for _, m := range batch {
+		b.mu.Lock()
+		r, ok := b.routes[*m.TopicPartition.Topic]
+		b.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("record from %s, which no route copies", *m.TopicPartition.Topic)
+		}
+		origin := Origin{Topic: r.From, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
+		if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
+			continue // Copied from the destination by the other direction.
+		}
+		if dl, ok := st.dead[keyOf(m)]; ok {
+			if err := b.ensureDLQ(ctx, r); err != nil {
+				return nil, err
+			}
+			value, err := NewDeadLetter(m, r.To, dl.err, dl.errType, 0, b.opts.Service, now, deadLetterMaxBytes)
+			if err != nil {
+				return nil, fmt.Errorf("dead letter for %s: %w", origin, err)
+			}
+			dlq := r.DLQ
+			out = append(out, outgoing{source: m, dead: true, msg: &kafka.Message{
+				TopicPartition: kafka.TopicPartition{Topic: &dlq, Partition: kafka.PartitionAny},
+				Key:            []byte(origin.String()),
+				Value:          value,
+				Headers:        []kafka.Header{{Key: HeaderOrigin, Value: []byte(origin.String())}},
+			}})
+			continue
+		}
+		partition := m.TopicPartition.Partition
+		if r.TargetPartitions != r.SourcePartitions && m.Key != nil {
+			partition = b.opts.Partitioner(m.Key, partition, r.TargetPartitions)
+		}
+		to := r.To
+		out = append(out, outgoing{source: m, msg: &kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &to, Partition: partition},
+			Key:            m.Key,
+			Value:          m.Value,
+			Headers:        b.opts.Headers.CopyHeaders(m, origin),
+			Timestamp:      m.Timestamp,
+		}})
+	}
+	return out, nil
+}
+
+// produceAll produces the records and waits for every delivery report.
+// Partitions in singles are produced one record at a time (each flushed
+// alone) so that a refusal names its record.
+func (b *Bridge) produceAll(ctx context.Context, out []outgoing, st *attemptState) error {
+	reports := make(chan kafka.Event, len(out))
+	sent := 0
+	refused := &refusedError{records: map[recordKey]deadLetter{}, ambiguous: map[partitionKey]bool{}}
+	var failed error
+	await := func(n int) {
+		for ; n > 0; n-- {
+			var ev kafka.Event
+			select {
+			case ev = <-reports:
+			case <-ctx.Done():
+				if failed == nil {
+					failed = ctx.Err()
+				}
+				return
+			}
+			m := ev.(*kafka.Message)
+			err := m.TopicPartition.Error
+			if err == nil {
+				continue
+			}
+			o := m.Opaque.(*outgoing)
+			src := o.source
+			var kerr kafka.Error
+			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] && !o.dead {
+				refused.records[keyOf(src)] = deadLetter{errType: codeName(kerr.Code()), err: err}
+				pk := partitionKey{*src.TopicPartition.Topic, src.TopicPartition.Partition}
+				if !st.singles[pk] {
+					refused.ambiguous[pk] = true
+				}
+				continue
+			}
+			if failed == nil {
+				failed = fmt.Errorf("produce %s to %s: %w", keyString(src), *m.TopicPartition.Topic, err)
+			}
+		}
+	}
+	for i := range out {
+		o := &out[i]
+		o.msg.Opaque = o
+		pk := partitionKey{*o.source.TopicPartition.Topic, o.source.TopicPartition.Partition}
+		for {
+			err := b.producer.Produce(o.msg, reports)
+			if err == nil {
+				break
+			}
+			var kerr kafka.Error
+			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
+				b.producer.Flush(100)
+				continue
+			}
+			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] && !o.dead {
+				refused.records[keyOf(o.source)] = deadLetter{errType: codeName(kerr.Code()), err: err}
+				break
+			}
+			return fmt.Errorf("produce %s: %w", keyString(o.source), err)
+		}
+		sent++
+		if st.singles[pk] {
+			b.producer.Flush(int(b.opts.Client.OperationTimeout().Milliseconds()))
+			await(sent)
+			sent = 0
+			if len(refused.records) > 0 || failed != nil {
+				break
+			}
+		}
+	}
+	await(sent)
+	// Keep only the first refusal of each isolated partition: later
+	// records may have failed only because the transaction had.
+	if len(refused.records) > 0 {
+		for k := range refused.records {
+			pk := partitionKey{k.topic, k.partition}
+			if refused.ambiguous[pk] {
+				delete(refused.records, k)
+			}
+		}
+		if len(refused.records) > 0 || len(refused.ambiguous) > 0 {
+			return refused
+		}
+	}
+	return failed
+}
+
+func keyString(m *kafka.Message) string {
+	return fmt.Sprintf("%s/%d/%d", *m.TopicPartition.Topic, m.TopicPartition.Partition, m.TopicPartition.Offset)
+}
+
+func codeName(c kafka.ErrorCode) string {
+	s := c.String()
+	return strings.ToUpper(strings.NewReplacer(" ", "_", ":", "").Replace(strings.TrimPrefix(s, "Broker: ")))
+}
+
+// offsetsOf returns, per partition of the batch, the offset after the
+// last record: what the group commits.
+func offsetsOf(batch []*kafka.Message) []kafka.TopicPartition {
+	last := map[partitionKey]int64{}
+	var order []partitionKey
+	for _, m := range batch {
+		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		last[k] = max(last[k], int64(m.TopicPartition.Offset))
+	}
+	out := make([]kafka.TopicPartition, len(order))
+	for i, k := range order {
+		topic := k.topic
+		out[i] = kafka.TopicPartition{Topic: &topic, Partition: k.partition, Offset: kafka.Offset(last[k] + 1)}
+	}
+	return out
+}
+
+// copyTransactional is one exactly-once attempt: begin, produce, send the
+// consumed offsets with the group metadata, commit; abort on failure.
+func (b *Bridge) copyTransactional(ctx context.Context, batch []*kafka.Message, st *attemptState) error {
+	out, err := b.prepare(ctx, batch, st)
+	if err != nil {
+		return err
+	}
+	if err := b.producer.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	abort := func(cause error) error {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.Client.OperationTimeout())
+		defer cancel()
+		if aerr := b.producer.AbortTransaction(actx); aerr != nil {
+			var kerr kafka.Error
+			if errors.As(aerr, &kerr) && kerr.IsFatal() {
+				return aerr
+			}
+			b.log.Warn("abort transaction", "err", aerr)
+		}
+		return cause
+	}
+	if err := b.produceAll(ctx, out, st); err != nil {
+		return abort(err)
+	}
+	meta, err := b.consumer.GetConsumerGroupMetadata()
+	if err != nil {
+		return abort(fmt.Errorf("group metadata: %w", err))
+	}
+	if err := b.producer.SendOffsetsToTransaction(ctx, offsetsOf(batch), meta); err != nil {
+		return abort(fmt.Errorf("send offsets to transaction: %w", err))
+	}
+	for {
+		err := b.producer.CommitTransaction(ctx)
+		if err == nil {
+			return nil
+		}
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.IsRetriable() && ctx.Err() == nil {
+			continue // The commit may be retried as is.
+		}
+		if errors.As(err, &kerr) && kerr.TxnRequiresAbort() {
+			return abort(fmt.Errorf("commit transaction: %w", err))
+		}
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+}
+
+// copyAtLeastOnce produces the batch with the idempotent producer, waits
+// for every acknowledgement, then commits the offsets.
+func (b *Bridge) copyAtLeastOnce(ctx context.Context, batch []*kafka.Message, st *attemptState) error {
+	out, err := b.prepare(ctx, batch, st)
+	if err != nil {
+		return err
+	}
+	if err := b.produceAll(ctx, out, st); err != nil {
+		return err
+	}
+	if _, err := b.consumer.CommitOffsets(offsetsOf(batch)); err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	return nil
+}
+
+// countCopied updates the copy metrics of a committed batch.
+func (b *Bridge) countCopied(batch []*kafka.Message, st *attemptState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range batch {
+		r := b.routes[*m.TopicPartition.Topic]
+		if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
+			b.opts.Metrics.Skipped.WithLabelValues(r.Rename).Inc()
+			continue
+		}
+		if dl, ok := st.dead[keyOf(m)]; ok {
+			b.opts.Metrics.DeadLetters.WithLabelValues(r.Rename, dl.errType).Inc()
+			continue
+		}
+		b.opts.Metrics.Records.WithLabelValues(r.Rename).Inc()
+		b.opts.Metrics.Bytes.WithLabelValues(r.Rename).Add(float64(len(m.Key) + len(m.Value)))
+	}
+}
+
+// ensureDLQ creates the route's DLQ topic on first use.
+func (b *Bridge) ensureDLQ(ctx context.Context, r Route) error {
+	if b.dlqReady[r.DLQ] {
+		return nil
+	}
+	if b.opts.Admin == nil {
+		return fmt.Errorf("a record of %s must go to the DLQ %s, but the bridge has no admin connection to create it", r.From, r.DLQ)
+	}
+	res, err := b.opts.Admin.CreateTopics(ctx, []admin.TopicSpec{{
+		Name: r.DLQ, Partitions: 1, ReplicationFactor: r.TargetReplicationFactor,
+		Configs: map[string]string{"max.message.bytes": fmt.Sprint(dlqMaxBytes)},
+	}}, false)
+	if err != nil {
+		return err
+	}
+	if e := res[r.DLQ]; e != nil && !errors.Is(e, admin.ErrTopicExists) {
+		return fmt.Errorf("create DLQ: %w", e)
+	}
+	if err := b.opts.Admin.WaitForTopics(ctx, []string{r.DLQ}, true); err != nil {
+		return err
+	}
+	b.dlqReady[r.DLQ] = true
+	return nil
+}

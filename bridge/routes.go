@@ -1,0 +1,127 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/state"
+)
+
+// Route is one source topic the bridge copies, and where to.
+type Route struct {
+	// Rename is the from topic of the rename the route serves.
+	Rename string
+	From   string
+	To     string
+	// DLQ is where records To refuses for good go.
+	DLQ string
+	// Start is where copying starts when the group has no committed
+	// offset: "earliest", "latest" or an RFC 3339 time.
+	Start            string
+	SourcePartitions int32
+	TargetPartitions int32
+	// TargetMaxBytes is the target's max.message.bytes.
+	TargetMaxBytes int
+	// TargetReplicationFactor is the target's; its DLQ gets the same.
+	TargetReplicationFactor int
+}
+
+// RouteSource says what to copy now; the bridge asks again periodically,
+// so renames added or retired are picked up without a restart.
+type RouteSource interface {
+	Routes(ctx context.Context) ([]Route, error)
+}
+
+// MapRoutes derives the routes from the rename map and the cluster: every
+// rename whose source and target (for a swap: its staging topic) both
+// exist, and, when a state file is given, whose phase is created or later
+// and not retired. It needs no state file, so N bridge replicas need only
+// the map.
+type MapRoutes struct {
+	Map   *plan.RenameMap
+	Admin *admin.Client
+	// Store, when set, filters by phase.
+	Store *state.Store
+	// Only limits the routes to these renames (by from topic).
+	Only []string
+	// Reverse copies new → old instead (rollback after producers moved).
+	Reverse bool
+}
+
+// Routes implements RouteSource.
+func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
+	only := map[string]bool{}
+	for _, o := range s.Only {
+		only[o] = true
+	}
+	var phases map[string]state.Phase
+	if s.Store != nil {
+		recs, err := s.Store.Renames(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		phases = map[string]state.Phase{}
+		for _, r := range recs {
+			phases[r.From] = r.Phase
+		}
+	}
+	type pair struct{ rename, from, to, start string }
+	var pairs []pair
+	var names []string
+	for _, r := range s.Map.Renames {
+		if len(only) > 0 && !only[r.From] {
+			continue
+		}
+		if phases != nil {
+			switch phases[r.From] {
+			case "", state.PhasePlanned, state.PhaseRetired, state.PhaseRolledBack:
+				continue
+			}
+		}
+		to := r.To
+		if r.Strategy == plan.StrategySwap {
+			to = plan.StagingTopic(r.To)
+		}
+		p := pair{r.From, r.From, to, r.Start}
+		if s.Reverse {
+			p = pair{r.From, to, r.From, "latest"}
+		}
+		pairs = append(pairs, p)
+		names = append(names, p.from, p.to)
+	}
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	topics, err := s.Admin.DescribeTopics(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	var routes []Route
+	for _, p := range pairs {
+		src, dst := topics[p.from], topics[p.to]
+		if src == nil || dst == nil {
+			continue
+		}
+		if dst.Partitions < src.Partitions {
+			return nil, fmt.Errorf("route %s → %s: the target has %d partitions, fewer than the source's %d; partition p cannot be copied to partition p", p.from, p.to, dst.Partitions, src.Partitions)
+		}
+		maxBytes, _ := strconv.Atoi(dst.Effective["max.message.bytes"])
+		routes = append(routes, Route{
+			Rename: p.rename, From: p.from, To: p.to, DLQ: plan.DLQTopic(p.to), Start: p.start,
+			SourcePartitions: int32(src.Partitions), TargetPartitions: int32(dst.Partitions), TargetMaxBytes: maxBytes,
+			TargetReplicationFactor: dst.ReplicationFactor,
+		})
+	}
+	sort.Slice(routes, func(i, j int) bool { return routes[i].From < routes[j].From })
+	return routes, nil
+}
+
+// StaticRoutes is a fixed list of routes, for tests and one-off copies.
+type StaticRoutes []Route
+
+// Routes implements RouteSource.
+func (s StaticRoutes) Routes(context.Context) ([]Route, error) { return s, nil }
