@@ -232,14 +232,20 @@ func (s *jsonScanner) str() (quoted []byte, escaped, ok bool) {
 	if !s.consume('"') {
 		return nil, false, false
 	}
-	for s.pos < len(s.data) {
-		c := s.data[s.pos]
-		switch {
-		case plainStringByte[c]:
-			s.pos++
+	for {
+		// The common bytes first, in a tight loop on a local index.
+		data, i := s.data, s.pos
+		for i < len(data) && plainStringByte[data[i]] {
+			i++
+		}
+		s.pos = i
+		if i == len(data) {
+			return nil, false, false // unterminated
+		}
+		switch c := data[i]; {
 		case c == '"':
 			s.pos++
-			return s.data[start:s.pos], escaped, true
+			return data[start:s.pos], escaped, true
 		case c == '\\':
 			escaped = true
 			if !s.escape() {
@@ -248,14 +254,13 @@ func (s *jsonScanner) str() (quoted []byte, escaped, ok bool) {
 		case c < 0x20:
 			return nil, false, false // control characters must be escaped
 		default:
-			r, size := utf8.DecodeRune(s.data[s.pos:])
+			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size == 1 {
 				return nil, false, false // invalid UTF-8
 			}
 			s.pos += size
 		}
 	}
-	return nil, false, false // unterminated
 }
 
 // escape skips an escape sequence, at a backslash.

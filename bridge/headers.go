@@ -198,7 +198,7 @@ const (
 	hasBackoffMs
 )
 
-// standardHeaders maps each standard header to its bit.
+// standardHeaders lists the standard headers with their bits.
 var standardHeaders = [...]struct {
 	name string
 	bit  uint8
@@ -333,10 +333,10 @@ type headerBuilder struct {
 	buf []byte
 }
 
-// add appends the header key whose value is what buf, the builder's buffer
-// with the value appended, holds past the builder's buffer. The value is
-// capped at its end, so appending to it copies rather than overwrite the
-// next value.
+// add appends the header key whose value is what buf holds past the
+// builder's buffer: buf is that buffer with the value appended. The value
+// is capped at its end, so appending to it copies instead of overwriting
+// the next value.
 func (b *headerBuilder) add(key string, buf []byte) {
 	start, end := len(b.buf), len(buf)
 	b.buf = buf
