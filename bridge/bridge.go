@@ -192,9 +192,13 @@ func (b *Bridge) open(ctx context.Context) error {
 		"go.application.rebalance.enable": false,
 		"fetch.max.bytes":                 b.opts.MaxBatchBytes,
 		"queued.max.messages.kbytes":      max(b.opts.MaxBatchBytes/1024, 1024),
-		"session.timeout.ms":              10000,
-		"heartbeat.interval.ms":           1000,
-		"log_level":                       3,
+		// Static membership: a restarted process with the same instance id
+		// takes its old place at once instead of waiting for a rebalance.
+		"group.instance.id":     b.opts.InstanceID,
+		"session.timeout.ms":    10000,
+		"max.poll.interval.ms":  30000,
+		"heartbeat.interval.ms": 1000,
+		"log_level":             3,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/kafkatest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// migratorBinary builds the migrator once per test run, for tests that
+// kill it.
+func migratorBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "migrator-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "migrator")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// mirrorProcess starts `migrator mirror` as a child process.
+func mirrorProcess(t *testing.T, c *kafkatest.Cluster, mapFile string, args ...string) *exec.Cmd {
+	t.Helper()
+	full := append([]string{"-b", c.Bootstrap, "--map", mapFile, "mirror", "--no-state", "--refresh", "1s"}, args...)
+	cmd := exec.Command(migratorBinary(t), full...)
+	cmd.Stderr = &bytes.Buffer{}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// produceNumbered writes n records per partition with values "p/i",
+// keyed by i%17 (a few keys, many records each).
+func produceNumbered(t *testing.T, c *kafkatest.Cluster, topic string, partitions, from, n int) {
+	t.Helper()
+	var msgs []*kafka.Message
+	for p := 0; p < partitions; p++ {
+		for i := from; i < from+n; i++ {
+			msgs = append(msgs, &kafka.Message{
+				TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(p)},
+				Key:            []byte(fmt.Sprintf("key-%d", i%17)),
+				Value:          []byte(fmt.Sprintf("%d/%d", p, i)),
+				Headers:        []kafka.Header{{Key: "seq", Value: []byte(fmt.Sprint(i))}},
+			})
+		}
+	}
+	c.Produce(t, msgs...)
+}
+
+// assertExactlyOnce checks that each partition of dst holds every record
+// of the same partition of src exactly once, in order.
+func assertExactlyOnce(t *testing.T, c *kafkatest.Cluster, src, dst string, partitions int) {
+	t.Helper()
+	for p := int32(0); p < int32(partitions); p++ {
+		want := c.ReadPartition(t, src, p)
+		got := c.ReadPartition(t, dst, p)
+		if len(got) != len(want) {
+			seen := map[int64]int{}
+			for _, m := range got {
+				o, _ := bridge.OriginOf(m.Headers)
+				seen[o.Offset]++
+			}
+			dups, lost := 0, 0
+			for _, m := range want {
+				switch seen[int64(m.TopicPartition.Offset)] {
+				case 0:
+					lost++
+				case 1:
+				default:
+					dups++
+				}
+			}
+			t.Fatalf("partition %d: %d copies of %d records: %d lost, %d duplicated", p, len(got), len(want), lost, dups)
+		}
+		for i := range want {
+			o, ok := bridge.OriginOf(got[i].Headers)
+			if !ok || o.Offset != int64(want[i].TopicPartition.Offset) || o.Partition != p || !bytes.Equal(got[i].Value, want[i].Value) {
+				t.Fatalf("partition %d record %d: copy %s of origin %v, want %s at offset %d", p, i, got[i].Value, o, want[i].Value, want[i].TopicPartition.Offset)
+			}
+		}
+	}
+}
+
+// TestMirrorSurvivesSIGKILL kills the bridge with SIGKILL at random
+// moments during one copy, with new records arriving in between, and
+// restarts it: no record is lost, none duplicated.
+func TestMirrorSurvivesSIGKILL(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst, parts = "kill.old_name.v1", "kill.new.name.v1", 3
+		c.CreateTopic(t, src, parts, nil)
+		c.CreateTopic(t, dst, parts, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		produceNumbered(t, c, src, parts, 0, 20000)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+		kills := 0
+		for round := 0; round < 10; round++ {
+			cmd := mirrorProcess(t, c, mapFile, "--instance-id", "killed", "--batch-records", "200")
+			time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+			if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
+				kills++
+			}
+			_ = cmd.Wait()
+			if round%3 == 0 {
+				produceNumbered(t, c, src, parts, 20000+round*1000, 1000)
+			}
+		}
+		cmd := mirrorProcess(t, c, mapFile, "--instance-id", "killed", "--until-caught-up")
+		if err := waitProcess(cmd, 2*time.Minute); err != nil {
+			t.Fatalf("final mirror: %v\n%s", err, cmd.Stderr)
+		}
+		if kills < 10 {
+			t.Errorf("only %d of 10 kills landed", kills)
+		}
+		assertExactlyOnce(t, c, src, dst, parts)
+	})
+}
+
+// TestMirrorTwoProcessesOneKilled runs two bridge processes in one group;
+// one is killed mid-copy, the other takes over its partitions, and a
+// SIGTERM stops the survivor cleanly: the copy is still exactly once.
+func TestMirrorTwoProcessesOneKilled(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst, parts = "pair.old_name.v1", "pair.new.name.v1", 4
+		c.CreateTopic(t, src, parts, nil)
+		c.CreateTopic(t, dst, parts, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		produceNumbered(t, c, src, parts, 0, 10000)
+		a := mirrorProcess(t, c, mapFile, "--instance-id", "a", "--batch-records", "100")
+		b := mirrorProcess(t, c, mapFile, "--instance-id", "b", "--batch-records", "100")
+		time.Sleep(1500 * time.Millisecond)
+		_ = a.Process.Signal(syscall.SIGKILL)
+		_ = a.Wait()
+		produceNumbered(t, c, src, parts, 10000, 2000)
+
+		// The survivor copies everything once the group notices the death.
+		deadline := time.Now().Add(90 * time.Second)
+		for !copiedAll(t, c, src, dst, parts) {
+			if time.Now().After(deadline) {
+				t.Fatalf("survivor did not copy everything within 90s\n%s", b.Stderr)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		_ = b.Process.Signal(syscall.SIGTERM)
+		if err := waitProcess(b, 45*time.Second); err != nil {
+			t.Fatalf("survivor did not exit cleanly on SIGTERM: %v\n%s", err, b.Stderr)
+		}
+		assertExactlyOnce(t, c, src, dst, parts)
+	})
+}
+
+// waitProcess waits for cmd to exit, killing it after timeout.
+func waitProcess(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("still running after %s: killed", timeout)
+	}
+}
+
+// copiedAll reports whether dst holds at least as many committed records
+// as src in every partition.
+func copiedAll(t *testing.T, c *kafkatest.Cluster, src, dst string, parts int) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl := c.Admin(t)
+	for p := int32(0); p < int32(parts); p++ {
+		n := func(topic string) int64 {
+			res, err := cl.Kafka().ListOffsets(ctx, map[kafka.TopicPartition]kafka.OffsetSpec{
+				{Topic: &topic, Partition: p}: kafka.LatestOffsetSpec,
+			}, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadCommitted))
+			if err != nil {
+				return -1
+			}
+			for _, info := range res.ResultInfos {
+				return int64(info.Offset)
+			}
+			return -1
+		}
+		// The target's offsets include transaction markers, so compare
+		// record counts only once the target is at least as far.
+		if n(dst) < n(src) {
+			return false
+		}
+	}
+	for p := int32(0); p < int32(parts); p++ {
+		if len(c.ReadPartition(t, dst, p)) < len(c.ReadPartition(t, src, p)) {
+			return false
+		}
+	}
+	return true
+}
