@@ -94,6 +94,16 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 			return b.opts.Client.ScrubError(fmt.Errorf("bridge producer: %w (another bridge process with instance id %q may have taken over)", err, b.opts.InstanceID))
 		}
 		b.opts.Metrics.Transactions.WithLabelValues("aborted").Inc()
+		if groupLost(err) {
+			// The group moved on (a rebalance, or this member was too slow):
+			// the batch's offsets cannot be committed by this member. Give
+			// the batch up and rewind, so that whoever owns the partitions
+			// now, this process included, copies it from the committed
+			// offset.
+			b.log.Warn("group membership lost during a batch; rewinding it", "records", len(batch), "err", err)
+			b.rewind(batch)
+			return nil
+		}
 		var refused *refusedError
 		if errors.As(err, &refused) {
 			for k, dl := range refused.records {
@@ -415,4 +425,36 @@ func (b *Bridge) ensureDLQ(ctx context.Context, r Route) error {
 	}
 	b.dlqReady[r.DLQ] = true
 	return nil
+}
+
+// groupLost reports whether err means this member's group generation is
+// no longer current.
+func groupLost(err error) bool {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	switch kerr.Code() {
+	case kafka.ErrIllegalGeneration, kafka.ErrUnknownMemberID, kafka.ErrFencedInstanceID, kafka.ErrRebalanceInProgress:
+		return true
+	}
+	return false
+}
+
+// rewind moves the consumer back to the first record of the batch in each
+// partition it still owns.
+func (b *Bridge) rewind(batch []*kafka.Message) {
+	first := map[partitionKey]kafka.TopicPartition{}
+	for _, m := range batch {
+		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+		if _, ok := first[k]; !ok {
+			first[k] = m.TopicPartition
+		}
+	}
+	for _, tp := range first {
+		tp.Error = nil
+		if err := b.consumer.Seek(tp, 0); err != nil {
+			b.log.Info("rewind skipped: partition no longer assigned", "partition", tp, "err", err)
+		}
+	}
 }

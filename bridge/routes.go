@@ -88,7 +88,10 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		}
 		p := pair{r.From, r.From, to, r.Start}
 		if s.Reverse {
-			p = pair{r.From, to, r.From, "latest"}
+			// From the earliest offset: the forward copies in the new topic
+			// are skipped (their origin is the old topic), so nothing loops
+			// and no record written to the new topic is missed.
+			p = pair{r.From, to, r.From, "earliest"}
 		}
 		pairs = append(pairs, p)
 		names = append(names, p.from, p.to)

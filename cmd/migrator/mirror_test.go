@@ -224,3 +224,65 @@ func copiedAll(t *testing.T, c *kafkatest.Cluster, src, dst string, parts int) b
 	}
 	return true
 }
+
+// TestMirrorForwardAndReverseTogether runs `mirror` and `mirror --reverse`
+// on the same pair while producers write to both topics: afterwards each
+// topic holds every record written to either, exactly once, and nothing
+// looped.
+func TestMirrorForwardAndReverseTogether(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const a, b, parts = "both.old_name.v1", "both.new.name.v1", 2
+		c.CreateTopic(t, a, parts, nil)
+		c.CreateTopic(t, b, parts, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", a, b))
+		fwd := mirrorProcess(t, c, mapFile, "--instance-id", "fwd", "--group", "forward")
+		rev := mirrorProcess(t, c, mapFile, "--instance-id", "rev", "--group", "reverse", "--reverse")
+		traffic := 20 * time.Second
+		if c.Kind == kafkatest.Real {
+			traffic = time.Minute
+		}
+		written := 0
+		for start := time.Now(); time.Since(start) < traffic; written++ {
+			topic := a
+			if written%2 == 1 {
+				topic = b
+			}
+			c.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(written % parts)}, Value: []byte(fmt.Sprintf("%s#%d", topic, written))})
+			time.Sleep(50 * time.Millisecond)
+		}
+		counts := func(topic string) map[string]int {
+			n := map[string]int{}
+			for p := int32(0); p < parts; p++ {
+				for _, m := range c.ReadPartition(t, topic, p) {
+					n[string(m.Value)]++
+				}
+			}
+			return n
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for len(counts(a)) < written || len(counts(b)) < written {
+			if time.Now().After(deadline) {
+				t.Fatalf("copies incomplete after 60s: %d and %d of %d\nforward:\n%s\nreverse:\n%s", len(counts(a)), len(counts(b)), written, fwd.Stderr, rev.Stderr)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second) // Room for a loop to show, if there were one.
+		for _, p := range []*exec.Cmd{fwd, rev} {
+			_ = p.Process.Signal(syscall.SIGTERM)
+			if err := waitProcess(p, 45*time.Second); err != nil {
+				t.Errorf("bridge did not stop cleanly: %v\n%s", err, p.Stderr)
+			}
+		}
+		for _, topic := range []string{a, b} {
+			n := counts(topic)
+			if len(n) != written {
+				t.Errorf("%s holds %d distinct records, want %d", topic, len(n), written)
+			}
+			for v, k := range n {
+				if k != 1 {
+					t.Errorf("%s holds %q %d times", topic, v, k)
+				}
+			}
+		}
+	})
+}
