@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"slices"
@@ -180,32 +181,6 @@ func Run(ctx context.Context, opts Options) error {
 
 func (b *Bridge) open(ctx context.Context) error {
 	cfg := b.opts.Client
-	consumerCfg, err := cfg.ConfigMap(kafka.ConfigMap{
-		"group.id":                        b.opts.Group,
-		"client.id":                       "topic-migrator-bridge-" + b.opts.InstanceID,
-		"enable.auto.commit":              false,
-		"enable.auto.offset.store":        false,
-		"isolation.level":                 "read_committed",
-		"auto.offset.reset":               "earliest",
-		"enable.partition.eof":            true,
-		"partition.assignment.strategy":   "range",
-		"go.application.rebalance.enable": false,
-		"fetch.max.bytes":                 b.opts.MaxBatchBytes,
-		"queued.max.messages.kbytes":      max(b.opts.MaxBatchBytes/1024, 1024),
-		// Static membership: a restarted process with the same instance id
-		// takes its old place at once instead of waiting for a rebalance.
-		"group.instance.id":     b.opts.InstanceID,
-		"session.timeout.ms":    10000,
-		"max.poll.interval.ms":  30000,
-		"heartbeat.interval.ms": 1000,
-		"log_level":             3,
-	})
-	if err != nil {
-		return err
-	}
-	if b.consumer, err = kafka.NewConsumer(&consumerCfg); err != nil {
-		return cfg.ScrubError(fmt.Errorf("bridge consumer: %w", err))
-	}
 	producerCfg := kafka.ConfigMap{
 		"client.id":                    "topic-migrator-bridge-" + b.opts.InstanceID,
 		"enable.idempotence":           true,
@@ -237,6 +212,51 @@ func (b *Bridge) open(ctx context.Context) error {
 	}
 	go b.drainProducerEvents()
 	return nil
+}
+
+// newConsumer creates the group consumer for a set of source topics.
+//
+// It uses static membership, so that a process restarted with the same
+// instance id takes its old place at once instead of waiting out a
+// rebalance. A static member that comes back is handed its previous
+// assignment, so the member id also names the topics: when the routes
+// change, a new member joins (and the old one expires after the session
+// timeout) and the group rebalances over the new topics.
+func (b *Bridge) newConsumer(topics []string) (*kafka.Consumer, error) {
+	h := fnv.New32a()
+	for _, t := range topics {
+		h.Write([]byte(t))
+		h.Write([]byte{0})
+	}
+	consumerCfg, err := b.opts.Client.ConfigMap(kafka.ConfigMap{
+		"group.id":                        b.opts.Group,
+		"group.instance.id":               fmt.Sprintf("%s-%08x", b.opts.InstanceID, h.Sum32()),
+		"client.id":                       "topic-migrator-bridge-" + b.opts.InstanceID,
+		"enable.auto.commit":              false,
+		"enable.auto.offset.store":        false,
+		"isolation.level":                 "read_committed",
+		"auto.offset.reset":               "earliest",
+		"enable.partition.eof":            true,
+		"partition.assignment.strategy":   "range",
+		"go.application.rebalance.enable": false,
+		"fetch.max.bytes":                 b.opts.MaxBatchBytes,
+		// Prefetch up to two batches, and when the prefetch queue is full,
+		// look again soon (librdkafka's default waits a whole second).
+		"queued.max.messages.kbytes": max(2*b.opts.MaxBatchBytes/1024, 1024),
+		"fetch.queue.backoff.ms":     10,
+		"session.timeout.ms":         10000,
+		"max.poll.interval.ms":       30000,
+		"heartbeat.interval.ms":      1000,
+		"log_level":                  3,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := kafka.NewConsumer(&consumerCfg)
+	if err != nil {
+		return nil, b.opts.Client.ScrubError(fmt.Errorf("bridge consumer: %w", err))
+	}
+	return c, nil
 }
 
 // drainProducerEvents consumes the producer's event channel (errors and
@@ -276,9 +296,13 @@ func (b *Bridge) loop(ctx context.Context) error {
 			}
 			lastRefresh = time.Now()
 		}
+		fillStart := time.Now()
 		batch, err := b.fill(ctx)
 		if err != nil {
 			return err
+		}
+		if len(batch) > 0 {
+			b.log.Debug("batch filled", "records", len(batch), "took", time.Since(fillStart))
 		}
 		if len(batch) > 0 {
 			// A batch already taken from the consumer is finished even when
@@ -325,10 +349,26 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 		topics = append(topics, t)
 	}
 	slices.Sort(topics)
+	// Between batches nothing is in flight: the consumer of the old
+	// topics leaves the group and one for the new topics joins.
+	if b.consumer != nil {
+		if err := b.consumer.Close(); err != nil {
+			b.log.Warn("close consumer", "err", err)
+		}
+		b.consumer = nil
+		b.mu.Lock()
+		clear(b.assigned)
+		b.mu.Unlock()
+	}
 	if len(topics) == 0 {
 		b.log.Info("nothing to mirror: no rename has both its topics (re-checking)", "every", b.opts.Refresh)
-		return b.consumer.Unsubscribe()
+		return nil
 	}
+	c, err := b.newConsumer(topics)
+	if err != nil {
+		return err
+	}
+	b.consumer = c
 	b.log.Info("mirroring", "routes", routes)
 	if err := b.consumer.SubscribeTopics(topics, b.rebalance); err != nil {
 		return fmt.Errorf("subscribe to %v: %w", topics, err)
@@ -442,6 +482,14 @@ func (b *Bridge) fill(ctx context.Context) ([]*kafka.Message, error) {
 	b.mu.Lock()
 	b.pending = b.pending[:0]
 	b.mu.Unlock()
+	if b.consumer == nil {
+		// Nothing to mirror yet: wait for the next route refresh.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+		return nil, nil
+	}
 	deadline := time.Now().Add(b.opts.Linger)
 	bytes := 0
 	for ctx.Err() == nil {

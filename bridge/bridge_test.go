@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func runBridge(t *testing.T, c *kafkatest.Cluster, routes []bridge.Route, opts b
 	opts.Routes = bridge.StaticRoutes(routes)
 	opts.UntilCaughtUp = true
 	if opts.Group == "" {
-		opts.Group = "test-bridge"
+		opts.Group = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	}
 	if opts.InstanceID == "" {
 		opts.InstanceID = "test-1"
@@ -38,6 +39,9 @@ func runBridge(t *testing.T, c *kafkatest.Cluster, routes []bridge.Route, opts b
 	opts.Log = slog.New(slog.NewTextHandler(t.Output(), nil))
 	if err := bridge.Run(ctx, opts); err != nil {
 		t.Fatalf("bridge: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("bridge did not catch up within 2 minutes")
 	}
 }
 
@@ -94,9 +98,11 @@ func TestBridgeCopiesEveryShape(t *testing.T) {
 		// a compacted pair and null keys in a plain one.
 		const src, dst = "shapes.old_name.v1", "shapes.new.name.v1"
 		const csrc, cdst = "shapes.state_table.v1", "shapes.profiles.v1"
+		// Records from 2020 must not be deleted by the retention checker.
 		compact := map[string]string{"cleanup.policy": "compact"}
-		c.CreateTopic(t, src, 3, nil)
-		c.CreateTopic(t, dst, 3, nil)
+		keep := map[string]string{"retention.ms": "-1"}
+		c.CreateTopic(t, src, 3, keep)
+		c.CreateTopic(t, dst, 3, keep)
 		c.CreateTopic(t, csrc, 1, compact)
 		c.CreateTopic(t, cdst, 1, compact)
 		old := time.Date(2020, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
@@ -287,4 +293,114 @@ func TestBridgeBothDirections(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBridgeAtLeastOnce copies with the idempotent producer and offsets
+// committed after the acknowledgements: every record arrives, in order.
+func TestBridgeAtLeastOnce(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "alo.old_name.v1", "alo.new.name.v1"
+		c.CreateTopic(t, src, 2, nil)
+		c.CreateTopic(t, dst, 2, nil)
+		var msgs []*kafka.Message
+		for i := 0; i < 500; i++ {
+			msgs = append(msgs, msg(src, int32(i%2), []byte(fmt.Sprint(i%7)), []byte(fmt.Sprint(i)), time.Now()))
+		}
+		c.Produce(t, msgs...)
+		runBridge(t, c, []bridge.Route{route(src, dst, 2)}, bridge.Options{Delivery: bridge.AtLeastOnce, MaxBatchRecords: 50})
+		for p := int32(0); p < 2; p++ {
+			want, got := c.ReadPartition(t, src, p), c.ReadPartition(t, dst, p)
+			if len(got) != len(want) {
+				t.Fatalf("partition %d: %d copies of %d records", p, len(got), len(want))
+			}
+			for i := range want {
+				compareCopy(t, src, want[i], got[i])
+			}
+		}
+	})
+}
+
+// TestBridgeStartAtTime starts a route at a time: records before it are
+// not copied, records from it on are.
+func TestBridgeStartAtTime(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "start.old_name.v1", "start.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		c.CreateTopic(t, dst, 1, nil)
+		cut := time.Now().Add(-time.Hour).Truncate(time.Second)
+		c.Produce(t,
+			msg(src, 0, nil, []byte("before 1"), cut.Add(-2*time.Hour)),
+			msg(src, 0, nil, []byte("before 2"), cut.Add(-time.Millisecond)),
+			msg(src, 0, nil, []byte("at"), cut),
+			msg(src, 0, nil, []byte("after"), cut.Add(time.Minute)),
+		)
+		r := route(src, dst, 1)
+		r.Start = cut.Format(time.RFC3339)
+		runBridge(t, c, []bridge.Route{r}, bridge.Options{})
+		got := c.ReadPartition(t, dst, 0)
+		if len(got) != 2 || string(got[0].Value) != "at" || string(got[1].Value) != "after" {
+			var vals []string
+			for _, m := range got {
+				vals = append(vals, string(m.Value))
+			}
+			t.Fatalf("copied %q, want [at after]", vals)
+		}
+	})
+}
+
+// changingRoutes returns first and, once switched, second.
+type changingRoutes struct {
+	first, second []bridge.Route
+	switched      atomic.Bool
+}
+
+func (r *changingRoutes) Routes(context.Context) ([]bridge.Route, error) {
+	if r.switched.Load() {
+		return r.second, nil
+	}
+	return r.first, nil
+}
+
+// TestBridgePicksUpNewRoutes adds a rename while the bridge runs: without
+// a restart, its records are copied too, and the first route's copy goes
+// on exactly once.
+func TestBridgePicksUpNewRoutes(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		for _, name := range []string{"routes.a_old.v1", "routes.a.new.v1", "routes.b_old.v1", "routes.b.new.v1"} {
+			c.CreateTopic(t, name, 1, nil)
+		}
+		a, b := route("routes.a_old.v1", "routes.a.new.v1", 1), route("routes.b_old.v1", "routes.b.new.v1", 1)
+		src := &changingRoutes{first: []bridge.Route{a}, second: []bridge.Route{a, b}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- bridge.Run(ctx, bridge.Options{Client: c.Config(), Group: "routes", InstanceID: "r1", Routes: src,
+				Refresh: 200 * time.Millisecond, Admin: c.Admin(t), Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		}()
+		now := time.Now()
+		c.Produce(t, msg(a.From, 0, nil, []byte("a1"), now), msg(b.From, 0, nil, []byte("b1"), now))
+		waitForRecords(t, c, a.To, 1)
+		src.switched.Store(true)
+		c.Produce(t, msg(a.From, 0, nil, []byte("a2"), now), msg(b.From, 0, nil, []byte("b2"), now))
+		waitForRecords(t, c, b.To, 2)
+		waitForRecords(t, c, a.To, 2)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ReadPartition(t, a.To, 0); len(got) != 2 {
+			t.Errorf("%s holds %d records, want 2", a.To, len(got))
+		}
+	})
+}
+
+func waitForRecords(t *testing.T, c *kafkatest.Cluster, topic string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(c.ReadPartition(t, topic, 0)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached %d records", topic, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

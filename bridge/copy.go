@@ -83,6 +83,7 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 			err = b.copyAtLeastOnce(ctx, batch, st)
 		}
 		if err == nil {
+			b.log.Debug("batch committed", "records", len(batch), "took", time.Since(start))
 			b.opts.Metrics.TxnLatency.Observe(time.Since(start).Seconds())
 			b.opts.Metrics.Transactions.WithLabelValues("committed").Inc()
 			b.countCopied(batch, st)

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 
@@ -50,6 +51,8 @@ type MapRoutes struct {
 	Only []string
 	// Reverse copies new → old instead (rollback after producers moved).
 	Reverse bool
+	// Log reports state-file trouble, which never stops the bridge.
+	Log *slog.Logger
 }
 
 // Routes implements RouteSource.
@@ -120,7 +123,30 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		})
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].From < routes[j].From })
+	if err := s.markMirroring(ctx, routes, phases); err != nil && s.Log != nil {
+		// The state file is a record, not a dependency: copying goes on.
+		s.Log.Warn("could not record progress in the state file", "err", err)
+	}
 	return routes, nil
+}
+
+// markMirroring moves renames the bridge now copies from phase created to
+// mirroring, when there is a state file. It opens the file only for that.
+func (s *MapRoutes) markMirroring(ctx context.Context, routes []Route, phases map[string]state.Phase) error {
+	if s.Store == nil || s.Reverse {
+		return nil
+	}
+	for _, r := range routes {
+		if phases[r.Rename] != state.PhaseCreated {
+			continue
+		}
+		_, err := s.Store.Transition(ctx, r.Rename, state.PhaseMirroring, "the bridge copies "+r.From+" → "+r.To,
+			state.AuditEntry{Command: "migrator mirror", Action: "phase mirroring", Detail: r.From + " → " + r.To})
+		if err != nil {
+			return fmt.Errorf("record phase mirroring of %s: %w", r.Rename, err)
+		}
+	}
+	return nil
 }
 
 // StaticRoutes is a fixed list of routes, for tests and one-off copies.

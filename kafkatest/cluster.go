@@ -129,17 +129,37 @@ func (c *Cluster) reset(t testing.TB) {
 	defer cl.Close()
 	ka := cl.Kafka()
 
-	groups, err := ka.ListConsumerGroups(ctx)
-	if err != nil {
-		t.Fatalf("reset: list groups: %v", err)
-	}
-	var ids []string
-	for _, g := range groups.Valid {
-		ids = append(ids, g.GroupID)
-	}
-	if len(ids) > 0 {
-		if _, err := ka.DeleteConsumerGroups(ctx, ids); err != nil {
+	// A group with a static member left by an earlier test can only be
+	// deleted once that member's session has timed out.
+	for {
+		groups, err := ka.ListConsumerGroups(ctx)
+		if err != nil {
+			t.Fatalf("reset: list groups: %v", err)
+		}
+		var ids []string
+		for _, g := range groups.Valid {
+			ids = append(ids, g.GroupID)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		res, err := ka.DeleteConsumerGroups(ctx, ids)
+		if err != nil {
 			t.Fatalf("reset: delete groups %v: %v", ids, err)
+		}
+		var left []string
+		for _, r := range res.ConsumerGroupResults {
+			if r.Error.Code() != kafka.ErrNoError && r.Error.Code() != kafka.ErrGroupIDNotFound {
+				left = append(left, r.Group)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("reset: groups %v still have members", left)
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 

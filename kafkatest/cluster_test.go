@@ -15,7 +15,8 @@ import (
 func TestRoundTrip(t *testing.T) {
 	Run(t, func(t *testing.T, c *Cluster) {
 		topic := "roundtrip.records.v1"
-		c.CreateTopic(t, topic, 3, nil)
+		// retention.ms -1: the retention checker must not delete 2021.
+		c.CreateTopic(t, topic, 3, map[string]string{"retention.ms": "-1"})
 		ts := time.Date(2021, 3, 4, 5, 6, 7, 8_000_000, time.UTC)
 		want := &kafka.Message{
 			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 2},

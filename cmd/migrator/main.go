@@ -8,14 +8,24 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// MIGRATOR_CPUPROFILE=FILE writes a CPU profile, for benchmarks.
+	if path := os.Getenv("MIGRATOR_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	if err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "migrator: %v\n", err)
+		pprof.StopCPUProfile()
 		os.Exit(exitCode(err))
 	}
 }

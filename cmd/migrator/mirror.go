@@ -73,7 +73,7 @@ func mirrorCommand() *cli.Command {
 				return err
 			}
 			defer cl.Close()
-			routes := &bridge.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse")}
+			routes := &bridge.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse"), Log: log}
 			if path := c.Path(flagState); !c.Bool("no-state") && fileExists(path) {
 				if routes.Store, err = openState(c); err != nil {
 					return err

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +21,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/kafkatest"
+	"github.com/huleedu/topic-migrator/state"
 )
 
 var (
@@ -285,4 +290,81 @@ func TestMirrorForwardAndReverseTogether(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMirrorMetricsAndState runs the bridge with a state file and a
+// metrics endpoint: the rename moves from created to mirroring, and the
+// metrics and probes answer.
+func TestMirrorMetricsAndState(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "metrics.old_name.v1", "metrics.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		if _, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "apply", "--yes"); err != nil {
+			t.Fatal(err)
+		}
+		produceNumbered(t, c, src, 1, 0, 25)
+		addr := freeAddr(t)
+		cmd := exec.Command(migratorBinary(t), "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "mirror", "--metrics-addr", addr, "--instance-id", "metrics")
+		cmd.Stderr = &bytes.Buffer{}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = waitProcess(cmd, 45*time.Second)
+		}()
+		want := fmt.Sprintf("migrator_bridge_records_total{rename=%q} 25", src)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			body, code := httpGet("http://" + addr + "/metrics")
+			if code == 200 && strings.Contains(body, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics never showed %q:\n%s\n%s", want, body, cmd.Stderr)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		for _, probe := range []string{"/healthz", "/readyz"} {
+			if _, code := httpGet("http://" + addr + probe); code != 200 {
+				t.Errorf("%s answered %d", probe, code)
+			}
+		}
+		body, _ := httpGet("http://" + addr + "/metrics")
+		for _, name := range []string{"migrator_bridge_lag_records", "migrator_bridge_transactions_total", "migrator_bridge_transaction_seconds", "migrator_bridge_rebalances_total"} {
+			if !strings.Contains(body, name) {
+				t.Errorf("metrics lack %s", name)
+			}
+		}
+		st, err := state.Open(stateFile, state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := st.Rename(context.Background(), src)
+		if err != nil || rec.Phase != state.PhaseMirroring {
+			t.Errorf("phase = %v (%v), want mirroring", rec, err)
+		}
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func httpGet(url string) (string, int) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err.Error(), 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
 }
