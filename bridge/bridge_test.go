@@ -14,6 +14,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/kafkatest"
+	"github.com/huleedu/topic-migrator/lifecycle"
 )
 
 // runBridge copies routes until caught up.
@@ -252,6 +253,15 @@ func TestBridgeDeadLetters(t *testing.T) {
 		}
 		if key, _ := dl.OriginalEvent.KeyBytes(); string(key) != "big" || len(dl.OriginalEvent.Headers) != 1 {
 			t.Errorf("dead letter key %q headers %+v", key, dl.OriginalEvent.Headers)
+		}
+		// verify accounts for the dead letter: every source record is in
+		// the target or in its DLQ.
+		rep, err := lifecycle.Verify(context.Background(), c.Config(), src, dst, r.DLQ, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := rep.Partitions[0]; !rep.OK() || p.Compared != 2 || p.DeadLettered != 1 {
+			t.Errorf("verify: %+v", p)
 		}
 	})
 }

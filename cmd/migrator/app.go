@@ -92,6 +92,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			catalogCommand(),
 			applyCommand(),
 			mirrorCommand(),
+			verifyCommand(),
+			statusCommand(),
 		},
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/kafkatest"
+	"github.com/huleedu/topic-migrator/lifecycle"
 	"github.com/huleedu/topic-migrator/state"
 )
 
@@ -147,6 +149,10 @@ func TestMirrorSurvivesSIGKILL(t *testing.T) {
 			t.Errorf("only %d of 10 kills landed", kills)
 		}
 		assertExactlyOnce(t, c, src, dst, parts)
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "-o", "json", "verify")
+		if err != nil || !strings.Contains(out, `"compared": 24000`) {
+			t.Errorf("verify after the kills: %v\n%s", err, out)
+		}
 	})
 }
 
@@ -367,4 +373,51 @@ func httpGet(url string) (string, int) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
+}
+
+// TestStatus shows phase, window, lag, DLQ and groups after apply and a
+// caught-up bridge.
+func TestStatus(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "status.old_name.v1", "status.new.name.v1"
+		c.CreateTopic(t, src, 2, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nwindow: 30d\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		if _, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "apply", "--yes"); err != nil {
+			t.Fatal(err)
+		}
+		produceNumbered(t, c, src, 2, 0, 50)
+		topic := src
+		if _, err := c.Admin(t).Kafka().AlterConsumerGroupOffsets(context.Background(), []kafka.ConsumerGroupTopicPartitions{{
+			Group: "billing", Partitions: []kafka.TopicPartition{{Topic: &topic, Partition: 0, Offset: 10}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(migratorBinary(t), "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "mirror", "--until-caught-up", "--instance-id", "status")
+		cmd.Stderr = &bytes.Buffer{}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitProcess(cmd, 2*time.Minute); err != nil {
+			t.Fatalf("mirror: %v\n%s", err, cmd.Stderr)
+		}
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "json", "status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []lifecycle.RenameStatus
+		if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 {
+			t.Fatalf("status output %q: %v", out, err)
+		}
+		r := rows[0]
+		if r.Phase != state.PhaseMirroring || r.DaysLeft == nil || *r.DaysLeft < 29.9 || *r.DaysLeft > 30 {
+			t.Errorf("phase %s, days left %v", r.Phase, r.DaysLeft)
+		}
+		if r.LagRecords == nil || *r.LagRecords != 0 || r.DeadLetters != 0 || r.Copying != dst {
+			t.Errorf("lag %v, DLQ %d, copying %q", r.LagRecords, r.DeadLetters, r.Copying)
+		}
+		if strings.Join(r.GroupsOnOld, ",") != "billing" || len(r.GroupsOnNew) != 0 {
+			t.Errorf("groups on old %v, on new %v", r.GroupsOnOld, r.GroupsOnNew)
+		}
+	})
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/huleedu/topic-migrator/lifecycle"
+	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/state"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "one row per rename: phase, window left, bridge lag, DLQ, consumer groups on each topic, ACL parity",
+		UsageText: "migrator -b kafka:9092 status\n" +
+			"migrator -b kafka:9092 -o json status --bridge-group topic-migrator-bridge",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the bridge's consumer group (for lag)"},
+		},
+		Action: func(c *cli.Context) error {
+			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			if err != nil {
+				return err
+			}
+			var st *state.Store
+			if fileExists(c.Path(flagState)) {
+				if st, err = openState(c); err != nil {
+					return err
+				}
+			}
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			rows, err := lifecycle.Status(c.Context, cl, st, m, c.String("bridge-group"), time.Now())
+			if err != nil {
+				return err
+			}
+			return printer(c).Print(rows, []string{"from", "to", "phase", "since", "days left", "copying to", "lag", "DLQ", "groups on old", "groups on new", "ACLs"}, func() [][]string {
+				var out [][]string
+				for _, r := range rows {
+					phase, since, left, lag := "(not in state)", "", "", "-"
+					if r.Phase != "" {
+						phase, since = string(r.Phase), r.PhaseSince.Format("2006-01-02 15:04")
+					}
+					if r.DaysLeft != nil {
+						left = fmt.Sprintf("%.1f", *r.DaysLeft)
+					}
+					if r.LagRecords != nil {
+						lag = fmt.Sprint(*r.LagRecords)
+					}
+					out = append(out, []string{r.From, r.To, phase, since, left, r.Copying, lag, fmt.Sprint(r.DeadLetters),
+						strings.Join(r.GroupsOnOld, " "), strings.Join(r.GroupsOnNew, " "), r.ACLParity})
+				}
+				return out
+			})
+		},
+	}
+}

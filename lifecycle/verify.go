@@ -1,0 +1,293 @@
+package lifecycle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/clientconfig"
+)
+
+// PartitionReport is what verify found in one partition.
+type PartitionReport struct {
+	Partition int32 `json:"partition"`
+	// Compared counts source records matched with their copy.
+	Compared int64 `json:"compared"`
+	// DeadLettered counts source records found in the DLQ instead.
+	DeadLettered int64 `json:"dead_lettered"`
+	// Skipped counts source records that came from the target (the
+	// reverse bridge's copies), which are not copied back.
+	Skipped int64 `json:"skipped"`
+	// NotYetCopied counts source records after the last copy (bridge lag).
+	NotYetCopied int64 `json:"not_yet_copied"`
+	// From is the first source offset compared: earlier history is gone
+	// from one side (retention) or was never meant to be copied (start).
+	From int64 `json:"from"`
+	// Divergence describes the first mismatch, "" when none.
+	Divergence string `json:"divergence,omitempty"`
+}
+
+// VerifyReport is what verify found for one rename.
+type VerifyReport struct {
+	Source     string            `json:"source"`
+	Target     string            `json:"target"`
+	Partitions []PartitionReport `json:"partitions"`
+}
+
+// OK reports whether every partition matched.
+func (r *VerifyReport) OK() bool {
+	for _, p := range r.Partitions {
+		if p.Divergence != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Verify proves that target is a copy of source, partition by partition:
+// every committed source record from the first one both sides still hold
+// is, in order, either in the target (same key, value, timestamp and
+// headers, ignoring the ones the bridge adds) or in dlq, or came from the
+// target itself; the target holds nothing else. Records the bridge has not
+// reached yet are counted, not failed. progress, when set, is called after
+// each partition.
+func Verify(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, progress func(PartitionReport)) (*VerifyReport, error) {
+	dead, err := deadLettered(ctx, cfg, dlq)
+	if err != nil {
+		return nil, err
+	}
+	rep := &VerifyReport{Source: source, Target: target}
+	for p := int32(0); p < partitions; p++ {
+		pr, err := verifyPartition(ctx, cfg, source, target, p, dead)
+		if err != nil {
+			return nil, err
+		}
+		rep.Partitions = append(rep.Partitions, pr)
+		if progress != nil {
+			progress(pr)
+		}
+	}
+	return rep, nil
+}
+
+// partitionReader reads one partition in order, read_committed.
+type partitionReader struct {
+	c    *kafka.Consumer
+	high int64
+	next int64
+	done bool
+}
+
+func openReader(cfg clientconfig.Config, topic string, p int32) (*partitionReader, error) {
+	cm, err := cfg.ConfigMap(kafka.ConfigMap{
+		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
+		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "log_level": 3,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := kafka.NewConsumer(&cm)
+	if err != nil {
+		return nil, cfg.ScrubError(fmt.Errorf("verify consumer: %w", err))
+	}
+	low, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+	}
+	r := &partitionReader{c: c, high: high, next: low, done: high <= low}
+	if !r.done {
+		if err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: p, Offset: kafka.Offset(low)}}); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("assign %s/%d: %w", topic, p, err)
+		}
+	}
+	return r, nil
+}
+
+// read returns the next record, or nil at the end.
+func (r *partitionReader) read(ctx context.Context) (*kafka.Message, error) {
+	for !r.done {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		switch e := r.c.Poll(100).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return nil, e.TopicPartition.Error
+			}
+			r.next = int64(e.TopicPartition.Offset) + 1
+			if r.next >= r.high {
+				r.done = true
+			}
+			return e, nil
+		case kafka.PartitionEOF:
+			r.done = true
+		case kafka.Error:
+			if e.IsFatal() {
+				return nil, e
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (r *partitionReader) close() { r.c.Close() }
+
+// deadLettered returns the source offsets found in the DLQ.
+func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map[bridge.Origin]bool, error) {
+	out := map[bridge.Origin]bool{}
+	r, err := openReader(cfg, dlq, 0)
+	if err != nil {
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrUnknownPartition || strings.Contains(err.Error(), "Unknown") {
+			return out, nil // No DLQ topic: nothing was dead-lettered.
+		}
+		return nil, err
+	}
+	defer r.close()
+	for {
+		m, err := r.read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read DLQ %s: %w", dlq, err)
+		}
+		if m == nil {
+			return out, nil
+		}
+		if o, ok := bridge.OriginOf(m.Headers); ok {
+			out[o] = true
+		}
+	}
+}
+
+func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, dead map[bridge.Origin]bool) (PartitionReport, error) {
+	pr := PartitionReport{Partition: p}
+	src, err := openReader(cfg, source, p)
+	if err != nil {
+		return pr, err
+	}
+	defer src.close()
+	dst, err := openReader(cfg, target, p)
+	if err != nil {
+		return pr, err
+	}
+	defer dst.close()
+
+	copyRec, err := dst.read(ctx)
+	if err != nil {
+		return pr, fmt.Errorf("read %s/%d: %w", target, p, err)
+	}
+	// Start where both sides still have history.
+	pr.From = src.next
+	if copyRec != nil {
+		o, ok := bridge.OriginOf(copyRec.Headers)
+		if !ok || o.Topic != source {
+			pr.Divergence = fmt.Sprintf("%s/%d@%d has no %s header naming %s", target, p, copyRec.TopicPartition.Offset, bridge.HeaderOrigin, source)
+			return pr, nil
+		}
+		pr.From = max(pr.From, o.Offset)
+	}
+	for {
+		s, err := src.read(ctx)
+		if err != nil {
+			return pr, fmt.Errorf("read %s/%d: %w", source, p, err)
+		}
+		if s == nil {
+			break
+		}
+		off := int64(s.TopicPartition.Offset)
+		if off < pr.From {
+			continue
+		}
+		origin := bridge.Origin{Topic: source, Partition: p, Offset: off}
+		if o, ok := bridge.OriginOf(s.Headers); ok && o.Topic == target {
+			pr.Skipped++
+			continue
+		}
+		if dead[origin] {
+			pr.DeadLettered++
+			continue
+		}
+		if copyRec == nil {
+			pr.NotYetCopied++
+			continue
+		}
+		o, ok := bridge.OriginOf(copyRec.Headers)
+		switch {
+		case !ok:
+			pr.Divergence = fmt.Sprintf("%s/%d@%d has no %s header", target, p, copyRec.TopicPartition.Offset, bridge.HeaderOrigin)
+		case o.Offset > off:
+			pr.Divergence = fmt.Sprintf("source %s is missing from the target: the copy at %s/%d@%d is of offset %d", origin, target, p, copyRec.TopicPartition.Offset, o.Offset)
+		case o.Offset < off:
+			pr.Divergence = fmt.Sprintf("the copy at %s/%d@%d is of offset %d, expected %d: a record copied twice or out of order", target, p, copyRec.TopicPartition.Offset, o.Offset, off)
+		default:
+			pr.Divergence = differs(s, copyRec)
+			if pr.Divergence != "" {
+				pr.Divergence = fmt.Sprintf("source %s and its copy %s/%d@%d differ: %s", origin, target, p, copyRec.TopicPartition.Offset, pr.Divergence)
+			}
+		}
+		if pr.Divergence != "" {
+			return pr, nil
+		}
+		pr.Compared++
+		if copyRec, err = dst.read(ctx); err != nil {
+			return pr, fmt.Errorf("read %s/%d: %w", target, p, err)
+		}
+	}
+	if copyRec != nil {
+		o, _ := bridge.OriginOf(copyRec.Headers)
+		pr.Divergence = fmt.Sprintf("the target holds a record the source does not: %s/%d@%d (origin %v)", target, p, copyRec.TopicPartition.Offset, o)
+	}
+	return pr, nil
+}
+
+// differs compares a source record with its copy: key, value (null and
+// empty apart), timestamp and the source's headers in order; the headers
+// the bridge adds are ignored. It returns "" when they match.
+func differs(s, c *kafka.Message) string {
+	switch {
+	case (s.Key == nil) != (c.Key == nil) || !bytes.Equal(s.Key, c.Key):
+		return fmt.Sprintf("key %q ≠ %q", c.Key, s.Key)
+	case (s.Value == nil) != (c.Value == nil) || !bytes.Equal(s.Value, c.Value):
+		return fmt.Sprintf("value differs (%d bytes vs %d)", len(c.Value), len(s.Value))
+	case !s.Timestamp.Equal(c.Timestamp):
+		return fmt.Sprintf("timestamp %s ≠ %s", c.Timestamp.UTC().Format(time.RFC3339Nano), s.Timestamp.UTC().Format(time.RFC3339Nano))
+	}
+	// The copy holds the source's headers in order (an old origin header
+	// replaced), then only headers the bridge adds.
+	var sh []kafka.Header
+	for _, h := range s.Headers {
+		if !strings.EqualFold(h.Key, bridge.HeaderOrigin) {
+			sh = append(sh, h)
+		}
+	}
+	if len(c.Headers) < len(sh) {
+		return fmt.Sprintf("%d headers, the source has %d", len(c.Headers), len(sh))
+	}
+	for i := range sh {
+		if sh[i].Key != c.Headers[i].Key || !bytes.Equal(sh[i].Value, c.Headers[i].Value) {
+			return fmt.Sprintf("header %d is %s, the source's is %s", i, c.Headers[i].Key, sh[i].Key)
+		}
+	}
+	for _, h := range c.Headers[len(sh):] {
+		if !isAdded(h.Key) {
+			return fmt.Sprintf("header %s is neither the source's nor one the bridge adds", h.Key)
+		}
+	}
+	return ""
+}
+
+func isAdded(key string) bool {
+	for _, a := range bridge.AddedHeaders {
+		if strings.EqualFold(a, key) {
+			return true
+		}
+	}
+	return false
+}
