@@ -87,6 +87,8 @@ type Member struct {
 	ClientID   string `json:"client_id"`
 	ConsumerID string `json:"consumer_id"`
 	Host       string `json:"host"`
+	// Topics are the topics of the member's assignment.
+	Topics []string `json:"topics,omitempty"`
 }
 
 // DescribeOptions says how much to describe.
@@ -393,7 +395,15 @@ func (c *Client) DescribeGroups(ctx context.Context) ([]Group, error) {
 		g := &groups[byID[d.GroupID]]
 		g.State = d.State.String()
 		for _, m := range d.Members {
-			g.Members = append(g.Members, Member{ClientID: m.ClientID, ConsumerID: m.ConsumerID, Host: m.Host})
+			member := Member{ClientID: m.ClientID, ConsumerID: m.ConsumerID, Host: m.Host}
+			seen := map[string]bool{}
+			for _, tp := range m.Assignment.TopicPartitions {
+				if tp.Topic != nil && !seen[*tp.Topic] {
+					seen[*tp.Topic] = true
+					member.Topics = append(member.Topics, *tp.Topic)
+				}
+			}
+			g.Members = append(g.Members, member)
 		}
 	}
 	var (
@@ -430,6 +440,10 @@ func (c *Client) DescribeGroups(ctx context.Context) ([]Group, error) {
 func (c *Client) GroupOffsets(ctx context.Context, group string) (map[string]map[int32]int64, error) {
 	c.count()
 	res, err := c.admin.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group}}, kafka.SetAdminRequireStableOffsets(true))
+	var kerr kafka.Error
+	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrGroupIDNotFound {
+		return map[string]map[int32]int64{}, nil // kfake's answer for a group that never committed.
+	}
 	if err != nil {
 		return nil, c.unreachable(ctx, fmt.Errorf("committed offsets of group %q: %w", group, err))
 	}

@@ -35,6 +35,9 @@ type RenameStatus struct {
 	GroupsOnNew []string `json:"groups_on_new"`
 	// ACLParity says whether the new topic has every literal ACL of the old.
 	ACLParity string `json:"acl_parity"`
+	// StrayWrites counts records written to the old topic since producers
+	// were cut over; nil before that.
+	StrayWrites *int64 `json:"stray_writes,omitempty"`
 }
 
 // Status describes every rename of the map: phase and window from the
@@ -111,6 +114,15 @@ func Status(ctx context.Context, cl *admin.Client, st *state.Store, m *plan.Rena
 		sort.Strings(s.GroupsOnOld)
 		sort.Strings(s.GroupsOnNew)
 		s.ACLParity = aclParity(snap, r.From, r.To)
+		if rec, ok := records[r.From]; ok && src != nil && src.Offsets != nil {
+			ends := map[int32]int64{}
+			for p, o := range src.Offsets.Latest {
+				ends[int32(p)] = o
+			}
+			if n := strayWrites(rec, ends); n >= 0 {
+				s.StrayWrites = &n
+			}
+		}
 		out = append(out, s)
 	}
 	return out, nil

@@ -95,6 +95,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			verifyCommand(),
 			statusCommand(),
 			cutoverCommand(),
+			drainCommand(),
+			retireCommand(),
 		},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,7 +14,7 @@ func cutoverCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cutover",
 		Usage: "move consumer groups from an old topic to its new one",
-		Subcommands: []*cli.Command{{
+		Subcommands: []*cli.Command{cutoverProducersCommand(), {
 			Name:  "consumers",
 			Usage: "move consumer groups' committed offsets to the new topic, translated exactly",
 			Description: "For old partition p at committed offset o, the new offset is that of the first record in new\n" +
@@ -66,4 +67,120 @@ func cutoverCommand() *cli.Command {
 			},
 		}},
 	}
+}
+
+func cutoverProducersCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "producers",
+		Usage: "record that producers now write to the new topic; status then reports stray writes to the old one",
+		UsageText: "migrator cutover producers --rename huleedu.commands.batch.pipeline.v1\n" +
+			"migrator -b kafka:9092 drain --rename huleedu.commands.batch.pipeline.v1 && deploy-new-producers && migrator cutover producers --rename ...",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "rename", Required: true, Usage: "the rename, by its old `TOPIC`"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check and show, change nothing"},
+		},
+		Action: func(c *cli.Context) error {
+			env, done, err := lifecycleEnv(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rec, err := lifecycle.CutoverProducers(c.Context, env, c.String("rename"), c.Bool("dry-run"))
+			if err != nil {
+				return err
+			}
+			return printer(c).Print(rec, []string{"from", "to", "phase", "since"}, func() [][]string {
+				return [][]string{{rec.From, rec.To, string(rec.Phase), rec.PhaseSince.Format("2006-01-02 15:04:05")}}
+			})
+		},
+	}
+}
+
+func drainCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "drain",
+		Usage:     "wait until the bridge has copied everything the old topic holds now (lag 0)",
+		UsageText: "migrator -b kafka:9092 drain --rename huleedu.commands.batch.pipeline.v1 --timeout 5m",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "rename", Required: true, Usage: "the rename, by its old `TOPIC`"},
+			&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the bridge's consumer group"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up after this long"},
+		},
+		Action: func(c *cli.Context) error {
+			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			if err != nil {
+				return err
+			}
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			if err := lifecycle.Drain(c.Context, cl, m, lifecycle.DrainOptions{Rename: c.String("rename"), BridgeGroup: c.String("bridge-group"), Timeout: c.Duration("timeout")}); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "drained: the bridge has copied everything %s held\n", c.String("rename"))
+			return nil
+		},
+	}
+}
+
+func retireCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "retire",
+		Usage: "delete the old topic once it is safe (window over, no readers, no recent stray writes, verified)",
+		UsageText: "migrator -b kafka:9092 retire --rename huleedu.commands.batch.pipeline.v1 --yes\n" +
+			"migrator -b kafka:9092 retire --rename OLD --force --reason 'INC-123: disk pressure' --yes",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "rename", Required: true, Usage: "the rename, by its old `TOPIC`"},
+			&cli.BoolFlag{Name: "force", Usage: "retire before the window ends (needs --reason)"},
+			&cli.StringFlag{Name: "reason", Usage: "why --force; recorded in the audit log"},
+			&cli.DurationFlag{Name: "quiet-period", Value: 24 * time.Hour, Usage: "no stray write to the old topic for this long"},
+			&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the bridge's consumer group"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check only"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+		},
+		Action: func(c *cli.Context) error {
+			if !c.Bool("dry-run") && !c.Bool("yes") {
+				if err := confirm(c, "Delete "+c.String("rename")+"?"); err != nil {
+					return err
+				}
+			}
+			env, done, err := lifecycleEnv(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			err = lifecycle.Retire(c.Context, env, lifecycle.RetireOptions{
+				Rename: c.String("rename"), Force: c.Bool("force"), Reason: c.String("reason"),
+				QuietPeriod: c.Duration("quiet-period"), BridgeGroup: c.String("bridge-group"), DryRun: c.Bool("dry-run"),
+			}, time.Now())
+			if err != nil {
+				return err
+			}
+			verb := "retired"
+			if c.Bool("dry-run") {
+				verb = "safe to retire"
+			}
+			fmt.Fprintf(c.App.Writer, "%s: %s\n", verb, c.String("rename"))
+			return nil
+		},
+	}
+}
+
+// lifecycleEnv connects and opens the state file for a lifecycle step.
+func lifecycleEnv(c *cli.Context) (*lifecycle.Env, func(), error) {
+	m, err := plan.LoadRenameMap(c.Path(flagMap))
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openState(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := connect(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &lifecycle.Env{Admin: cl, Store: st, Map: m, Command: commandLine(), Log: logger(c)}, cl.Close, nil
 }

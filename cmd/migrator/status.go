@@ -41,7 +41,7 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return printer(c).Print(rows, []string{"from", "to", "phase", "since", "days left", "copying to", "lag", "DLQ", "groups on old", "groups on new", "ACLs"}, func() [][]string {
+			return printer(c).Print(rows, []string{"from", "to", "phase", "since", "days left", "copying to", "lag", "DLQ", "groups on old", "groups on new", "ACLs", "stray writes"}, func() [][]string {
 				var out [][]string
 				for _, r := range rows {
 					phase, since, left, lag := "(not in state)", "", "", "-"
@@ -54,8 +54,12 @@ func statusCommand() *cli.Command {
 					if r.LagRecords != nil {
 						lag = fmt.Sprint(*r.LagRecords)
 					}
+					stray := "-"
+					if r.StrayWrites != nil {
+						stray = fmt.Sprint(*r.StrayWrites)
+					}
 					out = append(out, []string{r.From, r.To, phase, since, left, r.Copying, lag, fmt.Sprint(r.DeadLetters),
-						strings.Join(r.GroupsOnOld, " "), strings.Join(r.GroupsOnNew, " "), r.ACLParity})
+						strings.Join(r.GroupsOnOld, " "), strings.Join(r.GroupsOnNew, " "), r.ACLParity, stray})
 				}
 				return out
 			})

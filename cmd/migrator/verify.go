@@ -26,15 +26,17 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := clientConfig(c)
-			if err != nil {
-				return err
-			}
 			cl, err := connect(c)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
+			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c)}
+			if fileExists(c.Path(flagState)) {
+				if env.Store, err = openState(c); err != nil {
+					return err
+				}
+			}
 			only := map[string]bool{}
 			for _, r := range c.StringSlice("rename") {
 				only[r] = true
@@ -60,7 +62,7 @@ func verifyCommand() *cli.Command {
 					fmt.Fprintf(c.App.ErrWriter, "verify: %s → %s: skipped, both topics must exist\n", r.From, to)
 					continue
 				}
-				rep, err := lifecycle.Verify(c.Context, cfg, r.From, to, plan.DLQTopic(to), int32(topics[r.From].Partitions), func(p lifecycle.PartitionReport) {
+				rep, err := lifecycle.VerifyAndRecord(c.Context, env, r.From, to, int32(topics[r.From].Partitions), func(p lifecycle.PartitionReport) {
 					fmt.Fprintf(c.App.ErrWriter, "verify: %s/%d: %d compared, %d dead-lettered, %d not yet copied\n", r.From, p.Partition, p.Compared, p.DeadLettered, p.NotYetCopied)
 				})
 				if err != nil {
