@@ -25,15 +25,24 @@ import (
 type Translator struct {
 	cfg    clientconfig.Config
 	target string
-	c      *kafka.Consumer
+	// origin is the topic the copies come from; records without an origin
+	// naming it are an error, unless lenient, when they count as earlier.
+	origin  string
+	lenient bool
+	c       *kafka.Consumer
 	// probes caches, per partition, fetch offset → (record offset, origin
 	// offset); origin -1 means no record at or after the fetch offset.
 	probes map[int32]map[int64][2]int64
 	bounds map[int32][2]int64
 }
 
-// NewTranslator opens a reader of target. Close it when done.
-func NewTranslator(cfg clientconfig.Config, target string) (*Translator, error) {
+// NewTranslator opens a reader of target, whose records are all copies
+// of records of origin. Close it when done.
+func NewTranslator(cfg clientconfig.Config, target, origin string) (*Translator, error) {
+	return newTranslator(cfg, target, origin, false)
+}
+
+func newTranslator(cfg clientconfig.Config, target, origin string, lenient bool) (*Translator, error) {
 	cm, err := cfg.ConfigMap(kafka.ConfigMap{
 		"group.id": "topic-migrator-translate", "enable.auto.commit": false, "isolation.level": "read_committed",
 		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "fetch.max.bytes": 1 << 20, "log_level": 3,
@@ -45,7 +54,7 @@ func NewTranslator(cfg clientconfig.Config, target string) (*Translator, error) 
 	if err != nil {
 		return nil, cfg.ScrubError(fmt.Errorf("translate consumer: %w", err))
 	}
-	return &Translator{cfg: cfg, target: target, c: c, probes: map[int32]map[int64][2]int64{}, bounds: map[int32][2]int64{}}, nil
+	return &Translator{cfg: cfg, target: target, origin: origin, lenient: lenient, c: c, probes: map[int32]map[int64][2]int64{}, bounds: map[int32][2]int64{}}, nil
 }
 
 // Close releases the reader.
@@ -78,10 +87,14 @@ func (t *Translator) probe(ctx context.Context, p int32, offset int64) (int64, i
 				return 0, 0, m.TopicPartition.Error
 			}
 			o, ok := bridge.OriginOf(m.Headers)
-			if !ok {
-				return 0, 0, fmt.Errorf("%s/%d@%d has no %s header: not a copy made by the bridge", topic, p, m.TopicPartition.Offset, bridge.HeaderOrigin)
+			switch {
+			case ok && o.Topic == t.origin:
+				result = [2]int64{int64(m.TopicPartition.Offset), o.Offset}
+			case t.lenient:
+				result = [2]int64{int64(m.TopicPartition.Offset), foreign}
+			default:
+				return 0, 0, fmt.Errorf("%s/%d@%d is not a copy of a record of %s (no %s header naming it)", topic, p, m.TopicPartition.Offset, t.origin, bridge.HeaderOrigin)
 			}
-			result = [2]int64{int64(m.TopicPartition.Offset), o.Offset}
 			break
 		}
 		if _, ok := ev.(kafka.PartitionEOF); ok {
@@ -119,7 +132,7 @@ func (t *Translator) Translate(ctx context.Context, p int32, o int64) (int64, er
 		if err != nil {
 			return 0, err
 		}
-		if origin >= 0 && origin < o {
+		if origin == foreign || (origin >= 0 && origin < o) {
 			lo = at + 1 // Every record up to at is a copy of something before o.
 		} else {
 			hi = mid // No data record in [mid, at): the answer is at most mid.
@@ -127,6 +140,10 @@ func (t *Translator) Translate(ctx context.Context, p int32, o int64) (int64, er
 	}
 	return lo, nil
 }
+
+// foreign marks a probed record that is not a copy from the origin topic
+// (a lenient translator counts it as earlier than any offset sought).
+const foreign = -2
 
 // Translation is one partition's move.
 type Translation struct {
@@ -186,7 +203,7 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverOptions) ([]Gro
 	if err != nil {
 		return nil, err
 	}
-	tr, err := NewTranslator(env.Admin.Config(), r.To)
+	tr, err := NewTranslator(env.Admin.Config(), r.To, r.From)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +240,7 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverOptions) ([]Gro
 			out = append(out, res)
 			continue
 		}
-		if err := moveGroup(ctx, env, r, g, res.Translations); err != nil {
+		if err := moveGroup(ctx, env, r, r.From, r.To, g, res.Translations); err != nil {
 			return out, err
 		}
 		res.Outcome = "moved"
@@ -285,28 +302,28 @@ func chooseGroups(snap *admin.Snapshot, from string, opts CutoverOptions) ([]adm
 // no offset-delete call, so the group is deleted (it has no members) and
 // committed again; the complete new offsets are in the state file first, so
 // a crash in between is finished by re-running the command.
-func moveGroup(ctx context.Context, env *Env, r plan.Rename, g admin.Group, tr []Translation) error {
+func moveGroup(ctx context.Context, env *Env, r plan.Rename, from, to string, g admin.Group, tr []Translation) error {
 	next := map[string]map[int32]int64{}
 	for topic, parts := range g.Offsets {
-		if topic == r.From {
+		if topic == from {
 			continue
 		}
 		next[topic] = parts
 	}
-	next[r.To] = map[int32]int64{}
+	next[to] = map[int32]int64{}
 	for _, t := range tr {
-		next[r.To][t.Partition] = t.NewOffset
+		next[to][t.Partition] = t.NewOffset
 	}
 	data, err := json.Marshal(next)
 	if err != nil {
 		return err
 	}
-	step := "cutover-consumers:" + g.ID
+	step := "move-group:" + g.ID + ":" + to
 	if _, err := env.Store.EnsureRename(ctx, r.From, r.To, string(r.Strategy)); err != nil {
 		return err
 	}
 	rec, err := env.Store.BeginStep(ctx, r.From, step, map[string]string{"offsets": string(data)},
-		state.AuditEntry{Command: env.Command, Action: "cutover consumers: begin", Detail: g.ID + " → " + string(data)})
+		state.AuditEntry{Command: env.Command, Action: "move group: begin", Detail: g.ID + " → " + string(data)})
 	if err != nil {
 		return err
 	}
@@ -335,7 +352,7 @@ func moveGroup(ctx context.Context, env *Env, r plan.Rename, g admin.Group, tr [
 	}
 	res, err := ka.AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: g.ID, Partitions: tps}})
 	if err != nil {
-		return fmt.Errorf("commit offsets of group %s on %s: %w (re-run the command: the offsets are recorded)", g.ID, r.To, err)
+		return fmt.Errorf("commit offsets of group %s on %s: %w (re-run the command: the offsets are recorded)", g.ID, to, err)
 	}
 	for _, gtp := range res.ConsumerGroupsTopicPartitions {
 		for _, tp := range gtp.Partitions {
@@ -345,7 +362,7 @@ func moveGroup(ctx context.Context, env *Env, r plan.Rename, g admin.Group, tr [
 		}
 	}
 	_, err = env.Store.EndStep(ctx, r.From, step, nil,
-		state.AuditEntry{Command: env.Command, Action: "cutover consumers: end", Detail: g.ID + " moved to " + r.To, Result: "ok"})
+		state.AuditEntry{Command: env.Command, Action: "move group: end", Detail: g.ID + " moved to " + to, Result: "ok"})
 	return err
 }
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/lifecycle"
 	"github.com/huleedu/topic-migrator/plan"
 )
@@ -183,4 +185,63 @@ func lifecycleEnv(c *cli.Context) (*lifecycle.Env, func(), error) {
 		return nil, nil, err
 	}
 	return &lifecycle.Env{Admin: cl, Store: st, Map: m, Command: commandLine(), Log: logger(c)}, cl.Close, nil
+}
+
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rollback",
+		Usage: "take a rename back to its old topic from any phase before retired",
+		Description: "After producers-cut it first copies the records written to the new topic back to the old one\n" +
+			"(the reverse bridge, until caught up), so old consumers miss nothing. Then it moves every consumer\n" +
+			"group on the new topic back with exact translation, records phase rolled-back (the bridge stops),\n" +
+			"and deletes the new topic only when it holds nothing but copies of the old one.",
+		UsageText: "migrator -b kafka:9092 rollback --rename huleedu.commands.batch.pipeline.v1 --yes",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "rename", Required: true, Usage: "the rename, by its old `TOPIC`"},
+			&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the forward bridge's consumer group"},
+			&cli.StringFlag{Name: "reverse-group", Value: "topic-migrator-reverse", Usage: "consumer group of the reverse copy"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+		},
+		Action: func(c *cli.Context) error {
+			if !c.Bool("yes") {
+				if err := confirm(c, "Roll "+c.String("rename")+" back to its old topic?"); err != nil {
+					return err
+				}
+			}
+			env, done, err := lifecycleEnv(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			cfg, err := clientConfig(c)
+			if err != nil {
+				return err
+			}
+			reverse := func(ctx context.Context) error {
+				return bridge.Run(ctx, bridge.Options{
+					Client: cfg, Group: c.String("reverse-group"), InstanceID: "rollback",
+					Headers: bridge.HeaderPolicy{Enrich: true}, UntilCaughtUp: true, Admin: env.Admin, Log: env.Log,
+					Routes: &bridge.MapRoutes{Map: env.Map, Admin: env.Admin, Store: env.Store, Only: []string{c.String("rename")}, Reverse: true, Log: env.Log},
+				})
+			}
+			res, err := lifecycle.Rollback(c.Context, env, lifecycle.RollbackOptions{
+				Rename: c.String("rename"), BridgeGroup: c.String("bridge-group"), ReverseGroup: c.String("reverse-group"), Reverse: reverse,
+			})
+			if res != nil {
+				if perr := printer(c).Print(res, []string{"group", "partition", "offset on new", "offset on old", "outcome"}, func() [][]string {
+					var rows [][]string
+					for _, g := range res.Groups {
+						for _, t := range g.Translations {
+							rows = append(rows, []string{g.Group, fmt.Sprint(t.Partition), fmt.Sprint(t.OldOffset), fmt.Sprint(t.NewOffset), g.Outcome})
+						}
+					}
+					return rows
+				}); perr != nil && err == nil {
+					err = perr
+				}
+				fmt.Fprintf(c.App.Writer, "rolled back %s from phase %s; reverse copy: %v; new topic %s\n", res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
+			}
+			return err
+		},
+	}
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/kafkatest"
+	"github.com/huleedu/topic-migrator/state"
+)
+
+// TestRollbackAfterProducersCut rolls back when producers already wrote to
+// the new topic: their records are copied back, the group resumes on the
+// old topic at exactly the record it had not processed, and the new topic
+// is kept because it holds records of its own.
+func TestRollbackAfterProducersCut(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		const src, dst = "back.old_name.v1", "back.new.name.v1"
+		c.CreateTopic(t, src, 2, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		must := func(args ...string) string {
+			t.Helper()
+			out, _, err := run(t, append([]string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile}, args...)...)
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+			return out
+		}
+		must("apply", "--yes")
+		produceNumbered(t, c, src, 2, 0, 30)
+		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "back", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
+			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
+		}
+		commitOffsets(t, c, "app", src, map[int32]int64{0: 30, 1: 10})
+		must("cutover", "consumers", "--rename", src, "--all-groups")
+		must("cutover", "producers", "--rename", src)
+
+		// New producers write to the new topic; the app processed two of them on p0.
+		direct := dst
+		var msgs []*kafka.Message
+		for i := 0; i < 5; i++ {
+			msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &direct, Partition: 0}, Value: []byte(fmt.Sprintf("direct %d", i))})
+		}
+		delivered := c.Produce(t, msgs...)
+		commitOffsets(t, c, "app", dst, map[int32]int64{0: int64(delivered[2].Offset)})
+
+		out := must("rollback", "--rename", src, "--yes")
+		if !strings.Contains(out, "reverse copy: true") || !strings.Contains(out, "kept: it holds 5 record(s) written to it directly") {
+			t.Errorf("rollback output:\n%s", out)
+		}
+		committed, err := c.Admin(t).GroupOffsets(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(committed[dst]) != 0 {
+			t.Errorf("the group still has offsets on the new topic: %v", committed[dst])
+		}
+		old0 := c.ReadPartition(t, src, 0)
+		var next0 *kafka.Message
+		for _, m := range old0 {
+			if int64(m.TopicPartition.Offset) >= committed[src][0] {
+				next0 = m
+				break
+			}
+		}
+		if next0 == nil || string(next0.Value) != "direct 2" {
+			t.Errorf("on the old topic p0 the group resumes at %v, want the copy of \"direct 2\"", next0)
+		}
+		var copiedBack int
+		for _, m := range old0 {
+			if strings.HasPrefix(string(m.Value), "direct ") {
+				copiedBack++
+			}
+		}
+		if copiedBack != 5 {
+			t.Errorf("%d direct records copied back to the old topic, want 5", copiedBack)
+		}
+		if committed[src][1] != 10 {
+			t.Errorf("p1: the group resumes at %d on the old topic, want 10", committed[src][1])
+		}
+		st, _ := state.Open(stateFile, state.Options{})
+		if rec, _, _ := st.Rename(ctx, src); rec == nil || rec.Phase != state.PhaseRolledBack {
+			t.Errorf("phase = %+v, want rolled-back", rec)
+		}
+	})
+}
+
+// TestRollbackWhileMirroring deletes the new topic, which holds nothing
+// but copies.
+func TestRollbackWhileMirroring(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "undo.old_name.v1", "undo.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		if _, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "apply", "--yes"); err != nil {
+			t.Fatal(err)
+		}
+		produceNumbered(t, c, src, 1, 0, 10)
+		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "undo", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
+			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
+		}
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "rollback", "--rename", src, "--yes")
+		if err != nil || !strings.Contains(out, "new topic deleted (it held only copies)") {
+			t.Fatalf("rollback: %v\n%s", err, out)
+		}
+		snap, _ := c.Admin(t).Describe(context.Background(), admin.DescribeOptions{})
+		if snap.Topics[dst] != nil || snap.Topics[src] == nil {
+			t.Errorf("after rollback: new exists %v, old exists %v", snap.Topics[dst] != nil, snap.Topics[src] != nil)
+		}
+		// A second rollback changes nothing.
+		if out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "rollback", "--rename", src, "--yes"); err != nil || !strings.Contains(out, "already rolled back") {
+			t.Errorf("second rollback: %v\n%s", err, out)
+		}
+	})
+}
