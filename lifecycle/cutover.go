@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -145,6 +146,61 @@ func (t *Translator) Translate(ctx context.Context, p int32, o int64) (int64, er
 // (a lenient translator counts it as earlier than any offset sought).
 const foreign = -2
 
+// TranslateMany translates many source offsets of partition p at once:
+// one binary search for the smallest, then a single sequential read of
+// the copy up to the largest, which is far cheaper than a search per
+// offset when many groups move together.
+func (t *Translator) TranslateMany(ctx context.Context, p int32, offsets []int64) (map[int64]int64, error) {
+	want := slices.Clone(offsets)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	out := make(map[int64]int64, len(want))
+	if len(want) == 0 {
+		return out, nil
+	}
+	start, err := t.Translate(ctx, p, want[0])
+	if err != nil {
+		return nil, err
+	}
+	high := t.bounds[p][1]
+	topic := t.target
+	if start < high {
+		if err := t.c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: p, Offset: kafka.Offset(start)}}); err != nil {
+			return nil, fmt.Errorf("assign %s/%d: %w", topic, p, err)
+		}
+	}
+	i := 0
+	for next := start; i < len(want) && next < high; {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		switch e := t.c.Poll(100).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return nil, e.TopicPartition.Error
+			}
+			at := int64(e.TopicPartition.Offset)
+			next = at + 1
+			o, ok := bridge.OriginOf(e.Headers)
+			if !ok || o.Topic != t.origin {
+				if !t.lenient {
+					return nil, fmt.Errorf("%s/%d@%d is not a copy of a record of %s", topic, p, at, t.origin)
+				}
+				continue
+			}
+			for ; i < len(want) && want[i] <= o.Offset; i++ {
+				out[want[i]] = at
+			}
+		case kafka.PartitionEOF:
+			next = high
+		}
+	}
+	for ; i < len(want); i++ {
+		out[want[i]] = high // Past every copy: resume at the end.
+	}
+	return out, nil
+}
+
 // Translation is one partition's move.
 type Translation struct {
 	Partition int32 `json:"partition"`
@@ -209,6 +265,19 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverOptions) ([]Gro
 	}
 	defer tr.Close()
 
+	// Every offset to translate, per partition, answered in one pass each.
+	needed := map[int32][]int64{}
+	for _, g := range groups {
+		for p, o := range g.Offsets[r.From] {
+			needed[p] = append(needed[p], o)
+		}
+	}
+	translated := map[int32]map[int64]int64{}
+	for p, offs := range needed {
+		if translated[p], err = tr.TranslateMany(ctx, p, offs); err != nil {
+			return nil, fmt.Errorf("translate %s/%d: %w", r.From, p, err)
+		}
+	}
 	var out []GroupCutover
 	for _, g := range groups {
 		res := GroupCutover{Group: g.ID}
@@ -229,11 +298,7 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverOptions) ([]Gro
 			if copied, ok := bridgeOffsets[p]; !ok || copied < o {
 				return out, fmt.Errorf("group %s is at %s/%d offset %d but the bridge has copied only up to %d: wait for the bridge (migrator drain) and retry", g.ID, r.From, p, o, copied)
 			}
-			n, err := tr.Translate(ctx, p, o)
-			if err != nil {
-				return out, fmt.Errorf("translate %s/%d offset %d: %w", r.From, p, o, err)
-			}
-			res.Translations = append(res.Translations, Translation{Partition: p, OldOffset: o, NewOffset: n})
+			res.Translations = append(res.Translations, Translation{Partition: p, OldOffset: o, NewOffset: translated[p][o]})
 		}
 		if opts.DryRun {
 			res.Outcome = "would move"
