@@ -438,8 +438,24 @@ func (c *Client) DescribeGroups(ctx context.Context) ([]Group, error) {
 // GroupOffsets returns a group's committed offsets: topic → partition →
 // offset.
 func (c *Client) GroupOffsets(ctx context.Context, group string) (map[string]map[int32]int64, error) {
-	c.count()
-	res, err := c.admin.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group}}, kafka.SetAdminRequireStableOffsets(true))
+	var res kafka.ListConsumerGroupOffsetsResult
+	// require_stable: offsets a transaction is still committing are waited
+	// for (UNSTABLE_OFFSET_COMMIT is retried), never read half-done.
+	err := retryRetriable(ctx, func() error {
+		c.count()
+		var err error
+		if res, err = c.admin.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group}}, kafka.SetAdminRequireStableOffsets(true)); err != nil {
+			return err
+		}
+		for _, gtp := range res.ConsumerGroupsTopicPartitions {
+			for _, tp := range gtp.Partitions {
+				if tp.Error != nil {
+					return tp.Error
+				}
+			}
+		}
+		return nil
+	})
 	var kerr kafka.Error
 	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrGroupIDNotFound {
 		return map[string]map[int32]int64{}, nil // kfake's answer for a group that never committed.
@@ -465,6 +481,13 @@ func (c *Client) GroupOffsets(ctx context.Context, group string) (map[string]map
 	return out, nil
 }
 
+// retriableCodes are errors worth retrying that librdkafka does not always
+// flag retriable: a leader moving, a partition not ready, offsets a
+// transaction is still committing.
+var retriableCodes = map[kafka.ErrorCode]bool{
+	kafka.ErrNotLeaderForPartition: true, kafka.ErrLeaderNotAvailable: true, kafka.ErrUnstableOffsetCommit: true,
+}
+
 // retryRetriable runs call until it succeeds, fails with an error Kafka
 // does not mark retriable (a leader moving, a partition not yet ready), or
 // ctx ends.
@@ -473,7 +496,7 @@ func retryRetriable(ctx context.Context, call func() error) error {
 	for {
 		err := call()
 		var kerr kafka.Error
-		if err == nil || !errors.As(err, &kerr) || !(kerr.IsRetriable() || kerr.Code() == kafka.ErrNotLeaderForPartition || kerr.Code() == kafka.ErrLeaderNotAvailable) {
+		if err == nil || !errors.As(err, &kerr) || !(kerr.IsRetriable() || retriableCodes[kerr.Code()]) {
 			return err
 		}
 		select {

@@ -26,6 +26,9 @@ type PartitionReport struct {
 	Skipped int64 `json:"skipped"`
 	// NotYetCopied counts source records after the last copy (bridge lag).
 	NotYetCopied int64 `json:"not_yet_copied"`
+	// Direct counts target records that are not copies: written to the
+	// new topic directly once producers moved there.
+	Direct int64 `json:"direct"`
 	// From is the first source offset compared: earlier history is gone
 	// from one side (retention) or was never meant to be copied (start).
 	From int64 `json:"from"`
@@ -179,18 +182,31 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 	}
 	defer dst.close()
 
-	copyRec, err := dst.read(ctx)
+	// nextCopy reads the next copy of a source record, counting records
+	// written to the target directly (no origin naming the source).
+	nextCopy := func() (*kafka.Message, error) {
+		for {
+			m, err := dst.read(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("read %s/%d: %w", target, p, err)
+			}
+			if m == nil {
+				return nil, nil
+			}
+			if o, ok := bridge.OriginOf(m.Headers); ok && o.Topic == source {
+				return m, nil
+			}
+			pr.Direct++
+		}
+	}
+	copyRec, err := nextCopy()
 	if err != nil {
-		return pr, fmt.Errorf("read %s/%d: %w", target, p, err)
+		return pr, err
 	}
 	// Start where both sides still have history.
 	pr.From = src.next
 	if copyRec != nil {
-		o, ok := bridge.OriginOf(copyRec.Headers)
-		if !ok || o.Topic != source {
-			pr.Divergence = fmt.Sprintf("%s/%d@%d has no %s header naming %s", target, p, copyRec.TopicPartition.Offset, bridge.HeaderOrigin, source)
-			return pr, nil
-		}
+		o, _ := bridge.OriginOf(copyRec.Headers)
 		pr.From = max(pr.From, o.Offset)
 	}
 	for {
@@ -218,10 +234,8 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 			pr.NotYetCopied++
 			continue
 		}
-		o, ok := bridge.OriginOf(copyRec.Headers)
+		o, _ := bridge.OriginOf(copyRec.Headers)
 		switch {
-		case !ok:
-			pr.Divergence = fmt.Sprintf("%s/%d@%d has no %s header", target, p, copyRec.TopicPartition.Offset, bridge.HeaderOrigin)
 		case o.Offset > off:
 			pr.Divergence = fmt.Sprintf("source %s is missing from the target: the copy at %s/%d@%d is of offset %d", origin, target, p, copyRec.TopicPartition.Offset, o.Offset)
 		case o.Offset < off:
@@ -236,8 +250,8 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 			return pr, nil
 		}
 		pr.Compared++
-		if copyRec, err = dst.read(ctx); err != nil {
-			return pr, fmt.Errorf("read %s/%d: %w", target, p, err)
+		if copyRec, err = nextCopy(); err != nil {
+			return pr, err
 		}
 	}
 	if copyRec != nil {
