@@ -116,3 +116,16 @@ func writeFile(t *testing.T, name, content string) string {
 	}
 	return path
 }
+
+// mustCLI returns a runner of the CLI against c with a map and a state
+// file that fails the test when a command fails.
+func mustCLI(t *testing.T, c *kafkatest.Cluster, mapFile, stateFile string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, _, err := run(t, append([]string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile}, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/lifecycle"
 	"github.com/huleedu/topic-migrator/plan"
@@ -35,11 +36,7 @@ func cutoverCommand() *cli.Command {
 				if len(c.StringSlice("group")) == 0 && !c.Bool("all-groups") {
 					return fmt.Errorf("cutover consumers: name a --group or say --all-groups")
 				}
-				m, err := plan.LoadRenameMap(c.Path(flagMap))
-				if err != nil {
-					return err
-				}
-				cl, err := connect(c)
+				m, cl, err := mapAndConnect(c)
 				if err != nil {
 					return err
 				}
@@ -54,15 +51,7 @@ func cutoverCommand() *cli.Command {
 					Rename: c.String("rename"), Groups: c.StringSlice("group"), AllGroups: c.Bool("all-groups"),
 					BridgeGroup: c.String("bridge-group"), DryRun: c.Bool("dry-run"),
 				})
-				if perr := printer(c).Print(res, []string{"group", "partition", "old offset", "new offset", "outcome"}, func() [][]string {
-					var rows [][]string
-					for _, g := range res {
-						for _, t := range g.Translations {
-							rows = append(rows, []string{g.Group, fmt.Sprint(t.Partition), fmt.Sprint(t.OldOffset), fmt.Sprint(t.NewOffset), g.Outcome})
-						}
-					}
-					return rows
-				}); perr != nil && err == nil {
+				if perr := printGroupMoves(c, res, res, "old offset", "new offset"); perr != nil && err == nil {
 					err = perr
 				}
 				return err
@@ -109,11 +98,7 @@ func drainCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up after this long"},
 		},
 		Action: func(c *cli.Context) error {
-			m, err := plan.LoadRenameMap(c.Path(flagMap))
-			if err != nil {
-				return err
-			}
-			cl, err := connect(c)
+			m, cl, err := mapAndConnect(c)
 			if err != nil {
 				return err
 			}
@@ -172,15 +157,11 @@ func retireCommand() *cli.Command {
 
 // lifecycleEnv connects and opens the state file for a lifecycle step.
 func lifecycleEnv(c *cli.Context) (*lifecycle.Env, func(), error) {
-	m, err := plan.LoadRenameMap(c.Path(flagMap))
-	if err != nil {
-		return nil, nil, err
-	}
 	st, err := openState(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	cl, err := connect(c)
+	m, cl, err := mapAndConnect(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,15 +209,7 @@ func rollbackCommand() *cli.Command {
 				Rename: c.String("rename"), BridgeGroup: c.String("bridge-group"), ReverseGroup: c.String("reverse-group"), Reverse: reverse,
 			})
 			if res != nil {
-				if perr := printer(c).Print(res, []string{"group", "partition", "offset on new", "offset on old", "outcome"}, func() [][]string {
-					var rows [][]string
-					for _, g := range res.Groups {
-						for _, t := range g.Translations {
-							rows = append(rows, []string{g.Group, fmt.Sprint(t.Partition), fmt.Sprint(t.OldOffset), fmt.Sprint(t.NewOffset), g.Outcome})
-						}
-					}
-					return rows
-				}); perr != nil && err == nil {
+				if perr := printGroupMoves(c, res, res.Groups, "offset on new", "offset on old"); perr != nil && err == nil {
 					err = perr
 				}
 				fmt.Fprintf(c.App.Writer, "rolled back %s from phase %s; reverse copy: %v; new topic %s\n", res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
@@ -244,4 +217,32 @@ func rollbackCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// printGroupMoves prints v as JSON, or the groups' translations as a table
+// whose offset columns are called from and to.
+func printGroupMoves(c *cli.Context, v any, groups []lifecycle.GroupCutover, from, to string) error {
+	return printer(c).Print(v, []string{"group", "partition", from, to, "outcome"}, func() [][]string {
+		var rows [][]string
+		for _, g := range groups {
+			for _, t := range g.Translations {
+				rows = append(rows, []string{g.Group, fmt.Sprint(t.Partition), fmt.Sprint(t.OldOffset), fmt.Sprint(t.NewOffset), g.Outcome})
+			}
+		}
+		return rows
+	})
+}
+
+// mapAndConnect loads the rename map and connects to the cluster; close
+// the client when done.
+func mapAndConnect(c *cli.Context) (*plan.RenameMap, *admin.Client, error) {
+	m, err := plan.LoadRenameMap(c.Path(flagMap))
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := connect(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, cl, nil
 }

@@ -116,14 +116,7 @@ func TestFullMigrationWithLiveTraffic(t *testing.T) {
 		}
 		mapFile := writeFile(t, "map.yaml", mapYAML.String())
 		stateFile := filepath.Join(t.TempDir(), "s.db")
-		must := func(args ...string) string {
-			t.Helper()
-			out, _, err := run(t, append([]string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile}, args...)...)
-			if err != nil {
-				t.Fatalf("%v: %v\n%s", args, err, out)
-			}
-			return out
-		}
+		must := mustCLI(t, c, mapFile, stateFile)
 		oldT := func(n string) string { return "full." + n + "_old.v1" }
 		newT := func(n string) string { return "full." + n + ".new.v1" }
 

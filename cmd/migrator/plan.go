@@ -30,11 +30,7 @@ func planCommand() *cli.Command {
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on errors"},
 		},
 		Action: func(c *cli.Context) error {
-			m, err := plan.LoadRenameMap(c.Path(flagMap))
-			if err != nil {
-				return err
-			}
-			cl, err := connect(c)
+			m, cl, err := mapAndConnect(c)
 			if err != nil {
 				return err
 			}

@@ -26,14 +26,7 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 		c.CreateTopic(t, src, 2, nil)
 		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
 		stateFile := filepath.Join(t.TempDir(), "s.db")
-		must := func(args ...string) string {
-			t.Helper()
-			out, _, err := run(t, append([]string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile}, args...)...)
-			if err != nil {
-				t.Fatalf("%v: %v\n%s", args, err, out)
-			}
-			return out
-		}
+		must := mustCLI(t, c, mapFile, stateFile)
 		must("apply", "--yes")
 		produceNumbered(t, c, src, 2, 0, 30)
 		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "back", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {

@@ -22,11 +22,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "rename", Usage: "verify only the rename from this `TOPIC` (repeatable)"},
 		},
 		Action: func(c *cli.Context) error {
-			m, err := plan.LoadRenameMap(c.Path(flagMap))
-			if err != nil {
-				return err
-			}
-			cl, err := connect(c)
+			m, cl, err := mapAndConnect(c)
 			if err != nil {
 				return err
 			}
