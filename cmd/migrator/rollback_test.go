@@ -115,3 +115,65 @@ func TestRollbackWhileMirroring(t *testing.T) {
 		}
 	})
 }
+
+// TestRollbackFromConsumersCut moves a group back: it resumes on the old
+// topic at exactly the offset it had before the cutover, and the new
+// topic, holding only copies, is deleted.
+func TestRollbackFromConsumersCut(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		const src, dst = "undo2.old_name.v1", "undo2.new.name.v1"
+		c.CreateTopic(t, src, 2, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		must := mustCLI(t, c, mapFile, stateFile)
+		must("apply", "--yes")
+		produceNumbered(t, c, src, 2, 0, 25)
+		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "undo2", "--batch-records", "7", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
+			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
+		}
+		before := map[int32]int64{0: 17, 1: 25}
+		commitOffsets(t, c, "app", src, before)
+		must("cutover", "consumers", "--rename", src, "--all-groups")
+		st, _ := state.Open(stateFile, state.Options{})
+		if rec, _, _ := st.Rename(ctx, src); rec.Phase != state.PhaseConsumersCut {
+			t.Fatalf("phase %s, want consumers-cut", rec.Phase)
+		}
+		out := must("rollback", "--rename", src, "--yes")
+		if !strings.Contains(out, "new topic deleted (it held only copies)") {
+			t.Errorf("rollback output:\n%s", out)
+		}
+		committed, err := c.Admin(t).GroupOffsets(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, o := range before {
+			if committed[src][p] != o {
+				t.Errorf("partition %d: back at %d, want %d", p, committed[src][p], o)
+			}
+		}
+		if rec, _, _ := st.Rename(ctx, src); rec.Phase != state.PhaseRolledBack {
+			t.Errorf("phase %s, want rolled-back", rec.Phase)
+		}
+	})
+}
+
+// TestRollbackFromCreated undoes an apply: the new topic goes.
+func TestRollbackFromCreated(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "undo3.old_name.v1", "undo3.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		must := mustCLI(t, c, mapFile, filepath.Join(t.TempDir(), "s.db"))
+		must("apply", "--yes")
+		if out := must("rollback", "--rename", src, "--yes"); !strings.Contains(out, "rolled back undo3.old_name.v1 from phase created") || !strings.Contains(out, "new topic deleted") {
+			t.Errorf("rollback output:\n%s", out)
+		}
+		snap, _ := c.Admin(t).Describe(context.Background(), admin.DescribeOptions{})
+		if snap.Topics[dst] != nil {
+			t.Error("the new topic is still there")
+		}
+		// apply starts over after a rollback.
+		must("apply", "--yes")
+	})
+}
