@@ -244,6 +244,11 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverOptions) ([]Gro
 	if r.Strategy == plan.StrategySwap {
 		return nil, fmt.Errorf("%s uses strategy swap: its consumer groups move with `migrator cutover swap`", r.From)
 	}
+	if !opts.DryRun {
+		if err := ResumeMove(ctx, env, r.From); err != nil {
+			return nil, err
+		}
+	}
 	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Groups: true})
 	if err != nil {
 		return nil, err
@@ -387,17 +392,32 @@ func moveGroup(ctx context.Context, env *Env, r plan.Rename, from, to string, g 
 	if _, err := env.Store.EnsureRename(ctx, r.From, r.To, string(r.Strategy)); err != nil {
 		return err
 	}
-	rec, err := env.Store.BeginStep(ctx, r.From, step, map[string]string{"offsets": string(data)},
-		state.AuditEntry{Command: env.Command, Action: "move group: begin", Detail: g.ID + " → " + string(data)})
-	if err != nil {
+	if _, err := env.Store.BeginStep(ctx, r.From, step, map[string]string{"group": g.ID, "to": to, "offsets": string(data)},
+		state.AuditEntry{Command: env.Command, Action: "move group: begin", Detail: g.ID + " → " + string(data)}); err != nil {
 		return err
 	}
-	if rec.Step != nil && rec.Step.Params["offsets"] != "" {
-		// Resuming: the offsets recorded by the interrupted run win.
-		if err := json.Unmarshal([]byte(rec.Step.Params["offsets"]), &next); err != nil {
-			return fmt.Errorf("recorded offsets of group %s: %w", g.ID, err)
-		}
+	return commitGroup(ctx, env, r.From, step, g.ID, to, next)
+}
+
+// ResumeMove finishes a group move that an earlier run recorded but did
+// not complete (it may have died after resetting the group and before
+// committing its new offsets); it does nothing when none is pending.
+func ResumeMove(ctx context.Context, env *Env, from string) error {
+	rec, found, err := env.Store.Rename(ctx, from)
+	if err != nil || !found || rec.Step == nil || !strings.HasPrefix(rec.Step.Name, "move-group:") {
+		return err
 	}
+	var next map[string]map[int32]int64
+	if err := json.Unmarshal([]byte(rec.Step.Params["offsets"]), &next); err != nil {
+		return fmt.Errorf("recorded offsets of the interrupted %s: %w", rec.Step.Name, err)
+	}
+	env.logger().Warn("finishing an interrupted group move", "step", rec.Step.Name, "started", rec.Step.StartedAt)
+	return commitGroup(ctx, env, from, rec.Step.Name, rec.Step.Params["group"], rec.Step.Params["to"], next)
+}
+
+// commitGroup resets the group and commits next, then closes the step.
+func commitGroup(ctx context.Context, env *Env, from, step, group, to string, next map[string]map[int32]int64) error {
+	g := admin.Group{ID: group}
 	ka := env.Admin.Kafka()
 	if res, err := ka.DeleteConsumerGroups(ctx, []string{g.ID}); err != nil {
 		return fmt.Errorf("reset group %s: %w", g.ID, err)
@@ -426,7 +446,7 @@ func moveGroup(ctx context.Context, env *Env, r plan.Rename, from, to string, g 
 			}
 		}
 	}
-	_, err = env.Store.EndStep(ctx, r.From, step, nil,
+	_, err = env.Store.EndStep(ctx, from, step, nil,
 		state.AuditEntry{Command: env.Command, Action: "move group: end", Detail: g.ID + " moved to " + to, Result: "ok"})
 	return err
 }

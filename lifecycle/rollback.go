@@ -58,6 +58,9 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if !found {
 		return nil, fmt.Errorf("%s is not in the state file %s: nothing to roll back", r.From, env.Store.Path())
 	}
+	if err := ResumeMove(ctx, env, r.From); err != nil {
+		return nil, err
+	}
 	res := &RollbackResult{From: r.From, To: r.To, FromPhase: rec.Phase}
 	if rec.Phase == state.PhaseRolledBack {
 		res.NewTopic = "already rolled back"

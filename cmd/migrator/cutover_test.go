@@ -123,3 +123,51 @@ func TestCutoverRefusesActiveGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestCutoverResumesAfterCrash re-runs a cutover that died after it reset
+// the group and before it committed the new offsets: the recorded offsets
+// are committed and the step is closed.
+func TestCutoverResumesAfterCrash(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		const src, dst = "crashcut.old_name.v1", "crashcut.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		must := mustCLI(t, c, mapFile, stateFile)
+		must("apply", "--yes")
+		produceNumbered(t, c, src, 1, 0, 20)
+		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "crashcut", "--batch-records", "3", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
+			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
+		}
+		commitOffsets(t, c, "app", src, map[int32]int64{0: 9})
+		var dry []lifecycle.GroupCutover
+		if err := json.Unmarshal([]byte(must("-o", "json", "cutover", "consumers", "--rename", src, "--group", "app", "--dry-run")), &dry); err != nil || len(dry) != 1 {
+			t.Fatalf("dry run: %v", err)
+		}
+		want := dry[0].Translations[0].NewOffset
+
+		// The crashed run: intent recorded, group reset, nothing committed.
+		st, _ := state.Open(stateFile, state.Options{})
+		offsets, _ := json.Marshal(map[string]map[int32]int64{dst: {0: want}})
+		if _, err := st.BeginStep(ctx, src, "move-group:app:"+dst, map[string]string{"group": "app", "to": dst, "offsets": string(offsets)}, state.AuditEntry{Action: "move group: begin"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Admin(t).Kafka().DeleteConsumerGroups(ctx, []string{"app"}); err != nil {
+			t.Fatal(err)
+		}
+
+		must("cutover", "consumers", "--rename", src, "--all-groups")
+		committed, err := c.Admin(t).GroupOffsets(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if committed[dst][0] != want || len(committed[src]) != 0 {
+			t.Errorf("after the re-run: %v, want %s/0 at %d", committed, dst, want)
+		}
+		rec, _, _ := st.Rename(ctx, src)
+		if rec.Step != nil || rec.Phase != state.PhaseConsumersCut {
+			t.Errorf("state after the re-run: step %+v, phase %s", rec.Step, rec.Phase)
+		}
+	})
+}
