@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
@@ -224,6 +225,9 @@ type CutoverOptions struct {
 	// how far the copy is, and it is never moved.
 	BridgeGroup string
 	DryRun      bool
+	// Wait, when positive, waits up to this long for the bridge to copy
+	// past the groups' offsets instead of refusing at once.
+	Wait time.Duration
 }
 
 // ErrGroupActive is returned for a group that still has members.
@@ -263,6 +267,11 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverOptions) ([]Gro
 	groups, bridgeOffsets, err := chooseGroups(snap, r.From, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Wait > 0 {
+		if bridgeOffsets, err = waitForBridge(ctx, env.Admin, r.From, opts.BridgeGroup, groups, bridgeOffsets, opts.Wait); err != nil {
+			return nil, err
+		}
 	}
 	tr, err := NewTranslator(env.Admin.Config(), r.To, r.From)
 	if err != nil {
@@ -477,4 +486,36 @@ func markConsumersCut(ctx context.Context, env *Env, r plan.Rename, snap *admin.
 		}
 	}
 	return nil
+}
+
+// waitForBridge waits until the bridge group has committed, on every
+// partition of from, at least the offsets the groups are at.
+func waitForBridge(ctx context.Context, cl *admin.Client, from, bridgeGroup string, groups []admin.Group, copied map[int32]int64, wait time.Duration) (map[int32]int64, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		behind := false
+		for _, g := range groups {
+			for p, o := range g.Offsets[from] {
+				if c, ok := copied[p]; !ok || c < o {
+					behind = true
+				}
+			}
+		}
+		if !behind {
+			return copied, nil
+		}
+		if time.Now().After(deadline) {
+			return copied, nil // The caller refuses with the details.
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		offsets, err := cl.GroupOffsets(ctx, bridgeGroup)
+		if err != nil {
+			return nil, err
+		}
+		copied = offsets[from]
+	}
 }

@@ -31,6 +31,7 @@ func cutoverCommand() *cli.Command {
 				&cli.BoolFlag{Name: "all-groups", Usage: "move every group with offsets on the old topic"},
 				&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the bridge's consumer group (never moved)"},
 				&cli.BoolFlag{Name: "dry-run", Usage: "show the translation, change nothing"},
+				&cli.DurationFlag{Name: "wait", Usage: "wait up to this long for the bridge to copy past the groups' offsets instead of refusing"},
 			},
 			Action: func(c *cli.Context) error {
 				if len(c.StringSlice("group")) == 0 && !c.Bool("all-groups") {
@@ -49,7 +50,7 @@ func cutoverCommand() *cli.Command {
 				}
 				res, err := lifecycle.CutoverConsumers(c.Context, env, lifecycle.CutoverOptions{
 					Rename: c.String("rename"), Groups: c.StringSlice("group"), AllGroups: c.Bool("all-groups"),
-					BridgeGroup: c.String("bridge-group"), DryRun: c.Bool("dry-run"),
+					BridgeGroup: c.String("bridge-group"), DryRun: c.Bool("dry-run"), Wait: c.Duration("wait"),
 				})
 				if perr := printGroupMoves(c, res, res, "old offset", "new offset"); perr != nil && err == nil {
 					err = perr

@@ -171,3 +171,33 @@ func TestCutoverResumesAfterCrash(t *testing.T) {
 		}
 	})
 }
+
+// TestCutoverWaitsForTheBridge refuses while the bridge has not copied
+// past the group's offset, and with --wait goes ahead once it has.
+func TestCutoverWaitsForTheBridge(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "waitcut.old_name.v1", "waitcut.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		mustCLI(t, c, mapFile, stateFile)("apply", "--yes")
+		produceNumbered(t, c, src, 1, 0, 10)
+		commitOffsets(t, c, "app", src, map[int32]int64{0: 8})
+		args := []string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--rename", src, "--group", "app"}
+		if _, _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "group app is at waitcut.old_name.v1/0 offset 8 but the bridge has copied only up to 0") {
+			t.Fatalf("err = %v, want a refusal naming the bridge's progress", err)
+		}
+		done := make(chan error, 1)
+		go func() { _, _, err := run(t, append(args, "--wait", "90s")...); done <- err }()
+		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "waitcut", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
+			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("cutover --wait: %v", err)
+		}
+		committed, _ := c.Admin(t).GroupOffsets(context.Background(), "app")
+		if len(committed[dst]) != 1 {
+			t.Errorf("group offsets after the wait: %v", committed)
+		}
+	})
+}

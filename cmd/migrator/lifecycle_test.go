@@ -115,3 +115,38 @@ func commitOffsets(t *testing.T, c *kafkatest.Cluster, group, topic string, offs
 		t.Fatal(err)
 	}
 }
+
+// TestRetireResumesAfterCrash re-runs a retire that died after deleting the
+// old topic and before recording it: the re-run records it.
+func TestRetireResumesAfterCrash(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		const src, dst = "crashret.old_name.v1", "crashret.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		must := mustCLI(t, c, mapFile, stateFile)
+		must("apply", "--yes")
+		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "crashret", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
+			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
+		}
+		must("cutover", "consumers", "--rename", src, "--all-groups")
+		must("cutover", "producers", "--rename", src)
+		// The crashed run: intent recorded, old topic deleted, nothing after.
+		st, _ := state.Open(stateFile, state.Options{})
+		if _, err := st.BeginStep(ctx, src, "retire", nil, state.AuditEntry{Action: "retire: begin"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Admin(t).Kafka().DeleteTopics(ctx, []string{src}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Admin(t).WaitForTopics(ctx, []string{src}, false); err != nil {
+			t.Fatal(err)
+		}
+		must("retire", "--rename", src, "--yes", "--force", "--reason", "test")
+		rec, _, _ := st.Rename(ctx, src)
+		if rec.Phase != state.PhaseRetired || rec.Step != nil {
+			t.Errorf("after the re-run: phase %s, step %+v", rec.Phase, rec.Step)
+		}
+	})
+}
