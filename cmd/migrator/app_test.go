@@ -129,3 +129,17 @@ func mustCLI(t *testing.T, c *kafkatest.Cluster, mapFile, stateFile string) func
 		return out
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	for _, c := range []struct {
+		done, total int
+		want        string
+	}{{0, 4, "[--------------------]"}, {1, 4, "[#####---------------]"}, {4, 4, "[####################]"}, {1, 0, "[####################]"}} {
+		if got := bar(c.done, c.total); got != c.want {
+			t.Errorf("bar(%d, %d) = %s, want %s", c.done, c.total, got, c.want)
+		}
+	}
+	if isTerminal(&bytes.Buffer{}) {
+		t.Error("a buffer is not a terminal")
+	}
+}

@@ -2,6 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
 
 	"github.com/urfave/cli/v2"
 
@@ -45,6 +50,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			terminal := isTerminal(c.App.ErrWriter)
 			var reports []*lifecycle.VerifyReport
 			for _, r := range m.Renames {
 				if len(only) > 0 && !only[r.From] {
@@ -58,8 +64,19 @@ func verifyCommand() *cli.Command {
 					fmt.Fprintf(c.App.ErrWriter, "verify: %s → %s: skipped, both topics must exist\n", r.From, to)
 					continue
 				}
-				rep, err := lifecycle.VerifyAndRecord(c.Context, env, r.From, to, int32(topics[r.From].Partitions), func(p lifecycle.PartitionReport) {
-					fmt.Fprintf(c.App.ErrWriter, "verify: %s/%d: %d compared, %d dead-lettered, %d not yet copied\n", r.From, p.Partition, p.Compared, p.DeadLettered, p.NotYetCopied)
+				total := topics[r.From].Partitions
+				rep, err := lifecycle.VerifyAndRecord(c.Context, env, r.From, to, int32(total), func(p lifecycle.PartitionReport) {
+					line := fmt.Sprintf("verify %s: partition %d/%d: %d compared, %d dead-lettered, %d not yet copied", r.From, p.Partition+1, total, p.Compared, p.DeadLettered, p.NotYetCopied)
+					if terminal {
+						// A progress line that rewrites itself on a terminal.
+						end := ""
+						if int(p.Partition)+1 == total {
+							end = "\n"
+						}
+						fmt.Fprintf(c.App.ErrWriter, "\r\033[K%s %s%s", bar(int(p.Partition)+1, total), line, end)
+						return
+					}
+					fmt.Fprintln(c.App.ErrWriter, line)
 				})
 				if err != nil {
 					return fmt.Errorf("verify %s → %s: %w", r.From, to, err)
@@ -91,4 +108,18 @@ func verifyCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// bar draws done of total as [#####-----].
+func bar(done, total int) string {
+	const width = 20
+	n := width * done / max(total, 1)
+	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
+}
+
+// isTerminal reports whether w is a terminal (progress bars) rather than
+// a file or pipe (plain lines).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
