@@ -15,7 +15,7 @@ import (
 	"github.com/huleedu/topic-migrator/plan"
 )
 
-// BenchmarkCutoverTranslation translates 100 groups × 12 partitions of a
+// BenchmarkCutoverTranslation (and verify) translates 100 groups × 12 partitions of a
 // copied topic (5,000 records per partition, bridge batches of 100, so the
 // copy's offsets differ from the source's), reporting the fetches per
 // translation; "scan" is the baseline of reading every copy once.
@@ -66,6 +66,24 @@ func BenchmarkCutoverTranslation(b *testing.B) {
 			b.ReportMetric(float64(tr.Probes())/float64(parts), "searches/partition")
 			tr.Close()
 		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			rep, err := lifecycle.Verify(ctx, c.Config(), src, dst, plan.DLQTopic(dst), parts, nil)
+			if err != nil || !rep.OK() {
+				b.Fatalf("verify: %v %+v", err, rep)
+			}
+		}
+		b.ReportMetric(float64(2*parts*perPart)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("scan-both", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for p := int32(0); p < parts; p++ {
+				c.ReadPartition(b, src, p)
+				c.ReadPartition(b, dst, p)
+			}
+		}
+		b.ReportMetric(float64(2*parts*perPart)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	})
 	b.Run("scan", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {

@@ -24,6 +24,9 @@ type RollbackOptions struct {
 	// producers already write to the new topic); the caller supplies it
 	// so that the bridge's options stay in one place.
 	Reverse func(ctx context.Context) error
+	// DryRun says what would happen and changes nothing; offsets of
+	// records that only the reverse copy would bring back show as -1.
+	DryRun bool
 }
 
 // RollbackResult says what the rollback did.
@@ -32,6 +35,7 @@ type RollbackResult struct {
 	To   string `json:"to"`
 	// FromPhase is the phase the rename was in.
 	FromPhase   state.Phase    `json:"from_phase"`
+	DryRun      bool           `json:"dry_run"`
 	Groups      []GroupCutover `json:"groups"`
 	ReverseCopy bool           `json:"reverse_copy"`
 	// NewTopic is "deleted" when it held nothing but copies, else "kept"
@@ -58,10 +62,12 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if !found {
 		return nil, fmt.Errorf("%s is not in the state file %s: nothing to roll back", r.From, env.Store.Path())
 	}
-	if err := ResumeMove(ctx, env, r.From); err != nil {
-		return nil, err
+	if !opts.DryRun {
+		if err := ResumeMove(ctx, env, r.From); err != nil {
+			return nil, err
+		}
 	}
-	res := &RollbackResult{From: r.From, To: r.To, FromPhase: rec.Phase}
+	res := &RollbackResult{From: r.From, To: r.To, FromPhase: rec.Phase, DryRun: opts.DryRun}
 	if rec.Phase == state.PhaseRolledBack {
 		res.NewTopic = "already rolled back"
 		return res, nil
@@ -69,7 +75,9 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if err := state.CanTransition(rec.Phase, state.PhaseRolledBack); err != nil {
 		return nil, fmt.Errorf("rollback of %s refused: %w (the old topic is deleted)", r.From, err)
 	}
-	if rec.Phase == state.PhaseProducersCut {
+	if rec.Phase == state.PhaseProducersCut && opts.DryRun {
+		res.ReverseCopy = true
+	} else if rec.Phase == state.PhaseProducersCut {
 		if opts.Reverse == nil {
 			return nil, fmt.Errorf("producers write to %s: rollback must copy their records back first", r.To)
 		}
@@ -86,6 +94,20 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 		if res.Groups, err = moveGroupsBack(ctx, env, r.From, r.To, snap, opts); err != nil {
 			return res, err
 		}
+	}
+	if opts.DryRun {
+		direct, err := countDirect(ctx, env, r.From, r.To, snap)
+		switch {
+		case err != nil:
+			return res, err
+		case snap.Topics[r.To] == nil:
+			res.NewTopic = "absent"
+		case direct > 0:
+			res.NewTopic = fmt.Sprintf("would be kept: it holds %d record(s) written to it directly", direct)
+		default:
+			res.NewTopic = "would be deleted (it holds only copies)"
+		}
+		return res, nil
 	}
 	if _, err := env.Store.Transition(ctx, r.From, state.PhaseRolledBack, "rollback from "+string(rec.Phase),
 		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: fmt.Sprintf("from %s; %d group(s) moved back", rec.Phase, len(res.Groups))}); err != nil {
@@ -139,6 +161,8 @@ func moveGroupsBack(ctx context.Context, env *Env, from, to string, snap *admin.
 			switch {
 			case origin >= 0: // A copy of an old record.
 				old = origin
+			case origin == foreign && opts.DryRun: // Its reverse copy does not exist yet.
+				old = -1
 			case origin == foreign: // Written to the new topic directly.
 				if old, err = oldTr.Translate(ctx, p, at); err != nil {
 					return out, err
@@ -149,6 +173,11 @@ func moveGroupsBack(ctx context.Context, env *Env, from, to string, snap *admin.
 				}
 			}
 			res.Translations = append(res.Translations, Translation{Partition: p, OldOffset: n, NewOffset: old})
+		}
+		if opts.DryRun {
+			res.Outcome = "would move back"
+			out = append(out, res)
+			continue
 		}
 		if err := moveGroup(ctx, env, mustRename(env, from), to, from, g, res.Translations); err != nil {
 			return out, err
@@ -167,30 +196,12 @@ func mustRename(env *Env, from string) plan.Rename {
 // deleteIfOnlyCopies deletes to when every record in it is a copy of a
 // record of from; otherwise it keeps it and says why.
 func deleteIfOnlyCopies(ctx context.Context, env *Env, from, to string, snap *admin.Snapshot) (string, error) {
-	t := snap.Topics[to]
-	if t == nil {
+	if snap.Topics[to] == nil {
 		return "absent", nil
 	}
-	direct := 0
-	for p := int32(0); p < int32(t.Partitions); p++ {
-		rd, err := openReader(env.Admin.Config(), to, p)
-		if err != nil {
-			return "", err
-		}
-		for {
-			m, err := rd.read(ctx)
-			if err != nil {
-				rd.close()
-				return "", err
-			}
-			if m == nil {
-				break
-			}
-			if o, ok := bridge.OriginOf(m.Headers); !ok || o.Topic != from {
-				direct++
-			}
-		}
-		rd.close()
+	direct, err := countDirect(ctx, env, from, to, snap)
+	if err != nil {
+		return "", err
 	}
 	if direct > 0 {
 		return fmt.Sprintf("kept: it holds %d record(s) written to it directly (copied back to %s)", direct, from), nil
@@ -206,4 +217,34 @@ func deleteIfOnlyCopies(ctx context.Context, env *Env, from, to string, snap *ad
 		return "", err
 	}
 	return "deleted (it held only copies)", nil
+}
+
+// countDirect counts the records of to that are not copies of from's.
+func countDirect(ctx context.Context, env *Env, from, to string, snap *admin.Snapshot) (int, error) {
+	t := snap.Topics[to]
+	if t == nil {
+		return 0, nil
+	}
+	direct := 0
+	for p := int32(0); p < int32(t.Partitions); p++ {
+		rd, err := openReader(env.Admin.Config(), to, p)
+		if err != nil {
+			return 0, err
+		}
+		for {
+			m, err := rd.read(ctx)
+			if err != nil {
+				rd.close()
+				return 0, err
+			}
+			if m == nil {
+				break
+			}
+			if o, ok := bridge.OriginOf(m.Headers); !ok || o.Topic != from {
+				direct++
+			}
+		}
+		rd.close()
+	}
+	return direct, nil
 }

@@ -182,10 +182,11 @@ func rollbackCommand() *cli.Command {
 			&cli.StringFlag{Name: "rename", Required: true, Usage: "the rename, by its old `TOPIC`"},
 			&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the forward bridge's consumer group"},
 			&cli.StringFlag{Name: "reverse-group", Value: "topic-migrator-reverse", Usage: "consumer group of the reverse copy"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "say what would happen, change nothing"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
 		},
 		Action: func(c *cli.Context) error {
-			if !c.Bool("yes") {
+			if !c.Bool("yes") && !c.Bool("dry-run") {
 				if err := confirm(c, "Roll "+c.String("rename")+" back to its old topic?"); err != nil {
 					return err
 				}
@@ -208,12 +209,17 @@ func rollbackCommand() *cli.Command {
 			}
 			res, err := lifecycle.Rollback(c.Context, env, lifecycle.RollbackOptions{
 				Rename: c.String("rename"), BridgeGroup: c.String("bridge-group"), ReverseGroup: c.String("reverse-group"), Reverse: reverse,
+				DryRun: c.Bool("dry-run"),
 			})
 			if res != nil {
 				if perr := printGroupMoves(c, res, res.Groups, "offset on new", "offset on old"); perr != nil && err == nil {
 					err = perr
 				}
-				fmt.Fprintf(c.App.Writer, "rolled back %s from phase %s; reverse copy: %v; new topic %s\n", res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
+				verb := "rolled back"
+				if res.DryRun {
+					verb = "would roll back"
+				}
+				fmt.Fprintf(c.App.Writer, "%s %s from phase %s; reverse copy: %v; new topic %s\n", verb, res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
 			}
 			return err
 		},

@@ -45,6 +45,17 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 		delivered := c.Produce(t, msgs...)
 		commitOffsets(t, c, "app", dst, map[int32]int64{0: int64(delivered[2].Offset)})
 
+		// A dry run says what would happen and changes nothing.
+		dry := must("rollback", "--rename", src, "--dry-run")
+		if !strings.Contains(dry, "would roll back back.old_name.v1 from phase producers-cut; reverse copy: true; new topic would be kept: it holds 5 record(s)") {
+			t.Errorf("dry run output:\n%s", dry)
+		}
+		for _, m := range c.ReadPartition(t, src, 0) {
+			if strings.HasPrefix(string(m.Value), "direct ") {
+				t.Fatal("the dry run copied records back")
+			}
+		}
+
 		out := must("rollback", "--rename", src, "--yes")
 		if !strings.Contains(out, "reverse copy: true") || !strings.Contains(out, "kept: it holds 5 record(s) written to it directly") {
 			t.Errorf("rollback output:\n%s", out)
