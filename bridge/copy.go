@@ -60,6 +60,16 @@ type attemptState struct {
 	// singles are partitions whose records are produced one at a time,
 	// to find which record of a refused broker batch is at fault.
 	singles map[partitionKey]bool
+	// routes is the route table of this batch, read once.
+	routes map[string]Route
+	// tally is what the last prepared attempt copies, per rename.
+	tally map[string]*tally
+}
+
+// tally counts one rename's records in a batch, for the metrics.
+type tally struct {
+	copied, bytes, skipped int
+	dead                   map[string]int // by error type
 }
 
 // copyBatch copies one batch: exactly once in a transaction with the
@@ -67,9 +77,12 @@ type attemptState struct {
 // committed, the context ends, or a fatal error occurs; records the target
 // refuses for good go to the route's DLQ and the rest is copied.
 func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
-	st := &attemptState{dead: map[recordKey]deadLetter{}, singles: map[partitionKey]bool{}}
+	b.mu.Lock()
+	routes := b.routes // Replaced, never changed in place, by refreshRoutes.
+	b.mu.Unlock()
+	st := &attemptState{dead: map[recordKey]deadLetter{}, singles: map[partitionKey]bool{}, routes: routes}
 	for _, m := range batch {
-		if dl, ok := b.precheck(m); ok {
+		if dl, ok := precheck(routes[*m.TopicPartition.Topic], m); ok {
 			st.dead[keyOf(m)] = dl
 		}
 	}
@@ -86,7 +99,7 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 			b.log.Debug("batch committed", "records", len(batch), "took", time.Since(start))
 			b.opts.Metrics.TxnLatency.Observe(time.Since(start).Seconds())
 			b.opts.Metrics.Transactions.WithLabelValues("committed").Inc()
-			b.countCopied(batch, st)
+			b.countCopied(st)
 			b.updateProgress(batch)
 			return nil
 		}
@@ -130,10 +143,7 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 
 // precheck sends a record straight to the DLQ when it cannot fit the
 // target's max.message.bytes, without a doomed produce.
-func (b *Bridge) precheck(m *kafka.Message) (deadLetter, bool) {
-	b.mu.Lock()
-	r := b.routes[*m.TopicPartition.Topic]
-	b.mu.Unlock()
+func precheck(r Route, m *kafka.Message) (deadLetter, bool) {
 	if r.TargetMaxBytes <= 0 {
 		return deadLetter{}, false
 	}
@@ -160,18 +170,29 @@ type outgoing struct {
 func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemptState) ([]outgoing, error) {
 	out := make([]outgoing, 0, len(batch))
 	now := time.Now()
+	st.tally = map[string]*tally{}
+	// Topic names for the copies, one string per route rather than one
+	// per record.
+	targets := map[string]*string{}
 	for _, m := range batch {
-		b.mu.Lock()
-		r, ok := b.routes[*m.TopicPartition.Topic]
-		b.mu.Unlock()
+		r, ok := st.routes[*m.TopicPartition.Topic]
 		if !ok {
 			return nil, fmt.Errorf("record from %s, which no route copies", *m.TopicPartition.Topic)
 		}
+		n := st.tally[r.Rename]
+		if n == nil {
+			n = &tally{dead: map[string]int{}}
+			st.tally[r.Rename] = n
+			to := r.To
+			targets[r.From] = &to
+		}
 		origin := Origin{Topic: r.From, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
 		if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
+			n.skipped++
 			continue // Copied from the destination by the other direction.
 		}
 		if dl, ok := st.dead[keyOf(m)]; ok {
+			n.dead[dl.errType]++
 			if err := b.ensureDLQ(ctx, r); err != nil {
 				return nil, err
 			}
@@ -192,9 +213,10 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 		if r.TargetPartitions != r.SourcePartitions && m.Key != nil {
 			partition = b.opts.Partitioner(m.Key, partition, r.TargetPartitions)
 		}
-		to := r.To
+		n.copied++
+		n.bytes += len(m.Key) + len(m.Value)
 		out = append(out, outgoing{source: m, msg: &kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: &to, Partition: partition},
+			TopicPartition: kafka.TopicPartition{Topic: targets[r.From], Partition: partition},
 			Key:            m.Key,
 			Value:          m.Value,
 			Headers:        b.opts.Headers.CopyHeaders(m, origin),
@@ -384,22 +406,19 @@ func (b *Bridge) copyAtLeastOnce(ctx context.Context, batch []*kafka.Message, st
 	return nil
 }
 
-// countCopied updates the copy metrics of a committed batch.
-func (b *Bridge) countCopied(batch []*kafka.Message, st *attemptState) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, m := range batch {
-		r := b.routes[*m.TopicPartition.Topic]
-		if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
-			b.opts.Metrics.Skipped.WithLabelValues(r.Rename).Inc()
-			continue
+// countCopied updates the copy metrics of a committed batch, from the
+// tally of the attempt that was committed.
+func (b *Bridge) countCopied(st *attemptState) {
+	m := b.opts.Metrics
+	for rename, n := range st.tally {
+		m.Records.WithLabelValues(rename).Add(float64(n.copied))
+		m.Bytes.WithLabelValues(rename).Add(float64(n.bytes))
+		if n.skipped > 0 {
+			m.Skipped.WithLabelValues(rename).Add(float64(n.skipped))
 		}
-		if dl, ok := st.dead[keyOf(m)]; ok {
-			b.opts.Metrics.DeadLetters.WithLabelValues(r.Rename, dl.errType).Inc()
-			continue
+		for errType, k := range n.dead {
+			m.DeadLetters.WithLabelValues(rename, errType).Add(float64(k))
 		}
-		b.opts.Metrics.Records.WithLabelValues(r.Rename).Inc()
-		b.opts.Metrics.Bytes.WithLabelValues(r.Rename).Add(float64(len(m.Key) + len(m.Value)))
 	}
 }
 

@@ -149,7 +149,7 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 	r, err := openReader(cfg, dlq, 0)
 	if err != nil {
 		var kerr kafka.Error
-		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrUnknownPartition || strings.Contains(err.Error(), "Unknown") {
+		if errors.As(err, &kerr) && (kerr.Code() == kafka.ErrUnknownPartition || kerr.Code() == kafka.ErrUnknownTopicOrPart || kerr.Code() == kafka.ErrUnknownTopic) {
 			return out, nil // No DLQ topic: nothing was dead-lettered.
 		}
 		return nil, err
