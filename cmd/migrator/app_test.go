@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,4 +143,15 @@ func TestProgressBar(t *testing.T) {
 	if isTerminal(&bytes.Buffer{}) {
 		t.Error("a buffer is not a terminal")
 	}
+}
+
+// appliedRename creates src with partitions partitions, writes a map that
+// renames it to dst, applies it, and returns the map and state files.
+func appliedRename(t *testing.T, c *kafkatest.Cluster, src, dst string, partitions int) (mapFile, stateFile string) {
+	t.Helper()
+	c.CreateTopic(t, src, partitions, nil)
+	mapFile = writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+	stateFile = filepath.Join(t.TempDir(), "s.db")
+	mustCLI(t, c, mapFile, stateFile)("apply", "--yes")
+	return mapFile, stateFile
 }

@@ -122,11 +122,8 @@ func TestRetireResumesAfterCrash(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const src, dst = "crashret.old_name.v1", "crashret.new.name.v1"
-		c.CreateTopic(t, src, 1, nil)
-		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
-		stateFile := filepath.Join(t.TempDir(), "s.db")
+		mapFile, stateFile := appliedRename(t, c, src, dst, 1)
 		must := mustCLI(t, c, mapFile, stateFile)
-		must("apply", "--yes")
 		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "crashret", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
 			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
 		}

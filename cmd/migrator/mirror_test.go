@@ -304,12 +304,7 @@ func TestMirrorForwardAndReverseTogether(t *testing.T) {
 func TestMirrorMetricsAndState(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		const src, dst = "metrics.old_name.v1", "metrics.new.name.v1"
-		c.CreateTopic(t, src, 1, nil)
-		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
-		stateFile := filepath.Join(t.TempDir(), "s.db")
-		if _, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "apply", "--yes"); err != nil {
-			t.Fatal(err)
-		}
+		mapFile, stateFile := appliedRename(t, c, src, dst, 1)
 		produceNumbered(t, c, src, 1, 0, 25)
 		addr := freeAddr(t)
 		cmd := exec.Command(migratorBinary(t), "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "mirror", "--metrics-addr", addr, "--instance-id", "metrics")

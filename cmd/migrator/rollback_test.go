@@ -23,11 +23,8 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const src, dst = "back.old_name.v1", "back.new.name.v1"
-		c.CreateTopic(t, src, 2, nil)
-		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
-		stateFile := filepath.Join(t.TempDir(), "s.db")
+		mapFile, stateFile := appliedRename(t, c, src, dst, 2)
 		must := mustCLI(t, c, mapFile, stateFile)
-		must("apply", "--yes")
 		produceNumbered(t, c, src, 2, 0, 30)
 		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "back", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
 			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
@@ -102,12 +99,7 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 func TestRollbackWhileMirroring(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		const src, dst = "undo.old_name.v1", "undo.new.name.v1"
-		c.CreateTopic(t, src, 1, nil)
-		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
-		stateFile := filepath.Join(t.TempDir(), "s.db")
-		if _, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "apply", "--yes"); err != nil {
-			t.Fatal(err)
-		}
+		mapFile, stateFile := appliedRename(t, c, src, dst, 1)
 		produceNumbered(t, c, src, 1, 0, 10)
 		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "undo", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
 			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
@@ -134,11 +126,8 @@ func TestRollbackFromConsumersCut(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const src, dst = "undo2.old_name.v1", "undo2.new.name.v1"
-		c.CreateTopic(t, src, 2, nil)
-		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
-		stateFile := filepath.Join(t.TempDir(), "s.db")
+		mapFile, stateFile := appliedRename(t, c, src, dst, 2)
 		must := mustCLI(t, c, mapFile, stateFile)
-		must("apply", "--yes")
 		produceNumbered(t, c, src, 2, 0, 25)
 		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "undo2", "--batch-records", "7", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
 			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
