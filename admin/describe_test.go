@@ -36,6 +36,10 @@ func TestDescribe(t *testing.T) {
 		}}); err != nil {
 			t.Fatalf("commit group offset: %v", err)
 		}
+		// Kafka's group coordinator lists a group only once the offset commit
+		// that created it is applied to its in-memory state, a moment after
+		// the commit is acknowledged; wait for it so the count below is exact.
+		waitListed(t, cl, group)
 		before := cl.Requests()
 		snap, err := cl.Describe(ctx, admin.DescribeOptions{Deep: []string{topic}, Groups: true})
 		if err != nil {
@@ -73,4 +77,24 @@ func TestDescribe(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitListed waits until ListConsumerGroups shows group.
+func waitListed(t *testing.T, cl *admin.Client, group string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		listed, err := cl.Kafka().ListConsumerGroups(context.Background())
+		if err == nil {
+			for _, g := range listed.Valid {
+				if g.GroupID == group {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %q not listed after 15s (last error %v)", group, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
