@@ -412,7 +412,7 @@ func (b *builder) checkHistoryFits(src *admin.Topic, spec *admin.TopicSpec, add 
 		age := b.now.Sub(src.Offsets.Oldest)
 		for _, key := range []string{cfgTimestampBefore, cfgTimestampDiffMax} {
 			limit := parseInt(effective(key))
-			if limit >= 0 && time.Duration(limit)*time.Millisecond < age {
+			if limit >= 0 && limit < age.Milliseconds() { // In ms: Kafka's default, Long.MAX_VALUE, overflows a Duration.
 				add(Error, "config-rejects-history", spec.Name, fmt.Sprintf("raise %s above %d ms, or start the bridge later (`start:` in the map)", key, age.Milliseconds()),
 					"%s %s=%d ms, but the oldest source record is %s old: the broker would refuse to take it.", spec.Name, key, limit, age.Round(time.Second))
 			}

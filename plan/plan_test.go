@@ -181,6 +181,18 @@ renames:
 	}
 }
 
+// TestPlanDefaultTimestampLimit: Kafka's default
+// message.timestamp.before.max.ms is Long.MAX_VALUE ms, which takes any
+// old record; it must not overflow into a refusal.
+func TestPlanDefaultTimestampLimit(t *testing.T) {
+	src := topic("a", 1, nil)
+	src.Offsets = &admin.TopicOffsets{Earliest: []int64{0}, Latest: []int64{10}, Oldest: testNow.Add(-5 * 365 * 24 * time.Hour)}
+	p := build(t, "version: 1\nrenames:\n  - {from: a, to: b}\n", snapshot(src))
+	if f := findings(p.Rename("a"), "config-rejects-history"); len(f) != 0 || p.Rename("a").Blocked() {
+		t.Errorf("default limit with 5-year-old records: %+v", p.Rename("a").Findings)
+	}
+}
+
 func TestPlanExistingTarget(t *testing.T) {
 	src := topic("a", 3, map[string]string{"retention.ms": "1000"})
 	same := topic("b", 3, map[string]string{"retention.ms": "1000"})
