@@ -160,6 +160,10 @@ type partitionKey struct {
 type progress struct {
 	end     int64 // end offset at assignment
 	next    int64 // next offset to copy (committed position)
+	// eof is the offset at which the consumer last reached the end; it
+	// is past next when the partition ends in a transaction marker or
+	// aborted records, which are never copied.
+	eof     int64
 	reached bool
 	lastTS  time.Time
 }
@@ -313,6 +317,9 @@ func (b *Bridge) loop(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+		}
+		if err := b.commitEnds(ctx); err != nil {
+			return err
 		}
 		if b.opts.UntilCaughtUp && b.caughtUp() {
 			b.log.Info("caught up with every assigned partition")
@@ -522,8 +529,11 @@ func (b *Bridge) fill(ctx context.Context) ([]*kafka.Message, error) {
 			bytes += len(e.Key) + len(e.Value)
 		case kafka.PartitionEOF:
 			b.mu.Lock()
-			if p := b.assigned[partitionKey{*e.Topic, e.Partition}]; p != nil && int64(e.Offset) >= p.end {
-				p.reached = true
+			if p := b.assigned[partitionKey{*e.Topic, e.Partition}]; p != nil {
+				p.eof = max(p.eof, int64(e.Offset))
+				if int64(e.Offset) >= p.end {
+					p.reached = true
+				}
 			}
 			b.mu.Unlock()
 			if n == 0 {
@@ -593,4 +603,65 @@ func (b *Bridge) updateProgress(batch []*kafka.Message) {
 		}
 		b.opts.Metrics.LagSeconds.WithLabelValues(k.topic, part).Set(age)
 	}
+}
+
+// commitEnds commits the end offset of every partition whose end the
+// consumer reached past the last copied record, because the partition
+// ends in a transaction marker or aborted records. Without it the group
+// would stay behind the end by those offsets forever, and drain, status
+// and cutover would wait for records that do not exist.
+func (b *Bridge) commitEnds(ctx context.Context) error {
+	b.mu.Lock()
+	var tps []kafka.TopicPartition
+	for k, p := range b.assigned {
+		if p.eof > p.next {
+			topic := k.topic
+			tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: k.partition, Offset: kafka.Offset(p.eof)})
+		}
+	}
+	b.mu.Unlock()
+	if len(tps) == 0 {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
+	defer cancel()
+	if err := b.commitOffsetsOnly(cctx, tps); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, tp := range tps {
+		if p := b.assigned[partitionKey{*tp.Topic, tp.Partition}]; p != nil {
+			p.next = max(p.next, int64(tp.Offset))
+		}
+	}
+	return nil
+}
+
+// commitOffsetsOnly commits consumed offsets with no records: in a
+// transaction of its own when exactly once.
+func (b *Bridge) commitOffsetsOnly(ctx context.Context, tps []kafka.TopicPartition) error {
+	if b.opts.Delivery == AtLeastOnce {
+		if _, err := b.consumer.CommitOffsets(tps); err != nil {
+			return fmt.Errorf("commit end offsets: %w", err)
+		}
+		return nil
+	}
+	if err := b.producer.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	meta, err := b.consumer.GetConsumerGroupMetadata()
+	if err == nil {
+		err = b.producer.SendOffsetsToTransaction(ctx, tps, meta)
+	}
+	if err == nil {
+		err = b.producer.CommitTransaction(ctx)
+	}
+	if err != nil {
+		if aerr := b.producer.AbortTransaction(ctx); aerr != nil {
+			b.log.Warn("abort transaction", "err", aerr)
+		}
+		return fmt.Errorf("commit end offsets: %w", err)
+	}
+	return nil
 }

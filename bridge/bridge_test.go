@@ -414,3 +414,42 @@ func waitForRecords(t *testing.T, c *kafkatest.Cluster, topic string, n int) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestBridgeCommitsPastTrailingMarkers: a partition that ends in a
+// transaction marker or in aborted records has nothing left to copy, so
+// the bridge's group must stand at its end offset, or drain, status and
+// cutover would wait forever for records that do not exist.
+func TestBridgeCommitsPastTrailingMarkers(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "markers.old_name.v1", "markers.new.name.v1"
+		keep := map[string]string{"retention.ms": "-1"}
+		c.CreateTopic(t, src, 2, keep)
+		c.CreateTopic(t, dst, 2, keep)
+		now := time.Now().Truncate(time.Millisecond)
+		produceTransactional(t, c, "markers-committed", true, msg(src, 0, []byte("k"), []byte("committed"), now))
+		c.Produce(t, msg(src, 1, []byte("k"), []byte("plain"), now))
+		produceTransactional(t, c, "markers-aborted", false, msg(src, 1, []byte("k"), []byte("ABORTED"), now))
+
+		group := "markers-bridge"
+		runBridge(t, c, []bridge.Route{route(src, dst, 2)}, bridge.Options{Group: group})
+
+		ctx := context.Background()
+		cl := c.Admin(t)
+		offsets, err := cl.GroupOffsets(ctx, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < 2; p++ {
+			_, high, err := cl.Producer().QueryWatermarkOffsets(src, p, 5000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := offsets[src][p]; got != high {
+				t.Errorf("partition %d: the bridge's group is at %d, want the end offset %d", p, got, high)
+			}
+		}
+		if n := len(c.ReadPartition(t, dst, 0)) + len(c.ReadPartition(t, dst, 1)); n != 2 {
+			t.Errorf("%d records copied, want the 2 committed ones", n)
+		}
+	})
+}
