@@ -158,8 +158,8 @@ type partitionKey struct {
 }
 
 type progress struct {
-	end     int64 // end offset at assignment
-	next    int64 // next offset to copy (committed position)
+	end  int64 // end offset at assignment
+	next int64 // next offset to copy (committed position)
 	// eof is the offset at which the consumer last reached the end; it
 	// is past next when the partition ends in a transaction marker or
 	// aborted records, which are never copied.
