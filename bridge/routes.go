@@ -112,15 +112,11 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		if src == nil || dst == nil {
 			continue
 		}
-		if dst.Partitions < src.Partitions {
-			return nil, fmt.Errorf("route %s → %s: the target has %d partitions, fewer than the source's %d; partition p cannot be copied to partition p", p.from, p.to, dst.Partitions, src.Partitions)
+		r, err := newRoute(p.rename, p.start, src, dst)
+		if err != nil {
+			return nil, err
 		}
-		maxBytes, _ := strconv.Atoi(dst.Effective["max.message.bytes"])
-		routes = append(routes, Route{
-			Rename: p.rename, From: p.from, To: p.to, DLQ: plan.DLQTopic(p.to), Start: p.start,
-			SourcePartitions: int32(src.Partitions), TargetPartitions: int32(dst.Partitions), TargetMaxBytes: maxBytes,
-			TargetReplicationFactor: dst.ReplicationFactor,
-		})
+		routes = append(routes, r)
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].From < routes[j].From })
 	if err := s.markMirroring(ctx, routes, phases); err != nil && s.Log != nil {
@@ -154,3 +150,32 @@ type StaticRoutes []Route
 
 // Routes implements RouteSource.
 func (s StaticRoutes) Routes(context.Context) ([]Route, error) { return s, nil }
+
+// RouteBetween describes topics from and to and returns the route that
+// copies from into to for the rename, starting at start when the group has
+// no committed offset.
+func RouteBetween(ctx context.Context, cl *admin.Client, rename, from, to, start string) (Route, error) {
+	topics, err := cl.DescribeTopics(ctx, []string{from, to})
+	if err != nil {
+		return Route{}, err
+	}
+	for _, name := range []string{from, to} {
+		if topics[name] == nil {
+			return Route{}, fmt.Errorf("route %s → %s: topic %s does not exist", from, to, name)
+		}
+	}
+	return newRoute(rename, start, topics[from], topics[to])
+}
+
+// newRoute is the route from src to dst.
+func newRoute(rename, start string, src, dst *admin.Topic) (Route, error) {
+	if dst.Partitions < src.Partitions {
+		return Route{}, fmt.Errorf("route %s → %s: the target has %d partitions, fewer than the source's %d; partition p cannot be copied to partition p", src.Name, dst.Name, dst.Partitions, src.Partitions)
+	}
+	maxBytes, _ := strconv.Atoi(dst.Effective["max.message.bytes"])
+	return Route{
+		Rename: rename, From: src.Name, To: dst.Name, DLQ: plan.DLQTopic(dst.Name), Start: start,
+		SourcePartitions: int32(src.Partitions), TargetPartitions: int32(dst.Partitions), TargetMaxBytes: maxBytes,
+		TargetReplicationFactor: dst.ReplicationFactor,
+	}, nil
+}

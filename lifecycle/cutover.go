@@ -437,25 +437,10 @@ func commitGroup(ctx context.Context, env *Env, from, step, group, to string, ne
 			}
 		}
 	}
-	var tps []kafka.TopicPartition
-	for topic, parts := range next {
-		for p, o := range parts {
-			topic := topic
-			tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
-		}
+	if err := commitOffsets(ctx, env.Admin, g.ID, next); err != nil {
+		return fmt.Errorf("%w (re-run the command: the offsets are recorded)", err)
 	}
-	res, err := ka.AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: g.ID, Partitions: tps}})
-	if err != nil {
-		return fmt.Errorf("commit offsets of group %s on %s: %w (re-run the command: the offsets are recorded)", g.ID, to, err)
-	}
-	for _, gtp := range res.ConsumerGroupsTopicPartitions {
-		for _, tp := range gtp.Partitions {
-			if tp.Error != nil {
-				return fmt.Errorf("commit offset of group %s on %s/%d: %w", g.ID, *tp.Topic, tp.Partition, tp.Error)
-			}
-		}
-	}
-	_, err = env.Store.EndStep(ctx, from, step, nil,
+	_, err := env.Store.EndStep(ctx, from, step, nil,
 		state.AuditEntry{Command: env.Command, Action: "move group: end", Detail: g.ID + " moved to " + to, Result: "ok"})
 	return err
 }
@@ -518,4 +503,28 @@ func waitForBridge(ctx context.Context, cl *admin.Client, from, bridgeGroup stri
 		}
 		copied = offsets[from]
 	}
+}
+
+// commitOffsets commits offsets (topic → partition → offset) for group,
+// which must have no active members.
+func commitOffsets(ctx context.Context, cl *admin.Client, group string, offsets map[string]map[int32]int64) error {
+	var tps []kafka.TopicPartition
+	for topic, parts := range offsets {
+		for p, o := range parts {
+			topic := topic
+			tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
+		}
+	}
+	res, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: tps}})
+	if err != nil {
+		return fmt.Errorf("commit offsets of group %s: %w", group, err)
+	}
+	for _, gtp := range res.ConsumerGroupsTopicPartitions {
+		for _, tp := range gtp.Partitions {
+			if tp.Error != nil {
+				return fmt.Errorf("commit offset of group %s on %s/%d: %w", group, *tp.Topic, tp.Partition, tp.Error)
+			}
+		}
+	}
+	return nil
 }

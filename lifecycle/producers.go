@@ -30,6 +30,9 @@ func CutoverProducers(ctx context.Context, env *Env, rename string, dryRun bool)
 	if !ok {
 		return nil, fmt.Errorf("--rename %s: no rename from that topic in the map", rename)
 	}
+	if r.Strategy == plan.StrategySwap {
+		return nil, fmt.Errorf("%s uses strategy swap: its producers move with `migrator cutover swap`", r.From)
+	}
 	rec, found, err := env.Store.Rename(ctx, r.From)
 	if err != nil {
 		return nil, err

@@ -68,6 +68,9 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 		}
 	}
 	res := &RollbackResult{From: r.From, To: r.To, FromPhase: rec.Phase, DryRun: opts.DryRun}
+	if r.Strategy == plan.StrategySwap && rec.Phase != state.PhaseRolledBack {
+		return rollbackSwap(ctx, env, r, rec, res)
+	}
 	if rec.Phase == state.PhaseRolledBack {
 		res.NewTopic = "already rolled back"
 		return res, nil

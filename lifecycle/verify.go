@@ -53,6 +53,33 @@ func (r *VerifyReport) OK() bool {
 	return true
 }
 
+// Totals sums the partitions' counts; Divergence is the first found.
+func (r *VerifyReport) Totals() PartitionReport {
+	var t PartitionReport
+	t.Partition = -1
+	for _, p := range r.Partitions {
+		t.Compared += p.Compared
+		t.DeadLettered += p.DeadLettered
+		t.Skipped += p.Skipped
+		t.NotYetCopied += p.NotYetCopied
+		t.Direct += p.Direct
+		if t.Divergence == "" && p.Divergence != "" {
+			t.Divergence = fmt.Sprintf("partition %d: %s", p.Partition, p.Divergence)
+		}
+	}
+	return t
+}
+
+// Summary says in one line what verify found.
+func (r *VerifyReport) Summary() string {
+	t := r.Totals()
+	s := fmt.Sprintf("%d record(s) identical, %d dead-lettered, %d not yet copied, %d written directly", t.Compared, t.DeadLettered, t.NotYetCopied, t.Direct)
+	if t.Divergence != "" {
+		s += "; first difference at " + t.Divergence
+	}
+	return s
+}
+
 // Verify proves that target is a copy of source, partition by partition:
 // every committed source record from the first one both sides still hold
 // is, in order, either in the target (same key, value, timestamp and

@@ -17,7 +17,7 @@ func cutoverCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cutover",
 		Usage: "move consumer groups from an old topic to its new one",
-		Subcommands: []*cli.Command{cutoverProducersCommand(), {
+		Subcommands: []*cli.Command{cutoverProducersCommand(), cutoverSwapCommand(), {
 			Name:  "consumers",
 			Usage: "move consumer groups' committed offsets to the new topic, translated exactly",
 			Description: "For old partition p at committed offset o, the new offset is that of the first record in new\n" +

@@ -1,0 +1,725 @@
+package lifecycle
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/state"
+)
+
+// The steps of a swap, in order. Each is recorded in the rename's state
+// when it is done, so that a re-run resumes after the last one done.
+const (
+	SwapFenced          = "fenced"           // writes to the old topic are refused
+	SwapDrained         = "drained"          // the bridge copied old → staging to the end
+	SwapVerified        = "verified"         // staging equals old
+	SwapSaved           = "saved"            // groups' positions and the topic spec are in the state
+	SwapOldDeleted      = "old-deleted"      // the old topic is gone: no way back from here
+	SwapNewCreated      = "new-created"      // the new topic exists with the old configs and ACLs
+	SwapCopied          = "copied"           // staging → new copied to the end
+	SwapGroupsCommitted = "groups-committed" // every group's offsets are on the new topic
+	SwapNewVerified     = "new-verified"     // new equals staging
+	SwapStagingDeleted  = "staging-deleted"  // done
+)
+
+// SwapSteps lists the steps in the order they run.
+var SwapSteps = []string{SwapFenced, SwapDrained, SwapVerified, SwapSaved, SwapOldDeleted, SwapNewCreated, SwapCopied, SwapGroupsCommitted, SwapNewVerified, SwapStagingDeleted}
+
+// Keys of a swapping rename's state Data.
+const (
+	dataSwapDone     = "swap_done"     // the last step done
+	dataSwapFence    = "swap_fence"    // the old topic's own max.message.bytes before the fence (JSON)
+	dataSwapGroups   = "swap_groups"   // group → partition → offset in staging (JSON)
+	dataSwapOld      = "swap_old"      // group → partition → offset in the old topic (JSON, for the report)
+	dataSwapSpec     = "swap_spec"     // the new topic's spec and ACLs (JSON)
+	dataSwapDeleting = "swap_deleting" // when the delete of the old topic was sent
+	stepSwap         = "swap"
+)
+
+// fenceConfig is the config that fences writes: Kafka refuses every
+// record batch larger than max.message.bytes, and no batch is 0 bytes.
+const fenceConfig = "max.message.bytes"
+
+// SwapOptions shape a swap.
+type SwapOptions struct {
+	Rename string
+	// BridgeGroup is the bridge's consumer group (old → staging).
+	BridgeGroup string
+	// SwapGroup is the group of the staging → new copy.
+	SwapGroup string
+	// QuietFor is how long the old topic must take no write before the
+	// swap starts.
+	QuietFor time.Duration
+	// DrainTimeout bounds the wait for a running bridge to catch up.
+	DrainTimeout time.Duration
+	// Copy copies every record of route.From to route.To in consumer group
+	// group until it has caught up. The caller supplies it so that the
+	// bridge's options stay in one place.
+	Copy func(ctx context.Context, group string, route bridge.Route) error
+	// DryRun checks the preconditions and says what would be done.
+	DryRun bool
+	// AfterStep, when set, is called after each step is recorded; an error
+	// stops the swap there, as a crash would (for tests).
+	AfterStep func(step string) error
+	// Progress, when set, is told each step as it starts.
+	Progress func(step, detail string)
+}
+
+// SwapStep is one step of a swap and what became of it.
+type SwapStep struct {
+	Step    string `json:"step"`
+	Outcome string `json:"outcome"` // "done", "done earlier", "would do"
+	Detail  string `json:"detail,omitempty"`
+	Took    string `json:"took,omitempty"`
+}
+
+// SwapResult is what a swap did.
+type SwapResult struct {
+	From    string         `json:"from"`
+	To      string         `json:"to"`
+	Staging string         `json:"staging"`
+	DryRun  bool           `json:"dry_run"`
+	Steps   []SwapStep     `json:"steps"`
+	Groups  []GroupCutover `json:"groups"`
+	// Stop is how long this run took: the stop producers and consumers see.
+	Stop time.Duration `json:"stop_ns"`
+}
+
+// ErrSwapPastDelete is returned by rollback once a swap deleted the old
+// topic.
+var ErrSwapPastDelete = errors.New("the swap deleted the old topic")
+
+// swapRun carries a swap's facts between steps.
+type swapRun struct {
+	env     *Env
+	opts    SwapOptions
+	r       plan.Rename
+	staging string
+	res     *SwapResult
+}
+
+// CutoverSwap replaces the old topic of a swap rename by the new one in one
+// short stop: with producers and consumers of the old topic stopped, it
+// fences writes to the old topic, drains the bridge into the staging
+// topic, verifies staging against old, saves every consumer group's
+// position, deletes the old topic, creates the new one with the old
+// configs and ACLs, copies staging → new, commits every group's translated
+// offsets on the new topic, verifies new against staging and deletes
+// staging. Every step is recorded before and after it runs; re-running an
+// interrupted swap resumes it, and nothing is lost at any point: after the
+// old topic is deleted, staging holds every record until new is verified.
+func CutoverSwap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) {
+	started := time.Now()
+	r, ok := findRename(env.Map, opts.Rename)
+	if !ok {
+		return nil, fmt.Errorf("--rename %s: no rename from that topic in the map", opts.Rename)
+	}
+	if r.Strategy != plan.StrategySwap {
+		return nil, fmt.Errorf("%s does not use strategy swap: move its consumers and producers with cutover consumers and cutover producers", r.From)
+	}
+	if env.Store == nil {
+		return nil, errors.New("cutover swap needs a state file")
+	}
+	if opts.Copy == nil {
+		return nil, errors.New("cutover swap: no copier")
+	}
+	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To),
+		res: &SwapResult{From: r.From, To: r.To, Staging: plan.StagingTopic(r.To), DryRun: opts.DryRun}}
+	rec, found, err := env.Store.Rename(ctx, r.From)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("%s is not in the state file %s: run apply first", r.From, env.Store.Path())
+	}
+	done := slices.Index(SwapSteps, rec.Data[dataSwapDone])
+	if rec.Phase == state.PhaseRetired && done == len(SwapSteps)-1 {
+		for _, step := range SwapSteps {
+			s.res.Steps = append(s.res.Steps, SwapStep{Step: step, Outcome: "done earlier"})
+		}
+		return s.res, nil
+	}
+	if done < 0 {
+		// Not started: the rename must be copying into staging.
+		if rec.Phase != state.PhaseCreated && rec.Phase != state.PhaseMirroring {
+			return nil, fmt.Errorf("cutover swap of %s: the rename is in phase %s; a swap starts from phase created or mirroring", r.From, rec.Phase)
+		}
+		if err := s.preflight(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if opts.DryRun {
+		for i, step := range SwapSteps {
+			outcome := "would do"
+			if i <= done {
+				outcome = "done earlier"
+			}
+			s.res.Steps = append(s.res.Steps, SwapStep{Step: step, Outcome: outcome})
+		}
+		return s.res, nil
+	}
+	if _, err := env.Store.BeginStep(ctx, r.From, stepSwap, map[string]string{"to": r.To, "staging": s.staging},
+		state.AuditEntry{Command: env.Command, Action: "swap: begin", Detail: r.From + " → " + r.To + " through " + s.staging}); err != nil {
+		return nil, err
+	}
+	run := map[string]func(context.Context) (string, error){
+		SwapFenced: s.fence, SwapDrained: s.drain, SwapVerified: s.verifyStaging, SwapSaved: s.save,
+		SwapOldDeleted: s.deleteOld, SwapNewCreated: s.createNew, SwapCopied: s.copyToNew,
+		SwapGroupsCommitted: s.commitGroups, SwapNewVerified: s.verifyNew, SwapStagingDeleted: s.finish,
+	}
+	for i, step := range SwapSteps {
+		if i <= done {
+			s.res.Steps = append(s.res.Steps, SwapStep{Step: step, Outcome: "done earlier"})
+			continue
+		}
+		if opts.Progress != nil {
+			opts.Progress(step, "")
+		}
+		t0 := time.Now()
+		detail, err := run[step](ctx)
+		if err != nil {
+			audit(ctx, env, r.From, "swap: "+step, err)
+			return s.res, fmt.Errorf("swap %s → %s, step %s: %w (re-run the command to resume)", r.From, r.To, step, err)
+		}
+		if err := s.record(ctx, step, detail); err != nil {
+			return s.res, err
+		}
+		s.res.Steps = append(s.res.Steps, SwapStep{Step: step, Outcome: "done", Detail: detail, Took: time.Since(t0).Round(time.Millisecond).String()})
+		if opts.AfterStep != nil {
+			if err := opts.AfterStep(step); err != nil {
+				return s.res, err
+			}
+		}
+	}
+	s.res.Stop = time.Since(started)
+	return s.res, nil
+}
+
+// preflight checks that nobody uses the old topic any more: no consumer
+// group member reads it (but the bridge's), and no record was written to
+// it for QuietFor.
+func (s *swapRun) preflight(ctx context.Context) error {
+	snap, err := s.env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{s.r.From}, Groups: true})
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{s.r.From, s.staging} {
+		if snap.Topics[name] == nil {
+			return fmt.Errorf("cutover swap of %s: topic %s does not exist", s.r.From, name)
+		}
+	}
+	var active []string
+	for _, g := range snap.Groups {
+		if g.ID != s.opts.BridgeGroup && memberReads(g, s.r.From) {
+			for _, m := range g.Members {
+				active = append(active, fmt.Sprintf("%s: %s (%s)", g.ID, m.ClientID, m.Host))
+			}
+		}
+	}
+	if len(active) > 0 {
+		return fmt.Errorf("%w: %s is still read by %s; stop those consumers first", ErrGroupActive, s.r.From, strings.Join(active, ", "))
+	}
+	if s.opts.QuietFor <= 0 {
+		return nil
+	}
+	before, err := endOffsets(ctx, s.env.Admin, s.r.From)
+	if err != nil {
+		return err
+	}
+	if s.opts.Progress != nil {
+		s.opts.Progress("quiet", fmt.Sprintf("checking that nothing writes to %s for %s", s.r.From, s.opts.QuietFor))
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.opts.QuietFor):
+	}
+	after, err := endOffsets(ctx, s.env.Admin, s.r.From)
+	if err != nil {
+		return err
+	}
+	var writes int64
+	for p, end := range after {
+		writes += end - before[p]
+	}
+	if writes > 0 {
+		return fmt.Errorf("%d record(s) were written to %s in the last %s: stop its producers first (they must write to %s after the swap)", writes, s.r.From, s.opts.QuietFor, s.r.To)
+	}
+	return nil
+}
+
+// record notes that step is done, with its detail, in the rename's state.
+func (s *swapRun) record(ctx context.Context, step, detail string) error {
+	return s.setData(ctx, map[string]string{dataSwapDone: step}, "swap: "+step, detail)
+}
+
+// setData merges kv into the rename's Data and appends an audit entry, in
+// one transaction.
+func (s *swapRun) setData(ctx context.Context, kv map[string]string, action, detail string) error {
+	return s.env.Store.Update(ctx, func(tx *state.Tx) error {
+		cur, found, err := tx.Rename(s.r.From)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("rename %s vanished from the state file", s.r.From)
+		}
+		if cur.Data == nil {
+			cur.Data = map[string]string{}
+		}
+		maps.Copy(cur.Data, kv)
+		if err := tx.PutRename(cur); err != nil {
+			return err
+		}
+		return tx.Append(state.AuditEntry{Command: s.env.Command, Rename: s.r.From, Action: action, Detail: detail, Result: "ok"})
+	})
+}
+
+// data returns one of the rename's Data values.
+func (s *swapRun) data(ctx context.Context, key string) (string, error) {
+	rec, _, err := s.env.Store.Rename(ctx, s.r.From)
+	if err != nil {
+		return "", err
+	}
+	return rec.Data[key], nil
+}
+
+// fenceState is the old topic's own max.message.bytes before the fence.
+type fenceState struct {
+	Own   bool   `json:"own"`
+	Value string `json:"value,omitempty"`
+}
+
+// fence makes Kafka refuse every write to the old topic, so that no record
+// can arrive after the last check and be lost with the topic. The old
+// value is recorded first, for rollback.
+func (s *swapRun) fence(ctx context.Context) (string, error) {
+	if raw, err := s.data(ctx, dataSwapFence); err != nil || raw != "" {
+		// Recorded by an interrupted run: the value now may be the fence.
+		if err == nil {
+			err = s.env.Admin.SetTopicConfig(ctx, s.r.From, fenceConfig, ptr("0"))
+		}
+		return "writes to " + s.r.From + " refused (max.message.bytes=0)", err
+	}
+	topics, err := s.env.Admin.DescribeTopics(ctx, []string{s.r.From})
+	if err != nil {
+		return "", err
+	}
+	t := topics[s.r.From]
+	if t == nil {
+		return "", fmt.Errorf("topic %s does not exist", s.r.From)
+	}
+	v, own := t.Configs[fenceConfig]
+	raw, _ := json.Marshal(fenceState{Own: own, Value: v})
+	if err := s.setData(ctx, map[string]string{dataSwapFence: string(raw)}, "swap: fence", "old "+fenceConfig+" "+string(raw)); err != nil {
+		return "", err
+	}
+	return "writes to " + s.r.From + " refused (max.message.bytes=0)", s.env.Admin.SetTopicConfig(ctx, s.r.From, fenceConfig, ptr("0"))
+}
+
+// unfence restores the old topic's max.message.bytes.
+func unfence(ctx context.Context, env *Env, from, raw string) error {
+	var f fenceState
+	if err := json.Unmarshal([]byte(raw), &f); err != nil {
+		return fmt.Errorf("recorded fence of %s: %w", from, err)
+	}
+	if f.Own {
+		return env.Admin.SetTopicConfig(ctx, from, fenceConfig, &f.Value)
+	}
+	return env.Admin.SetTopicConfig(ctx, from, fenceConfig, nil)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// drain copies old → staging to the end. When bridge processes are
+// running it waits for them; when none is, it runs the copy itself in the
+// bridge's group, so the two never copy a record twice.
+func (s *swapRun) drain(ctx context.Context) (string, error) {
+	members, err := s.groupMembers(ctx, s.opts.BridgeGroup)
+	if err != nil {
+		return "", err
+	}
+	how := fmt.Sprintf("the running bridge (%d member(s) of %s) copied %s to the end", members, s.opts.BridgeGroup, s.r.From)
+	if members == 0 {
+		route, err := bridge.RouteBetween(ctx, s.env.Admin, s.r.From, s.r.From, s.staging, s.startOf())
+		if err != nil {
+			return "", err
+		}
+		if err := s.opts.Copy(ctx, s.opts.BridgeGroup, route); err != nil {
+			return "", fmt.Errorf("copy %s → %s: %w", s.r.From, s.staging, err)
+		}
+		how = fmt.Sprintf("copied %s → %s to the end in group %s", s.r.From, s.staging, s.opts.BridgeGroup)
+	}
+	err = Drain(ctx, s.env.Admin, s.env.Map, DrainOptions{Rename: s.r.From, BridgeGroup: s.opts.BridgeGroup, Timeout: s.opts.DrainTimeout})
+	return how, err
+}
+
+// startOf is where the bridge starts on a partition it never copied.
+func (s *swapRun) startOf() string {
+	if s.r.Start != "" {
+		return s.r.Start
+	}
+	return "earliest"
+}
+
+// groupMembers counts the active members of group.
+func (s *swapRun) groupMembers(ctx context.Context, group string) (int, error) {
+	d, err := s.env.Admin.Kafka().DescribeConsumerGroups(ctx, []string{group})
+	if err != nil {
+		return 0, fmt.Errorf("describe group %s: %w", group, err)
+	}
+	n := 0
+	for _, g := range d.ConsumerGroupDescriptions {
+		n += len(g.Members)
+	}
+	return n, nil
+}
+
+// verifyStaging proves staging holds every record of old.
+func (s *swapRun) verifyStaging(ctx context.Context) (string, error) {
+	return s.verify(ctx, s.r.From, s.staging)
+}
+
+// verifyNew proves new holds every record of staging.
+func (s *swapRun) verifyNew(ctx context.Context) (string, error) {
+	return s.verify(ctx, s.staging, s.r.To)
+}
+
+func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
+	topics, err := s.env.Admin.DescribeTopics(ctx, []string{from})
+	if err != nil {
+		return "", err
+	}
+	if topics[from] == nil {
+		return "", fmt.Errorf("topic %s does not exist", from)
+	}
+	rep, err := Verify(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), nil)
+	if err != nil {
+		return "", err
+	}
+	// A swap deletes the source next: every record must be in the copy.
+	if t := rep.Totals(); !rep.OK() || t.NotYetCopied > 0 || t.Direct > 0 {
+		return "", fmt.Errorf("%s does not match %s: %s", to, from, rep.Summary())
+	}
+	return fmt.Sprintf("%s equals %s: %s", to, from, rep.Summary()), nil
+}
+
+// swapSpec is what the new topic is created with.
+type swapSpec struct {
+	Topic admin.TopicSpec `json:"topic"`
+	ACLs  []admin.ACL     `json:"acls,omitempty"`
+}
+
+// save records, before the old topic goes, every consumer group's
+// position translated into staging, and the new topic's spec: staging's
+// partitions and configs (the old topic's plus the map's overrides) and
+// the old topic's literal ACLs.
+func (s *swapRun) save(ctx context.Context) (string, error) {
+	snap, err := s.env.Admin.Describe(ctx, admin.DescribeOptions{Groups: true})
+	if err != nil {
+		return "", err
+	}
+	old, staging := snap.Topics[s.r.From], snap.Topics[s.staging]
+	if old == nil || staging == nil {
+		return "", fmt.Errorf("both %s and %s must exist", s.r.From, s.staging)
+	}
+	oldOffsets := map[string]map[int32]int64{}
+	needed := map[int32][]int64{}
+	for _, g := range snap.Groups {
+		if g.ID == s.opts.BridgeGroup || len(g.Offsets[s.r.From]) == 0 {
+			continue
+		}
+		if len(g.Members) > 0 {
+			return "", fmt.Errorf("%w: group %s has %d member(s); stop its consumers first", ErrGroupActive, g.ID, len(g.Members))
+		}
+		oldOffsets[g.ID] = g.Offsets[s.r.From]
+		for p, o := range g.Offsets[s.r.From] {
+			needed[p] = append(needed[p], o)
+		}
+	}
+	tr, err := NewTranslator(s.env.Admin.Config(), s.staging, s.r.From)
+	if err != nil {
+		return "", err
+	}
+	defer tr.Close()
+	translated := map[int32]map[int64]int64{}
+	for p, offs := range needed {
+		if translated[p], err = tr.TranslateMany(ctx, p, offs); err != nil {
+			return "", fmt.Errorf("translate %s/%d into %s: %w", s.r.From, p, s.staging, err)
+		}
+	}
+	inStaging := map[string]map[int32]int64{}
+	for g, parts := range oldOffsets {
+		inStaging[g] = map[int32]int64{}
+		for p, o := range parts {
+			inStaging[g][p] = translated[p][o]
+		}
+	}
+	var acls []admin.ACL
+	for _, a := range old.ACLs {
+		if a.Pattern == "" || strings.EqualFold(a.Pattern, "LITERAL") {
+			acls = append(acls, a)
+		}
+	}
+	spec := swapSpec{Topic: admin.TopicSpec{Name: s.r.To, Partitions: staging.Partitions, ReplicationFactor: staging.ReplicationFactor, Configs: staging.Configs}, ACLs: acls}
+	rawSpec, _ := json.Marshal(spec)
+	rawGroups, _ := json.Marshal(inStaging)
+	rawOld, _ := json.Marshal(oldOffsets)
+	err = s.setData(ctx, map[string]string{dataSwapSpec: string(rawSpec), dataSwapGroups: string(rawGroups), dataSwapOld: string(rawOld)},
+		"swap: save", "groups "+string(rawOld)+"; spec "+string(rawSpec))
+	return fmt.Sprintf("%d group(s) and the spec of %s saved", len(inStaging), s.r.To), err
+}
+
+// deleteOld deletes the old topic. Its intent is recorded first, so that
+// rollback knows the topic may be gone even when the run died before
+// recording the result.
+func (s *swapRun) deleteOld(ctx context.Context) (string, error) {
+	if err := s.setData(ctx, map[string]string{dataSwapDeleting: time.Now().UTC().Format(time.RFC3339)}, "swap: delete "+s.r.From, "staging "+s.staging+" holds every record"); err != nil {
+		return "", err
+	}
+	if err := s.env.Admin.DeleteTopic(ctx, s.r.From); err != nil {
+		return "", err
+	}
+	return s.r.From + " deleted; " + s.staging + " holds every record", nil
+}
+
+// createNew creates the new topic once Kafka has forgotten the old one,
+// with the saved spec and ACLs. A topic of that name left by an
+// interrupted run is accepted when its partitions match.
+func (s *swapRun) createNew(ctx context.Context) (string, error) {
+	raw, err := s.data(ctx, dataSwapSpec)
+	if err != nil {
+		return "", err
+	}
+	var spec swapSpec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		return "", fmt.Errorf("recorded spec of %s: %w", s.r.To, err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		errs, err := s.env.Admin.CreateTopics(ctx, []admin.TopicSpec{spec.Topic}, false)
+		if err != nil {
+			return "", err
+		}
+		cerr := errs[spec.Topic.Name]
+		if cerr == nil {
+			break
+		}
+		if errors.Is(cerr, admin.ErrTopicExists) {
+			topics, err := s.env.Admin.DescribeTopics(ctx, []string{s.r.To})
+			if err != nil {
+				return "", err
+			}
+			if t := topics[s.r.To]; t != nil {
+				if t.Partitions != spec.Topic.Partitions {
+					return "", fmt.Errorf("topic %s exists with %d partitions, not the %d of %s: it was not created by this swap", s.r.To, t.Partitions, spec.Topic.Partitions, s.r.From)
+				}
+				break
+			}
+		}
+		// Kafka refuses the name while it still remembers the colliding
+		// old topic; it forgets within seconds of the delete.
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("create %s: %w (Kafka still refuses it two minutes after %s was deleted)", s.r.To, cerr, s.r.From)
+		}
+		s.env.logger().Info("Kafka does not yet accept the new name; retrying", "topic", s.r.To, "err", cerr)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if err := s.env.Admin.WaitForTopics(ctx, []string{s.r.To}, true); err != nil {
+		return "", err
+	}
+	if err := s.env.Admin.CreateACLs(ctx, s.r.To, spec.ACLs); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s created (%d partitions, %d configs, %d ACLs)", s.r.To, spec.Topic.Partitions, len(spec.Topic.Configs), len(spec.ACLs)), nil
+}
+
+// copyToNew copies staging → new to the end, exactly once, in the swap's
+// own group: a re-run continues where an interrupted copy stopped.
+func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
+	route, err := bridge.RouteBetween(ctx, s.env.Admin, s.r.From, s.staging, s.r.To, "earliest")
+	if err != nil {
+		return "", err
+	}
+	if err := s.opts.Copy(ctx, s.opts.SwapGroup, route); err != nil {
+		return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
+	}
+	ends, err := endOffsets(ctx, s.env.Admin, s.staging)
+	if err != nil {
+		return "", err
+	}
+	committed, err := s.env.Admin.GroupOffsets(ctx, s.opts.SwapGroup)
+	if err != nil {
+		return "", err
+	}
+	for p, end := range ends {
+		if committed[s.staging][p] < end {
+			return "", fmt.Errorf("the copy stopped at %s/%d offset %d before its end %d", s.staging, p, committed[s.staging][p], end)
+		}
+	}
+	return fmt.Sprintf("copied %s → %s in group %s", s.staging, s.r.To, s.opts.SwapGroup), nil
+}
+
+// commitGroups commits every saved group's position on the new topic. A
+// group that already has offsets there (committed by an interrupted run,
+// or by its consumers since) is left alone.
+func (s *swapRun) commitGroups(ctx context.Context) (string, error) {
+	var inStaging, old map[string]map[int32]int64
+	for key, v := range map[string]*map[string]map[int32]int64{dataSwapGroups: &inStaging, dataSwapOld: &old} {
+		raw, err := s.data(ctx, key)
+		if err != nil {
+			return "", err
+		}
+		if err := json.Unmarshal([]byte(raw), v); err != nil {
+			return "", fmt.Errorf("recorded %s: %w", key, err)
+		}
+	}
+	needed := map[int32][]int64{}
+	for _, parts := range inStaging {
+		for p, o := range parts {
+			needed[p] = append(needed[p], o)
+		}
+	}
+	tr, err := NewTranslator(s.env.Admin.Config(), s.r.To, s.staging)
+	if err != nil {
+		return "", err
+	}
+	defer tr.Close()
+	translated := map[int32]map[int64]int64{}
+	for p, offs := range needed {
+		if translated[p], err = tr.TranslateMany(ctx, p, offs); err != nil {
+			return "", fmt.Errorf("translate %s/%d into %s: %w", s.staging, p, s.r.To, err)
+		}
+	}
+	ids := slices.Sorted(maps.Keys(inStaging))
+	moved := 0
+	for _, id := range ids {
+		res := GroupCutover{Group: id, Outcome: "moved"}
+		for _, p := range slices.Sorted(maps.Keys(inStaging[id])) {
+			res.Translations = append(res.Translations, Translation{Partition: p, OldOffset: old[id][p], NewOffset: translated[p][inStaging[id][p]]})
+		}
+		current, err := s.env.Admin.GroupOffsets(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if len(current[s.r.To]) > 0 {
+			res.Outcome = "already on " + s.r.To
+		} else {
+			next := map[string]map[int32]int64{s.r.To: {}}
+			for _, t := range res.Translations {
+				next[s.r.To][t.Partition] = t.NewOffset
+			}
+			if err := commitOffsets(ctx, s.env.Admin, id, next); err != nil {
+				return "", err
+			}
+			moved++
+		}
+		s.res.Groups = append(s.res.Groups, res)
+	}
+	sort.Slice(s.res.Groups, func(i, j int) bool { return s.res.Groups[i].Group < s.res.Groups[j].Group })
+	return fmt.Sprintf("%d group(s) moved to %s", moved, s.r.To), nil
+}
+
+// finish deletes staging and the swap's group, and moves the rename to
+// retired: the old name is gone, consumers and producers use the new one.
+func (s *swapRun) finish(ctx context.Context) (string, error) {
+	if err := s.env.Admin.DeleteTopic(ctx, s.staging); err != nil {
+		return "", err
+	}
+	if _, err := s.env.Admin.Kafka().DeleteConsumerGroups(ctx, []string{s.opts.SwapGroup}); err != nil {
+		s.env.logger().Warn("could not delete the swap's consumer group", "group", s.opts.SwapGroup, "err", err)
+	}
+	if _, err := s.env.Store.EndStep(ctx, s.r.From, stepSwap, nil,
+		state.AuditEntry{Command: s.env.Command, Action: "swap: end", Detail: s.r.From + " is now " + s.r.To, Result: "ok"}); err != nil && !errors.Is(err, state.ErrNoStep) {
+		return "", err
+	}
+	rec, _, err := s.env.Store.Rename(ctx, s.r.From)
+	if err != nil {
+		return "", err
+	}
+	for _, next := range []state.Phase{state.PhaseMirroring, state.PhaseConsumersCut, state.PhaseProducersCut, state.PhaseRetired} {
+		if state.CanTransition(rec.Phase, next) != nil {
+			continue
+		}
+		if rec, err = s.env.Store.Transition(ctx, s.r.From, next, "swapped to "+s.r.To,
+			state.AuditEntry{Command: s.env.Command, Action: "phase " + string(next), Detail: "cutover swap"}); err != nil {
+			return "", err
+		}
+	}
+	return s.staging + " deleted; " + s.r.From + " is now " + s.r.To, nil
+}
+
+// rollbackSwap takes a swap back to where it started, as long as the old
+// topic has not been deleted: it lifts the fence, forgets the swap's
+// progress, deletes the staging topic when it holds only copies, and moves
+// the rename to rolled-back. Consumer groups were not moved before the
+// delete, so none moves back.
+func rollbackSwap(ctx context.Context, env *Env, r plan.Rename, rec *state.Rename, res *RollbackResult) (*RollbackResult, error) {
+	staging := plan.StagingTopic(r.To)
+	done := slices.Index(SwapSteps, rec.Data[dataSwapDone])
+	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{r.From, staging}})
+	if err != nil {
+		return nil, err
+	}
+	pastDelete := done >= slices.Index(SwapSteps, SwapOldDeleted) || rec.Phase == state.PhaseRetired
+	if at := rec.Data[dataSwapDeleting]; at != "" && snap.Topics[r.From] == nil {
+		pastDelete = true
+	}
+	if pastDelete {
+		return nil, fmt.Errorf("rollback of %s refused: %w at %s; %s holds every record: finish with `migrator cutover swap --rename %s`, then, to go back, rename %s back with a new map entry",
+			r.From, ErrSwapPastDelete, cmp.Or(rec.Data[dataSwapDeleting], "an earlier run"), staging, r.From, r.To)
+	}
+	if err := state.CanTransition(rec.Phase, state.PhaseRolledBack); err != nil {
+		return nil, fmt.Errorf("rollback of %s refused: %w", r.From, err)
+	}
+	res.To = staging
+	if res.DryRun {
+		res.NewTopic = "staging " + staging + " would be deleted when it holds only copies"
+		if rec.Data[dataSwapFence] != "" {
+			res.NewTopic += "; writes to " + r.From + " would be allowed again"
+		}
+		return res, nil
+	}
+	if raw := rec.Data[dataSwapFence]; raw != "" {
+		if err := unfence(ctx, env, r.From, raw); err != nil {
+			return res, err
+		}
+	}
+	err = env.Store.Update(ctx, func(tx *state.Tx) error {
+		cur, _, err := tx.Rename(r.From)
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{dataSwapDone, dataSwapFence, dataSwapGroups, dataSwapOld, dataSwapSpec, dataSwapDeleting} {
+			delete(cur.Data, k)
+		}
+		if cur.Step != nil && cur.Step.Name == stepSwap {
+			cur.Step = nil
+		}
+		return tx.PutRename(cur)
+	})
+	if err != nil {
+		return res, err
+	}
+	if _, err := env.Store.Transition(ctx, r.From, state.PhaseRolledBack, "rollback of the swap from "+string(rec.Phase),
+		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: "swap abandoned before the old topic was deleted"}); err != nil {
+		return res, err
+	}
+	res.NewTopic, err = deleteIfOnlyCopies(ctx, env, r.From, staging, snap)
+	return res, err
+}
