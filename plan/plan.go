@@ -89,6 +89,23 @@ type RenamePlan struct {
 	// Groups are the consumer groups with committed offsets on the source.
 	Groups   []string  `json:"groups,omitempty"`
 	Findings []Finding `json:"findings,omitempty"`
+	// Stop forecasts a swap's stop, when it was estimated.
+	Stop *StopEstimate `json:"stop,omitempty"`
+}
+
+// StopEstimate forecasts the stop of a swap: the bytes its staging → new
+// copy moves divided by the copy throughput measured on the cluster.
+type StopEstimate struct {
+	Records int64 `json:"records"`
+	// Bytes is Records times the average record size of a sample.
+	Bytes int64 `json:"bytes"`
+	// CopyBytesPerSecond is the measured copy throughput; 0 when not
+	// measured.
+	CopyBytesPerSecond float64 `json:"copy_bytes_per_second,omitempty"`
+	// Copy is Bytes / CopyBytesPerSecond.
+	Copy time.Duration `json:"copy_ns,omitempty"`
+	// Measured says how the throughput was measured.
+	Measured string `json:"measured"`
 }
 
 // Blocked reports whether an error finding stops the rename.

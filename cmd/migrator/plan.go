@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/huleedu/topic-migrator/lifecycle"
 	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
@@ -28,6 +30,9 @@ func planCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.PathFlag{Name: "out", Usage: "save the plan as JSON to `FILE`, for apply --plan"},
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on errors"},
+			&cli.BoolFlag{Name: "measure-stop", Usage: "measure the cluster's copy throughput with a probe copy (creates and deletes the scratch topic " + lifecycle.ProbeTopic + ") to forecast each swap's stop"},
+			&cli.DurationFlag{Name: "max-stop", Value: 5 * time.Minute, Usage: "warn about a swap whose forecast stop is longer than this"},
+			&cli.Int64Flag{Name: "probe-bytes", Value: 64 << 20, Usage: "how many bytes the --measure-stop probe copies at most"},
 		},
 		Action: func(c *cli.Context) error {
 			m, cl, err := mapAndConnect(c)
@@ -37,6 +42,12 @@ func planCommand() *cli.Command {
 			defer cl.Close()
 			p, _, err := plan.Make(c.Context, cl, m)
 			if err != nil {
+				return err
+			}
+			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c)}
+			if err := lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
+				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"),
+			}); err != nil {
 				return err
 			}
 			if out := c.Path("out"); out != "" {
@@ -80,6 +91,21 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 	if err := pr.Table([]string{"from", "to", "strategy", "action", "creates", "partitions", "records", "groups", "findings"}, rows); err != nil {
 		return err
 	}
+	var srows [][]string
+	for _, r := range p.Renames {
+		if st := r.Stop; st != nil {
+			rate, stop := "-", "-"
+			if st.CopyBytesPerSecond > 0 {
+				rate, stop = fmt.Sprintf("%.1f", st.CopyBytesPerSecond/1e6), st.Copy.Round(time.Second).String()
+			}
+			srows = append(srows, []string{r.From, r.To, fmt.Sprint(st.Records), humanBytes(st.Bytes), rate, stop, st.Measured})
+		}
+	}
+	if len(srows) > 0 {
+		if err := pr.Table([]string{"swap", "to", "records", "to copy", "copy MB/s", "expected stop", "throughput"}, srows); err != nil {
+			return err
+		}
+	}
 	var frows [][]string
 	for _, r := range p.Renames {
 		for _, f := range r.Findings {
@@ -115,4 +141,17 @@ func countFindings(fs []plan.Finding) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// humanBytes prints n in B, kB, MB or GB (powers of 1000).
+func humanBytes(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1_000_000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	case n < 1_000_000_000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
 }

@@ -116,3 +116,27 @@ func TestCutoverSwapKilledDuringCopy(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanForecastsSwapStop: plan sizes each swap's copy, and with
+// --measure-stop forecasts the stop from a probe copy on this cluster.
+func TestPlanForecastsSwapStop(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "w.rate_limit.v1", "w.rate.limit.v1"
+		c.CreateTopic(t, src, 2, map[string]string{"retention.ms": "-1"})
+		produceNumbered(t, c, src, 2, 0, 500)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s, strategy: swap}\n", src, dst))
+		cli := mustCLI(t, c, mapFile, filepath.Join(t.TempDir(), "s.db"))
+		out := cli("plan")
+		for _, s := range []string{"EXPECTED STOP", "1000", "kB", "run plan --measure-stop"} {
+			if !strings.Contains(out, s) {
+				t.Errorf("plan output lacks %q:\n%s", s, out)
+			}
+		}
+		out = cli("plan", "--measure-stop", "--max-stop", "1ms")
+		for _, s := range []string{"probe copy of", "stop-too-long", "longer than --max-stop 1ms"} {
+			if !strings.Contains(out, s) {
+				t.Errorf("plan --measure-stop output lacks %q:\n%s", s, out)
+			}
+		}
+	})
+}

@@ -1,0 +1,203 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/plan"
+)
+
+// StopOptions shape EstimateSwapStops.
+type StopOptions struct {
+	// MaxStop is the longest acceptable stop; longer ones get a warning.
+	MaxStop time.Duration
+	// Measure runs a probe copy to measure the cluster's copy throughput.
+	// It creates and deletes a scratch topic, ProbeTopic.
+	Measure bool
+	// ProbeBytes bounds the probe copy (default 64 MiB).
+	ProbeBytes int64
+}
+
+// ProbeTopic is the scratch topic the copy-throughput probe writes to and
+// deletes; its consumer group has the same name.
+const ProbeTopic = "migrator.probe.copy-rate"
+
+// sampleRecords is how many records per partition are read to size a
+// topic's average record.
+const sampleRecords = 500
+
+// EstimateSwapStops fills Stop on every swap rename of p whose source
+// exists: the bytes to copy from staging to new (the source's records
+// times the average size of a sample) divided by the copy throughput.
+// With opts.Measure the throughput is measured by copying up to
+// ProbeBytes of the largest swap source, exactly once as the swap does,
+// into ProbeTopic, which is deleted after; without it, the estimate has
+// the bytes only. A stop longer than MaxStop adds a warning finding.
+func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOptions) error {
+	if opts.ProbeBytes <= 0 {
+		opts.ProbeBytes = 64 << 20
+	}
+	var swaps []*plan.RenamePlan
+	for i := range p.Renames {
+		if r := &p.Renames[i]; r.Strategy == plan.StrategySwap && r.Create != nil {
+			swaps = append(swaps, r)
+		}
+	}
+	if len(swaps) == 0 {
+		return nil
+	}
+	largest := swaps[0]
+	for _, r := range swaps {
+		avg, err := averageRecordBytes(ctx, env, r.From, r.Create.Partitions)
+		if err != nil {
+			return fmt.Errorf("size records of %s: %w", r.From, err)
+		}
+		r.Stop = &plan.StopEstimate{Records: r.SourceRecords, Bytes: int64(avg * float64(r.SourceRecords)), Measured: "not measured: run plan --measure-stop"}
+		if r.Stop.Bytes > largest.Stop.Bytes {
+			largest = r
+		}
+	}
+	if !opts.Measure {
+		return nil
+	}
+	rate, how, err := measureCopyRate(ctx, env, largest.From, opts.ProbeBytes)
+	if err != nil {
+		return fmt.Errorf("measure copy throughput: %w", err)
+	}
+	for _, r := range swaps {
+		r.Stop.CopyBytesPerSecond, r.Stop.Measured = rate, how
+		if rate > 0 {
+			r.Stop.Copy = time.Duration(float64(r.Stop.Bytes) / rate * float64(time.Second))
+		}
+		if opts.MaxStop > 0 && r.Stop.Copy > opts.MaxStop {
+			r.Findings = append(r.Findings, plan.Finding{Severity: plan.Warning, Code: "stop-too-long", Topic: r.To,
+				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s), longer than --max-stop %s.",
+					r.Stop.Copy.Round(time.Second), r.Stop.Bytes/1_000_000, rate/1e6, opts.MaxStop),
+				Fix: "shorten the topic's retention before the swap, or choose a non-colliding name (a version bump) and the dual strategy"})
+		}
+	}
+	return nil
+}
+
+// averageRecordBytes reads up to sampleRecords records of each partition
+// of topic and returns their average key, value and header bytes.
+func averageRecordBytes(ctx context.Context, env *Env, topic string, partitions int) (float64, error) {
+	var total, n int64
+	for p := int32(0); p < int32(partitions); p++ {
+		rd, err := openReader(env.Admin.Config(), topic, p)
+		if err != nil {
+			return 0, err
+		}
+		for i := 0; i < sampleRecords; i++ {
+			m, err := rd.read(ctx)
+			if err != nil {
+				rd.close()
+				return 0, err
+			}
+			if m == nil {
+				break
+			}
+			total += int64(len(m.Key) + len(m.Value))
+			for _, h := range m.Headers {
+				total += int64(len(h.Key) + len(h.Value))
+			}
+			n++
+		}
+		rd.close()
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return float64(total) / float64(n), nil
+}
+
+// measureCopyRate copies up to limit bytes of source into ProbeTopic with
+// the exactly-once bridge and returns the bytes per second it reached
+// once copying had begun (the group join and transaction setup are not a
+// cost per byte). The probe topic and group are deleted after.
+func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) (float64, string, error) {
+	topics, err := env.Admin.DescribeTopics(ctx, []string{source})
+	if err != nil {
+		return 0, "", err
+	}
+	src := topics[source]
+	if src == nil {
+		return 0, "", fmt.Errorf("topic %s does not exist", source)
+	}
+	_ = env.Admin.DeleteTopic(ctx, ProbeTopic) // Left by an interrupted probe.
+	errs, err := env.Admin.CreateTopics(ctx, []admin.TopicSpec{{Name: ProbeTopic, Partitions: src.Partitions, ReplicationFactor: src.ReplicationFactor,
+		Configs: map[string]string{"retention.ms": "-1", "max.message.bytes": src.Effective["max.message.bytes"]}}}, false)
+	if err == nil {
+		err = errs[ProbeTopic]
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() {
+		cctx := context.WithoutCancel(ctx)
+		if err := env.Admin.DeleteTopic(cctx, ProbeTopic); err != nil {
+			env.logger().Warn("could not delete the probe topic", "topic", ProbeTopic, "err", err)
+		}
+		_, _ = env.Admin.Kafka().DeleteConsumerGroups(cctx, []string{ProbeTopic})
+	}()
+	if err := env.Admin.WaitForTopics(ctx, []string{ProbeTopic}, true); err != nil {
+		return 0, "", err
+	}
+	route, err := bridge.RouteBetween(ctx, env.Admin, "probe", source, ProbeTopic, "earliest")
+	if err != nil {
+		return 0, "", err
+	}
+	metrics := bridge.NewMetrics(nil)
+	copied := func() float64 {
+		var m dto.Metric
+		_ = metrics.Bytes.WithLabelValues("probe").Write(&m)
+		return m.GetCounter().GetValue()
+	}
+	rebalances := func() float64 {
+		var m dto.Metric
+		_ = metrics.Rebalances.Write(&m)
+		return m.GetCounter().GetValue()
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- bridge.Run(cctx, bridge.Options{Client: env.Admin.Config(), Group: ProbeTopic, InstanceID: "probe", UntilCaughtUp: true,
+			Admin: env.Admin, Log: env.logger(), Routes: bridge.StaticRoutes{route}, Metrics: metrics, Refresh: time.Hour})
+	}()
+	// The clock starts when the partitions are assigned: joining the
+	// group and setting up transactions are not a cost per byte.
+	var (
+		assignedAt time.Time
+		tick       = time.NewTicker(5 * time.Millisecond)
+	)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return 0, "", err
+			}
+			bytes := copied()
+			elapsed := time.Since(assignedAt).Seconds()
+			if assignedAt.IsZero() || bytes == 0 || elapsed <= 0 {
+				return 0, fmt.Sprintf("%s holds nothing to measure a copy rate with", source), nil
+			}
+			rate := bytes / elapsed
+			return rate, fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6), nil
+		case <-tick.C:
+			if assignedAt.IsZero() && rebalances() > 0 {
+				assignedAt = time.Now()
+			}
+			if copied() >= float64(limit) {
+				cancel()
+			}
+		}
+	}
+}
