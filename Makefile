@@ -7,7 +7,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build test test-fast demo fuzz vet bench bench-plan bench-bridge kafka-up kafka-down clean
+.PHONY: build test test-fast demo fuzz vet bench bench-plan bench-bridge bench-swap kafka-up kafka-down clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
@@ -28,11 +28,15 @@ demo: build ## try the tool (an embedded cluster walk-through arrives with `migr
 fuzz: ## fuzz the rename-map loader for FUZZTIME (default 60s)
 	$(GO) test ./plan/ -run '^$$' -fuzz FuzzParseRenameMap -fuzztime $${FUZZTIME:-60s}
 
-bench: bench-plan bench-bridge ## every benchmark, against the real broker (started here if needed)
+bench: bench-plan bench-bridge bench-swap ## every benchmark, against the real broker (started here if needed)
 
 bench-bridge: build ## the bridge vs a raw librdkafka copy: 2M × 1 KiB backlog, then 10k records/s
 	$(GO) build -o bin/bridgebench ./bench/bridgebench
 	scripts/with-kafka.sh bin/bridgebench -migrator $(BIN) -records $${RECORDS:-2000000} -size $${SIZE:-1024}
+
+bench-swap: ## the stop of `cutover swap` for a 1 GiB topic (BYTES to change), against plan's forecast
+	$(GO) build -o bin/swapbench ./bench/swapbench
+	scripts/with-kafka.sh bin/swapbench -bytes $${BYTES:-1073741824}
 
 bench-plan: ## plan over 1,000 topics: time and admin requests per plan
 	scripts/with-kafka.sh $(GO) test ./plan/ -run '^$$' -bench Plan1000 -benchtime 10x

@@ -68,6 +68,11 @@ type Options struct {
 	// OnReady, when set, is called once the routes are loaded and the
 	// bridge has subscribed (readiness).
 	OnReady func()
+	// OneOff makes the consumer a dynamic group member that leaves the
+	// group when Run returns, instead of a static member that the group
+	// keeps for the session timeout to hand its partitions back on
+	// restart: for copies that run once (swap, rollback, probes).
+	OneOff bool
 }
 
 func (o *Options) defaults() error {
@@ -232,7 +237,7 @@ func (b *Bridge) newConsumer(topics []string) (*kafka.Consumer, error) {
 		h.Write([]byte(t))
 		h.Write([]byte{0})
 	}
-	consumerCfg, err := b.opts.Client.ConfigMap(kafka.ConfigMap{
+	settings := kafka.ConfigMap{
 		"group.id":                        b.opts.Group,
 		"group.instance.id":               fmt.Sprintf("%s-%08x", b.opts.InstanceID, h.Sum32()),
 		"client.id":                       "topic-migrator-bridge-" + b.opts.InstanceID,
@@ -252,7 +257,11 @@ func (b *Bridge) newConsumer(topics []string) (*kafka.Consumer, error) {
 		"max.poll.interval.ms":       30000,
 		"heartbeat.interval.ms":      1000,
 		"log_level":                  3,
-	})
+	}
+	if b.opts.OneOff {
+		delete(settings, "group.instance.id")
+	}
+	consumerCfg, err := b.opts.Client.ConfigMap(settings)
 	if err != nil {
 		return nil, err
 	}

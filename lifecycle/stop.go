@@ -168,7 +168,7 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- bridge.Run(cctx, bridge.Options{Client: env.Admin.Config(), Group: ProbeTopic, InstanceID: "probe", UntilCaughtUp: true,
+		done <- bridge.Run(cctx, bridge.Options{Client: env.Admin.Config(), Group: ProbeTopic, InstanceID: "probe", UntilCaughtUp: true, OneOff: true,
 			Admin: env.Admin, Log: env.logger(), Routes: bridge.StaticRoutes{route}, Metrics: metrics, Refresh: time.Hour})
 	}()
 	// The clock starts when the partitions are assigned: joining the

@@ -107,7 +107,7 @@ func (f *swapFixture) options(copyFn func(ctx context.Context, group string, rou
 }
 
 func (f *swapFixture) copy(ctx context.Context, group string, route bridge.Route) error {
-	return bridge.Run(ctx, bridge.Options{Client: f.c.Config(), Group: group, InstanceID: "swap", UntilCaughtUp: true,
+	return bridge.Run(ctx, bridge.Options{Client: f.c.Config(), Group: group, InstanceID: "swap", UntilCaughtUp: true, OneOff: true,
 		Admin: f.env.Admin, Routes: bridge.StaticRoutes{route}, Headers: bridge.HeaderPolicy{Enrich: true}, Refresh: time.Hour})
 }
 

@@ -202,7 +202,7 @@ func rollbackCommand() *cli.Command {
 			}
 			reverse := func(ctx context.Context) error {
 				return bridge.Run(ctx, bridge.Options{
-					Client: cfg, Group: c.String("reverse-group"), InstanceID: "rollback",
+					Client: cfg, Group: c.String("reverse-group"), InstanceID: "rollback", OneOff: true,
 					Headers: bridge.HeaderPolicy{Enrich: true}, UntilCaughtUp: true, Admin: env.Admin, Log: env.Log,
 					Routes: &bridge.MapRoutes{Map: env.Map, Admin: env.Admin, Store: env.Store, Only: []string{c.String("rename")}, Reverse: true, Log: env.Log},
 				})

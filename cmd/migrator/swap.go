@@ -47,7 +47,7 @@ func cutoverSwapCommand() *cli.Command {
 			defer done()
 			copyRoute := func(ctx context.Context, group string, route bridge.Route) error {
 				return bridge.Run(ctx, bridge.Options{
-					Client: env.Admin.Config(), Group: group, InstanceID: "swap", UntilCaughtUp: true,
+					Client: env.Admin.Config(), Group: group, InstanceID: "swap", UntilCaughtUp: true, OneOff: true,
 					Admin: env.Admin, Log: env.Log, Routes: bridge.StaticRoutes{route},
 					// The first hop added the standard headers already.
 					Headers: bridge.HeaderPolicy{Enrich: false},

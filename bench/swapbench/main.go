@@ -1,0 +1,173 @@
+// Command swapbench measures the stop of `cutover swap` on a real broker:
+// a topic of -bytes (default 1 GiB) of 1 KiB records is applied as a swap,
+// mirrored into staging by the bridge, forecast by plan --measure-stop,
+// then swapped; it prints the stop step by step and the forecast against
+// the copy step it forecasts.
+//
+//	go run ./bench/swapbench -bootstrap 127.0.0.1:9092 -bytes 1073741824
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/clientconfig"
+	"github.com/huleedu/topic-migrator/lifecycle"
+	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/state"
+)
+
+var (
+	bootstrap  = flag.String("bootstrap", os.Getenv("KAFKA_BOOTSTRAP_SERVERS"), "Kafka bootstrap servers")
+	totalBytes = flag.Int64("bytes", 1<<30, "bytes of record values in the swapped topic")
+	size       = flag.Int("size", 1024, "record value size in bytes")
+	partitions = flag.Int("partitions", 6, "partitions")
+)
+
+const (
+	from = "bench.swap_stop.v1"
+	to   = "bench.swap.stop.v1"
+)
+
+func main() {
+	flag.Parse()
+	if *bootstrap == "" {
+		log.Fatal("swapbench: -bootstrap or KAFKA_BOOTSTRAP_SERVERS is needed")
+	}
+	if err := run(context.Background()); err != nil {
+		log.Fatalf("swapbench: %v", err)
+	}
+}
+
+func run(ctx context.Context) error {
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cl, err := admin.Connect(ctx, clientconfig.Config{BootstrapServers: *bootstrap}, quiet)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for _, t := range []string{from, to, plan.StagingTopic(to)} {
+		if err := cl.DeleteTopic(ctx, t); err != nil {
+			return err
+		}
+	}
+	errs, err := cl.CreateTopics(ctx, []admin.TopicSpec{{Name: from, Partitions: *partitions, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "-1"}}}, false)
+	if err == nil {
+		err = errs[from]
+	}
+	if err != nil {
+		return err
+	}
+	if err := cl.WaitForTopics(ctx, []string{from}, true); err != nil {
+		return err
+	}
+	n := int(*totalBytes / int64(*size))
+	t0 := time.Now()
+	if err := load(from, n); err != nil {
+		return err
+	}
+	fmt.Printf("loaded %d records of %d B (%.2f GB) in %s\n", n, *size, float64(n**size)/1e9, time.Since(t0).Round(time.Millisecond))
+
+	m, err := plan.ParseRenameMap("bench.yaml", []byte(fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s, strategy: swap}\n", from, to)))
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "swapbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := state.Open(filepath.Join(dir, "state.db"), state.Options{})
+	if err != nil {
+		return err
+	}
+	env := &lifecycle.Env{Admin: cl, Store: st, Map: m, Command: "swapbench", Log: quiet}
+	if res, err := lifecycle.Apply(ctx, env, lifecycle.ApplyOptions{}); err != nil || res.Failed() > 0 {
+		return fmt.Errorf("apply: %v %+v", err, res)
+	}
+	copyRoute := func(ctx context.Context, group string, route bridge.Route) error {
+		return bridge.Run(ctx, bridge.Options{Client: cl.Config(), Group: group, InstanceID: "swapbench", UntilCaughtUp: true, OneOff: true,
+			Admin: cl, Log: quiet, Routes: bridge.StaticRoutes{route}, Headers: bridge.HeaderPolicy{Enrich: true}, Refresh: time.Hour})
+	}
+	const bridgeGroup = "swapbench-bridge"
+	route, err := bridge.RouteBetween(ctx, cl, from, from, plan.StagingTopic(to), "earliest")
+	if err != nil {
+		return err
+	}
+	t0 = time.Now()
+	if err := copyRoute(ctx, bridgeGroup, route); err != nil {
+		return err
+	}
+	fmt.Printf("bridge mirrored %s into staging in %s (before the stop, during the window)\n", from, time.Since(t0).Round(time.Millisecond))
+
+	p, _, err := plan.Make(ctx, cl, m)
+	if err != nil {
+		return err
+	}
+	if err := lifecycle.EstimateSwapStops(ctx, env, p, lifecycle.StopOptions{Measure: true}); err != nil {
+		return err
+	}
+	forecast := p.Rename(from).Stop
+	fmt.Printf("plan --measure-stop: %d bytes to copy, %s; forecast copy %s\n", forecast.Bytes, forecast.Measured, forecast.Copy.Round(time.Millisecond))
+
+	res, err := lifecycle.CutoverSwap(ctx, env, lifecycle.SwapOptions{Rename: from, BridgeGroup: bridgeGroup, SwapGroup: "swapbench-swap",
+		QuietFor: time.Second, DrainTimeout: time.Minute, Copy: copyRoute})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n| step | took |\n|---|---|\n")
+	var copyTook time.Duration
+	for _, s := range res.Steps {
+		fmt.Printf("| %s | %s |\n", s.Step, s.Took)
+		if s.Step == lifecycle.SwapCopied {
+			copyTook, _ = time.ParseDuration(s.Took)
+		}
+	}
+	fmt.Printf("| **whole stop** (after a 1 s quiet check) | **%s** |\n\n", res.Stop.Round(time.Millisecond))
+	fmt.Printf("copy step %s against the forecast %s: actual / forecast = %.2f\n", copyTook, forecast.Copy.Round(time.Millisecond), copyTook.Seconds()/forecast.Copy.Seconds())
+	return cl.DeleteTopic(ctx, to)
+}
+
+// load writes n records of -size bytes round-robin over the partitions.
+func load(topic string, n int) error {
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": *bootstrap, "linger.ms": 20, "batch.size": 1 << 20,
+		"queue.buffering.max.messages": 500000, "go.delivery.reports": false, "log_level": 3})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	value := make([]byte, *size)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	for i := 0; i < n; i++ {
+		m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(i % *partitions)},
+			Key: []byte(fmt.Sprintf("key-%d", i%1000)), Value: value}
+		for {
+			err := p.Produce(m, nil)
+			if err == nil {
+				break
+			}
+			var kerr kafka.Error
+			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
+				p.Flush(50)
+				continue
+			}
+			return err
+		}
+	}
+	for p.Flush(1000) > 0 {
+	}
+	return nil
+}
