@@ -19,6 +19,8 @@ type RenameStatus struct {
 	// Phase is from the state file; "" when the file does not know it.
 	Phase      state.Phase `json:"phase,omitempty"`
 	PhaseSince time.Time   `json:"phase_since,omitempty"`
+	// SwapStep is the last step a cutover swap in progress recorded.
+	SwapStep string `json:"swap_step,omitempty"`
 	// DaysLeft in the transition window, counted from phase created.
 	DaysLeft *float64 `json:"days_left,omitempty"`
 	// Copying is the topic the bridge writes to (the target, or a swap's
@@ -73,6 +75,9 @@ func Status(ctx context.Context, cl *admin.Client, st *state.Store, m *plan.Rena
 		s := RenameStatus{From: r.From, To: r.To, Strategy: string(r.Strategy)}
 		if rec, ok := records[r.From]; ok {
 			s.Phase, s.PhaseSince = rec.Phase, rec.PhaseSince
+			if rec.Phase != state.PhaseRetired {
+				s.SwapStep = rec.Data[dataSwapDone]
+			}
 			if created := createdAt(rec); !created.IsZero() {
 				left := (m.Window - now.Sub(created)).Hours() / 24
 				s.DaysLeft = &left

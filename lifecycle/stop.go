@@ -20,7 +20,7 @@ type StopOptions struct {
 	// Measure runs a probe copy to measure the cluster's copy throughput.
 	// It creates and deletes a scratch topic, ProbeTopic.
 	Measure bool
-	// ProbeBytes bounds the probe copy (default 64 MiB).
+	// ProbeBytes bounds the probe copy (default 128 MiB).
 	ProbeBytes int64
 }
 
@@ -41,7 +41,7 @@ const sampleRecords = 500
 // the bytes only. A stop longer than MaxStop adds a warning finding.
 func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOptions) error {
 	if opts.ProbeBytes <= 0 {
-		opts.ProbeBytes = 64 << 20
+		opts.ProbeBytes = 128 << 20
 	}
 	var swaps []*plan.RenamePlan
 	for i := range p.Renames {
@@ -171,10 +171,15 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 		done <- bridge.Run(cctx, bridge.Options{Client: env.Admin.Config(), Group: ProbeTopic, InstanceID: "probe", UntilCaughtUp: true, OneOff: true,
 			Admin: env.Admin, Log: env.logger(), Routes: bridge.StaticRoutes{route}, Metrics: metrics, Refresh: time.Hour})
 	}()
-	// The clock starts when the partitions are assigned: joining the
-	// group and setting up transactions are not a cost per byte.
+	// The clock starts when the partitions are assigned (joining the
+	// group and setting up transactions are not a cost per byte) and,
+	// once a quarter of the probe is copied, restarts there: the first
+	// fetches and transactions are slower than the steady copy a large
+	// topic sees.
 	var (
-		assignedAt time.Time
+		startAt    time.Time
+		startBytes float64
+		warm       bool
 		tick       = time.NewTicker(5 * time.Millisecond)
 	)
 	defer tick.Stop()
@@ -185,17 +190,21 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 				return 0, "", err
 			}
 			bytes := copied()
-			elapsed := time.Since(assignedAt).Seconds()
-			if assignedAt.IsZero() || bytes == 0 || elapsed <= 0 {
+			elapsed := time.Since(startAt).Seconds()
+			if startAt.IsZero() || bytes <= startBytes || elapsed <= 0 {
 				return 0, fmt.Sprintf("%s holds nothing to measure a copy rate with", source), nil
 			}
-			rate := bytes / elapsed
+			rate := (bytes - startBytes) / elapsed
 			return rate, fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6), nil
 		case <-tick.C:
-			if assignedAt.IsZero() && rebalances() > 0 {
-				assignedAt = time.Now()
+			b := copied()
+			if startAt.IsZero() && rebalances() > 0 {
+				startAt = time.Now()
 			}
-			if copied() >= float64(limit) {
+			if !warm && b >= float64(limit)/4 {
+				warm, startAt, startBytes = true, time.Now(), b
+			}
+			if b >= float64(limit) {
 				cancel()
 			}
 		}

@@ -265,6 +265,12 @@ func TestSwap(t *testing.T) {
 			if !errors.Is(err, errCrash) && !strings.Contains(err.Error(), "the copy stopped at") {
 				t.Fatalf("run %d: %v", runs, err)
 			}
+			if crashed[lifecycle.SwapVerified] && !crashed[lifecycle.SwapSaved] {
+				rows, err := lifecycle.Status(ctx, f.env.Admin, f.env.Store, f.env.Map, "bridge-"+f.from, time.Now())
+				if err != nil || rows[0].SwapStep != lifecycle.SwapVerified {
+					t.Fatalf("status during the swap: %v %+v, want swap step %s", err, rows, lifecycle.SwapVerified)
+				}
+			}
 			if crashed[lifecycle.SwapOldDeleted] && !crashed[lifecycle.SwapNewCreated] {
 				// Past the delete, rollback is refused with the reason.
 				_, rerr := lifecycle.Rollback(ctx, f.env, lifecycle.RollbackOptions{Rename: f.from})

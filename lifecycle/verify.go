@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -92,19 +93,51 @@ func Verify(ctx context.Context, cfg clientconfig.Config, source, target, dlq st
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Source: source, Target: target}
+	rep := &VerifyReport{Source: source, Target: target, Partitions: make([]PartitionReport, partitions)}
+	// Partitions are independent: a few are read at once, each by its own
+	// pair of consumers.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, verifyParallelism)
+	)
 	for p := int32(0); p < partitions; p++ {
-		pr, err := verifyPartition(ctx, cfg, source, target, p, dead)
-		if err != nil {
-			return nil, err
-		}
-		rep.Partitions = append(rep.Partitions, pr)
-		if progress != nil {
-			progress(pr)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			mu.Lock()
+			failed := first != nil
+			mu.Unlock()
+			if failed {
+				return
+			}
+			pr, err := verifyPartition(ctx, cfg, source, target, p, dead)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				return
+			}
+			rep.Partitions[p] = pr
+			if progress != nil {
+				progress(pr)
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
 	}
 	return rep, nil
 }
+
+// verifyParallelism is how many partitions verify reads at once.
+const verifyParallelism = 4
 
 // partitionReader reads one partition in order, read_committed.
 type partitionReader struct {

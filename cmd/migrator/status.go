@@ -48,6 +48,9 @@ func statusCommand() *cli.Command {
 					if r.Phase != "" {
 						phase, since = string(r.Phase), r.PhaseSince.Format("2006-01-02 15:04")
 					}
+					if r.SwapStep != "" {
+						phase += " (swap: " + r.SwapStep + ")"
+					}
 					if r.DaysLeft != nil {
 						left = fmt.Sprintf("%.1f", *r.DaysLeft)
 					}
