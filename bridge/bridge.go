@@ -343,7 +343,7 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 	if !changed {
 		return nil
 	}
-	b.opts.Metrics.AssignedTopics.Set(float64(len(next)))
+	b.opts.Metrics.setRoutes(next)
 	topics := make([]string, 0, len(next))
 	for t := range next {
 		topics = append(topics, t)
