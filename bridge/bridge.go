@@ -357,6 +357,9 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 		}
 		b.consumer = nil
 		b.mu.Lock()
+		for k := range b.assigned {
+			b.opts.Metrics.forgetPartition(k)
+		}
 		clear(b.assigned)
 		b.mu.Unlock()
 	}
@@ -395,6 +398,7 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 			k := partitionKey{*tp.Topic, tp.Partition}
 			revoked[k] = true
 			delete(b.assigned, k)
+			b.opts.Metrics.forgetPartition(k)
 		}
 		// Records polled but not yet copied from revoked partitions are
 		// dropped: their new owner starts from the committed offset.

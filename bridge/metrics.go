@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,4 +57,13 @@ func (m *Metrics) setRoutes(routes map[string]Route) {
 			m.WindowEnd.WithLabelValues(r.Rename).Set(float64(r.WindowEnd.Unix()))
 		}
 	}
+}
+
+// forgetPartition removes the lag series of a partition this process no
+// longer copies, so that its last value does not linger next to the new
+// owner's.
+func (m *Metrics) forgetPartition(k partitionKey) {
+	part := strconv.Itoa(int(k.partition))
+	m.LagRecords.DeleteLabelValues(k.topic, part)
+	m.LagSeconds.DeleteLabelValues(k.topic, part)
 }
