@@ -8,7 +8,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 RELEASE  := dist/migrator-linux-amd64
 
-.PHONY: build release test test-fast demo fuzz vet bench bench-plan bench-bridge kafka-up kafka-down clean
+.PHONY: build release catalog test test-fast demo fuzz vet bench bench-plan bench-bridge kafka-up kafka-down clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
@@ -27,6 +27,9 @@ release: ## Linux amd64 binary and its sha256 in dist/, with version, commit and
 	@ldd $(RELEASE) || true
 	@$(RELEASE) -o json version | tee /dev/stderr | grep -q '"commit": "$(COMMIT)"' \
 		|| { echo "release: migrator version does not show commit $(COMMIT)"; exit 1; }
+
+catalog: ## regenerate docs/event-catalog.md from rename-map.yaml (no cluster: retention left out)
+	env -u MIGRATOR_BOOTSTRAP_SERVERS $(GO) run ./cmd/migrator --map rename-map.yaml catalog --out docs/event-catalog.md
 
 test: ## all tests, against real Kafka (started here unless KAFKA_BOOTSTRAP_SERVERS is set) and kfake
 	scripts/test.sh
