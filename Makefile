@@ -8,10 +8,12 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 RELEASE  := dist/migrator-linux-amd64
 
-.PHONY: build release catalog test test-fast demo fuzz vet bench bench-plan bench-bridge kafka-up kafka-down clean
+.PHONY: build test test-fast demo fuzz vet bench bench-plan bench-bridge kafka-up kafka-down clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
+
+.PHONY: release catalog
 
 # Everything but glibc is linked in: librdkafka with OpenSSL, SASL, zstd, lz4
 # (bundled by confluent-kafka-go). A fully static glibc build

@@ -128,10 +128,13 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		routes = append(routes, Route{
 			Rename: p.rename, From: p.from, To: p.to, DLQ: plan.DLQTopic(p.to), Start: p.start,
 			SourcePartitions: int32(src.Partitions), TargetPartitions: int32(dst.Partitions), TargetMaxBytes: maxBytes,
-			TargetReplicationFactor: dst.ReplicationFactor, WindowEnd: windowEnds[p.rename],
+			TargetReplicationFactor: dst.ReplicationFactor,
 		})
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].From < routes[j].From })
+	for i := range routes {
+		routes[i].WindowEnd = windowEnds[routes[i].Rename]
+	}
 	if err := s.markMirroring(ctx, routes, phases); err != nil && s.Log != nil {
 		// The state file is a record, not a dependency: copying goes on.
 		s.Log.Warn("could not record progress in the state file", "err", err)
