@@ -6,11 +6,32 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+RELEASE  := dist/migrator-linux-amd64
 
 .PHONY: build test test-fast demo fuzz vet bench bench-plan bench-bridge bench-swap kafka-up kafka-down clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
+
+.PHONY: release catalog
+
+# Everything but glibc is linked in: librdkafka with OpenSSL, SASL, zstd, lz4
+# (bundled by confluent-kafka-go). A fully static glibc build
+# (-linkmode external -extldflags -static) links, but warns that librdkafka's
+# getaddrinfo and OpenSSL's dlopen need the build machine's glibc at run time,
+# so broker name resolution could break on another system: the release links
+# libc, libm and ld-linux dynamically instead (see docs/release.md).
+release: ## Linux amd64 binary and its sha256 in dist/, with version, commit and date
+	@mkdir -p dist
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(RELEASE) ./cmd/migrator
+	cd dist && sha256sum $(notdir $(RELEASE)) > $(notdir $(RELEASE)).sha256
+	@file $(RELEASE)
+	@ldd $(RELEASE) || true
+	@$(RELEASE) -o json version | tee /dev/stderr | grep -q '"commit": "$(COMMIT)"' \
+		|| { echo "release: migrator version does not show commit $(COMMIT)"; exit 1; }
+
+catalog: ## regenerate docs/event-catalog.md from rename-map.yaml (no cluster: retention left out)
+	env -u MIGRATOR_BOOTSTRAP_SERVERS $(GO) run ./cmd/migrator --map rename-map.yaml catalog --out docs/event-catalog.md
 
 test: ## all tests, against real Kafka (started here unless KAFKA_BOOTSTRAP_SERVERS is set) and kfake
 	scripts/test.sh
@@ -48,4 +69,4 @@ kafka-down:
 	scripts/kafka-down.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

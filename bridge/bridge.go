@@ -359,7 +359,7 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 	if !changed {
 		return nil
 	}
-	b.opts.Metrics.AssignedTopics.Set(float64(len(next)))
+	b.opts.Metrics.setRoutes(next)
 	topics := make([]string, 0, len(next))
 	for t := range next {
 		topics = append(topics, t)
@@ -373,6 +373,9 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 		}
 		b.consumer = nil
 		b.mu.Lock()
+		for k := range b.assigned {
+			b.opts.Metrics.forgetPartition(k)
+		}
 		clear(b.assigned)
 		b.mu.Unlock()
 	}
@@ -411,6 +414,7 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 			k := partitionKey{*tp.Topic, tp.Partition}
 			revoked[k] = true
 			delete(b.assigned, k)
+			b.opts.Metrics.forgetPartition(k)
 		}
 		// Records polled but not yet copied from revoked partitions are
 		// dropped: their new owner starts from the committed offset.

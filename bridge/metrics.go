@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,6 +18,10 @@ type Metrics struct {
 	TxnLatency     prometheus.Histogram
 	Rebalances     prometheus.Counter
 	AssignedTopics prometheus.Gauge
+	// WindowEnd is, per rename, when its transition window ends (Unix
+	// seconds). Only renames whose window start the bridge can read (it
+	// runs with the state file) have a value.
+	WindowEnd *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -32,9 +38,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		TxnLatency:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "migrator_bridge_transaction_seconds", Help: "Time from the start of a batch's transaction to its commit.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		Rebalances:     prometheus.NewCounter(prometheus.CounterOpts{Name: "migrator_bridge_rebalances_total", Help: "Partition assignments and revocations."}),
 		AssignedTopics: prometheus.NewGauge(prometheus.GaugeOpts{Name: "migrator_bridge_routes", Help: "Routes (source topics) the bridge copies."}),
+		WindowEnd:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "migrator_rename_window_end_timestamp_seconds", Help: "When the rename's transition window ends (phase created + the map's window), for renames the bridge copies; only with a state file."}, []string{"rename"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Records, m.Bytes, m.Skipped, m.DeadLetters, m.LagRecords, m.LagSeconds, m.Transactions, m.TxnLatency, m.Rebalances, m.AssignedTopics)
+		reg.MustRegister(m.Records, m.Bytes, m.Skipped, m.DeadLetters, m.LagRecords, m.LagSeconds, m.Transactions, m.TxnLatency, m.Rebalances, m.AssignedTopics, m.WindowEnd)
 	}
 	return m
+}
+
+// setRoutes records the routes the bridge copies now: their number and the
+// window end of each that knows it. Renames no longer copied (retired,
+// rolled back) lose their window series.
+func (m *Metrics) setRoutes(routes map[string]Route) {
+	m.AssignedTopics.Set(float64(len(routes)))
+	m.WindowEnd.Reset()
+	for _, r := range routes {
+		if !r.WindowEnd.IsZero() {
+			m.WindowEnd.WithLabelValues(r.Rename).Set(float64(r.WindowEnd.Unix()))
+		}
+	}
+}
+
+// forgetPartition removes the lag series of a partition this process no
+// longer copies, so that its last value does not linger next to the new
+// owner's.
+func (m *Metrics) forgetPartition(k partitionKey) {
+	part := strconv.Itoa(int(k.partition))
+	m.LagRecords.DeleteLabelValues(k.topic, part)
+	m.LagSeconds.DeleteLabelValues(k.topic, part)
 }

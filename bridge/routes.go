@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/plan"
@@ -29,6 +30,10 @@ type Route struct {
 	TargetMaxBytes int
 	// TargetReplicationFactor is the target's; its DLQ gets the same.
 	TargetReplicationFactor int
+	// WindowEnd is when the rename's transition window ends: when it
+	// entered phase created plus the map's window. Zero when unknown (no
+	// state file, or a reverse route).
+	WindowEnd time.Time
 }
 
 // RouteSource says what to copy now; the bridge asks again periodically,
@@ -62,6 +67,7 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		only[o] = true
 	}
 	var phases map[string]state.Phase
+	windowEnds := map[string]time.Time{}
 	if s.Store != nil {
 		recs, err := s.Store.Renames(ctx)
 		if err != nil {
@@ -70,6 +76,9 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		phases = map[string]state.Phase{}
 		for _, r := range recs {
 			phases[r.From] = r.Phase
+			if start := windowStart(r); !start.IsZero() && !s.Reverse {
+				windowEnds[r.From] = start.Add(s.Map.Window).UTC()
+			}
 		}
 	}
 	type pair struct{ rename, from, to, start string }
@@ -119,11 +128,25 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		routes = append(routes, r)
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].From < routes[j].From })
+	for i := range routes {
+		routes[i].WindowEnd = windowEnds[routes[i].Rename]
+	}
 	if err := s.markMirroring(ctx, routes, phases); err != nil && s.Log != nil {
 		// The state file is a record, not a dependency: copying goes on.
 		s.Log.Warn("could not record progress in the state file", "err", err)
 	}
 	return routes, nil
+}
+
+// windowStart is when the rename first entered phase created: its
+// transition window starts then (as `migrator status` counts it).
+func windowStart(r state.Rename) time.Time {
+	for _, t := range r.History {
+		if t.To == state.PhaseCreated {
+			return t.At
+		}
+	}
+	return time.Time{}
 }
 
 // markMirroring moves renames the bridge now copies from phase created to
