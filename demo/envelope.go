@@ -62,7 +62,7 @@ func NewGenerator(m *plan.RenameMap, seed uint64) *Generator {
 	for range 6 {
 		g.classes = append(g.classes, g.uuid())
 	}
-	for range 24 {
+	for range 48 {
 		b := batch{id: g.uuid(), class: g.pick(g.classes)}
 		for range 4 {
 			b.essays = append(b.essays, g.uuid())
