@@ -449,9 +449,11 @@ func (d *demoRun) cutoverProducersStep(ctx context.Context) error {
 
 // swapStep is where the swap renames are cut over. THE SWAP STEP GOES
 // HERE: once `migrator cutover swap` exists, run it for each of d.swaps
-// (after pausing their producers with d.traffic.Pause and draining, and
-// redirecting them with d.traffic.Redirect afterwards), so that verify and
-// status below show the swaps finished too.
+// with d.migrator (pausing their producers with d.traffic.Pause before,
+// redirecting them to r.To with d.traffic.Redirect after), and add them to
+// the renames verifyStep checks, so that verify and status below show the
+// swaps finished too. Today plan reports their collisions, apply creates
+// their staging topics and the bridge fills those.
 func (d *demoRun) swapStep(ctx context.Context) error {
 	if len(d.swaps) == 0 {
 		return nil
@@ -459,7 +461,7 @@ func (d *demoRun) swapStep(ctx context.Context) error {
 	d.heading("swap renames: staged, waiting for `migrator cutover swap`",
 		"the old topic must be gone before Kafka accepts the new name, so a swap cannot run side by side; its data waits in the staging topic.")
 	for _, r := range d.swaps {
-		fmt.Fprintf(d.out, "   %s → %s: copied into %s\n", r.From, r.To, plan.StagingTopic(r.To))
+		fmt.Fprintf(d.out, "   %s → %s: being copied into %s\n", r.From, r.To, plan.StagingTopic(r.To))
 	}
 	fmt.Fprintf(d.out, "These %d renames will be moved by `migrator cutover swap` in a later step (not in this build): one short stop\n"+
 		"replaces each old topic by its new name, filled from staging. Until then they stay in phase mirroring.\n", len(d.swaps))
