@@ -85,6 +85,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			versionCommand(),
+			demoCommand(),
 			pingCommand(),
 			validateMapCommand(),
 			planCommand(),
@@ -98,7 +99,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			drainCommand(),
 			retireCommand(),
 			rollbackCommand(),
-			demoCommand(),
 		},
 	}
 }
