@@ -43,8 +43,8 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }
 
-demo: build ## try the tool (an embedded cluster walk-through arrives with `migrator demo`)
-	$(BIN) version
+demo: build ## walk rename-map.yaml through every step on an embedded cluster (no Kafka needed); DEMO_FLAGS=--keep-running keeps it up
+	$(BIN) demo $(DEMO_FLAGS)
 
 fuzz: ## fuzz the rename-map loader for FUZZTIME (default 60s)
 	$(GO) test ./plan/ -run '^$$' -fuzz FuzzParseRenameMap -fuzztime $${FUZZTIME:-60s}

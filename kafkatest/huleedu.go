@@ -1,15 +1,11 @@
 package kafkatest
 
 import (
-	"bufio"
 	"context"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	topicmigrator "github.com/huleedu/topic-migrator"
 	"github.com/huleedu/topic-migrator/admin"
 )
 
@@ -17,25 +13,13 @@ import (
 // testdata/huleedu-topics.tsv, event → topic, in file order.
 func HuleEduTopics(t testing.TB) [][2]string {
 	t.Helper()
-	_, here, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(here), "..", "testdata", "huleedu-topics.tsv")
-	f, err := os.Open(path)
+	topics, err := topicmigrator.HuleEduTopics()
 	if err != nil {
-		t.Fatalf("open HuleEdu fixture: %v", err)
+		t.Fatalf("HuleEdu fixture: %v", err)
 	}
-	defer f.Close()
-	var out [][2]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "event\t") {
-			continue
-		}
-		ev, topic, _ := strings.Cut(line, "\t")
-		out = append(out, [2]string{ev, topic})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read HuleEdu fixture: %v", err)
+	out := make([][2]string, len(topics))
+	for i, et := range topics {
+		out[i] = [2]string{et.Event, et.Topic}
 	}
 	return out
 }

@@ -85,6 +85,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			versionCommand(),
+			demoCommand(),
 			pingCommand(),
 			validateMapCommand(),
 			planCommand(),
@@ -105,11 +106,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 // logger returns the process logger: info level, debug with --verbose.
 func logger(c *cli.Context) *slog.Logger {
-	level := slog.LevelInfo
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: logLevel(c)}))
+}
+
+// logLevel is info, or debug with --verbose.
+func logLevel(c *cli.Context) slog.Level {
 	if c.Bool(flagVerbose) {
-		level = slog.LevelDebug
+		return slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	return slog.LevelInfo
 }
 
 func printer(c *cli.Context) output.Printer {

@@ -1,0 +1,603 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	topicmigrator "github.com/huleedu/topic-migrator"
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/clientconfig"
+	"github.com/huleedu/topic-migrator/demo"
+	"github.com/huleedu/topic-migrator/plan"
+)
+
+// Settings of the demo's cluster and traffic.
+const (
+	demoBrokers     = 3
+	demoPartitions  = 3
+	demoReplication = 3
+	demoRetention   = "604800000" // 7 days, as HuleEdu's topics
+	demoBacklog     = 40          // records per topic before the walk
+	demoGroup       = "essay-lifecycle-service-demo"
+	demoBridgeID    = "demo"
+	demoDrainWait   = "45s"
+	// demoBatchRecords bounds the bridge's transactions (5000 in
+	// production), so that the demo's small backlog takes several.
+	demoBatchRecords = 15
+	// demoWait bounds each wait of the demo's own clients (traffic
+	// acknowledgements, the consumer group's reads).
+	demoWait = time.Minute
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "walk rename-map.yaml through every step on an embedded Kafka cluster with live HuleEdu traffic",
+		Description: "Starts an embedded Kafka cluster (3 kfake brokers, in process: no Kafka installation needed),\n" +
+			"creates HuleEdu's 69 topics and writes HuleEdu event envelopes to them, then runs the real commands\n" +
+			"on the map: plan, apply, mirror (in the background), cutover consumers (of a demo consumer group),\n" +
+			"cutover producers, verify and status, explaining each step. The state file is temporary.\n" +
+			"With --keep-running the cluster, traffic and bridge stay up until Ctrl-C, for your own clients.",
+		UsageText: "migrator demo\n" +
+			"migrator demo --keep-running     # then, in another shell: kcat -b <printed bootstrap> -L\n" +
+			"migrator --map my-map.yaml demo   # another map over the same 69 topics",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "keep-running", Usage: "leave the cluster, traffic and bridge up after the walk-through until Ctrl-C; print the bootstrap address and metrics URL"},
+		},
+		Action: runDemo,
+	}
+}
+
+// demoRun is one run of the demo: the embedded cluster, its traffic, the
+// background bridge, and the files every step shares.
+type demoRun struct {
+	c       *cli.Context
+	out     io.Writer
+	log     *slog.Logger
+	verbose bool
+	// errw is the command's stderr, shared by the bridge and the steps.
+	errw io.Writer
+
+	dir       string
+	mapPath   string
+	statePath string
+	planPath  string
+	m         *plan.RenameMap
+	// dual are the renames that keep both names alive; swaps those that
+	// replace the old topic (strategy swap).
+	dual, swaps []plan.Rename
+
+	cluster     *demo.Cluster
+	cfg         clientconfig.Config
+	traffic     *demo.Traffic
+	metricsAddr string
+	// stopMirror stops the background bridge and returns its error.
+	stopMirror func() error
+	step       int
+}
+
+func runDemo(c *cli.Context) error {
+	started := time.Now()
+	ctx := c.Context
+	errw := &lockedWriter{w: c.App.ErrWriter}
+	d := &demoRun{c: c, out: c.App.Writer, errw: errw, verbose: c.Bool(flagVerbose)}
+	// The demo's own logs: warnings only, unless --verbose.
+	level := slog.LevelWarn
+	if d.verbose {
+		level = slog.LevelDebug
+	}
+	d.log = slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: level}))
+	defer d.close(c.Bool("keep-running"))
+
+	fmt.Fprintln(d.out, "migrator demo: HuleEdu's topic renames, step by step, on an embedded Kafka cluster with live traffic.")
+	if err := d.setup(ctx); err != nil {
+		return err
+	}
+	steps := []func(context.Context) error{
+		d.planStep, d.applyStep, d.mirrorStep, d.cutoverConsumersStep, d.cutoverProducersStep,
+		d.swapStep, d.verifyStep, d.statusStep,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	if err := d.traffic.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "\nDone in %s: %d rename(s) moved to their new topics with consumers and producers cut over (retire deletes the old\n"+
+		"topics after the %s window); %d swap rename(s) copied into staging topics.\n",
+		time.Since(started).Round(100*time.Millisecond), len(d.dual), windowText(d.m.Window), len(d.swaps))
+	if c.Bool("keep-running") {
+		return d.keepRunning(ctx)
+	}
+	return nil
+}
+
+// heading starts a step: its title and, in one line, why it is done.
+func (d *demoRun) heading(title, why string) {
+	d.step++
+	fmt.Fprintf(d.out, "\n== %d. %s\n   Why: %s\n\n", d.step, title, why)
+}
+
+// setup finds the map, starts the cluster, seeds HuleEdu's topics and
+// starts the traffic.
+func (d *demoRun) setup(ctx context.Context) error {
+	var err error
+	if d.dir, err = os.MkdirTemp("", "migrator-demo-"); err != nil {
+		return fmt.Errorf("demo: temporary directory: %w", err)
+	}
+	d.statePath = filepath.Join(d.dir, "migrator.db")
+	d.planPath = filepath.Join(d.dir, "plan.json")
+	mapNote, err := d.findMap()
+	if err != nil {
+		return err
+	}
+	if d.m, err = plan.LoadRenameMap(d.mapPath); err != nil {
+		return err
+	}
+	for _, r := range d.m.Renames {
+		if r.Strategy == plan.StrategySwap {
+			d.swaps = append(d.swaps, r)
+		} else {
+			d.dual = append(d.dual, r)
+		}
+	}
+
+	d.heading("Setup: an embedded cluster with HuleEdu's topics and live traffic",
+		"every command below needs a real Kafka cluster to act on; this one runs inside this process and goes away with it.")
+	if d.cluster, err = demo.StartCluster(demoBrokers); err != nil {
+		return err
+	}
+	d.cfg = clientconfig.Config{BootstrapServers: d.cluster.Bootstrap, Timeout: d.c.Duration(flagTimeout)}
+	cl, err := admin.Connect(ctx, d.cfg, d.log)
+	if err != nil {
+		return fmt.Errorf("demo: connect to the embedded cluster: %w", err)
+	}
+	defer cl.Close()
+	topics, err := demo.Seed(ctx, cl, demo.SeedOptions{Partitions: demoPartitions, ReplicationFactor: demoReplication, Configs: map[string]string{"retention.ms": demoRetention}})
+	if err != nil {
+		return err
+	}
+	d.traffic, err = demo.NewTraffic(demo.TrafficOptions{Client: d.cfg, Map: d.m, Topics: topics, Seed: uint64(time.Now().UnixNano()), Log: d.log})
+	if err != nil {
+		return err
+	}
+	bctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
+	if err := d.traffic.Backlog(bctx, demoBacklog); err != nil {
+		return err
+	}
+	d.traffic.Start()
+	fmt.Fprintf(d.out, "   cluster:  %d kfake brokers at %s\n", demoBrokers, d.cluster.Bootstrap)
+	fmt.Fprintf(d.out, "   topics:   HuleEdu's %d topics (testdata/huleedu-topics.tsv), %d partitions, replication %d, 7-day retention\n", len(topics), demoPartitions, demoReplication)
+	fmt.Fprintf(d.out, "   traffic:  %d HuleEdu event envelopes per topic written, ~40 more per second from now on (event_id, event_type, correlation_id, data.batch_id, ...),\n", demoBacklog)
+	fmt.Fprintln(d.out, "             keyed by the map's partition_keys for the topic's domain, with the standard X-* headers")
+	fmt.Fprintf(d.out, "   map:      %s (%d renames: %d keep both names, %d swap)%s\n", d.mapPath, len(d.m.Renames), len(d.dual), len(d.swaps), mapNote)
+	fmt.Fprintf(d.out, "   state:    %s (temporary)\n", d.statePath)
+	fmt.Fprintf(d.out, "   Each \"$ migrator ...\" below is the real command, run in this process with -b %s --map %s --state %s.\n", d.cluster.Bootstrap, d.mapPath, d.statePath)
+	return nil
+}
+
+// findMap picks the map: --map when that file exists, else (when --map
+// was not given) the copy built into the binary. It returns a note for
+// the setup summary.
+func (d *demoRun) findMap() (string, error) {
+	path := d.c.Path(flagMap)
+	if fileExists(path) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return "", fmt.Errorf("demo: map %s: %w", path, err)
+		}
+		d.mapPath = abs
+		return "", nil
+	}
+	if d.c.IsSet(flagMap) {
+		return "", fmt.Errorf("demo: rename map %s does not exist", path)
+	}
+	d.mapPath = filepath.Join(d.dir, "rename-map.yaml")
+	if err := os.WriteFile(d.mapPath, topicmigrator.RenameMapYAML, 0o644); err != nil {
+		return "", fmt.Errorf("demo: write the built-in map: %w", err)
+	}
+	return "\n             (no " + path + " here: the copy built into this binary)", nil
+}
+
+// migrator runs one migrator command in process against the demo's
+// cluster, map and state file, showing it as typed; its tables go to the
+// demo's output. Its logs are shown with --verbose, else only on failure.
+func (d *demoRun) migrator(ctx context.Context, args ...string) error {
+	fmt.Fprintf(d.out, "$ migrator %s\n", strings.Join(args, " "))
+	return d.runMigrator(ctx, d.out, &tailBuffer{}, nil, args...)
+}
+
+// logBuffer keeps a command's logs, to show them when it fails.
+type logBuffer interface {
+	io.Writer
+	String() string
+}
+
+// runMigrator runs a command in process with stdout and stderr; on failure
+// the error shows the end of its logs. started, when not nil, is closed
+// once urfave/cli has set the command up and is about to run its action:
+// setting up a command writes urfave/cli's package-level help flag and
+// help command, so no other command may start before then.
+func (d *demoRun) runMigrator(ctx context.Context, stdout io.Writer, stderr logBuffer, started chan<- struct{}, args ...string) error {
+	full := []string{"migrator", "-b", d.cluster.Bootstrap, "--map", d.mapPath, "--state", d.statePath, "-o", "table",
+		"--timeout", d.c.Duration(flagTimeout).String(), "--lock-timeout", d.c.Duration(flagLockTimeout).String()}
+	var errw io.Writer = stderr
+	if d.verbose {
+		full = append(full, "--verbose")
+		errw = io.MultiWriter(stderr, d.errw)
+	}
+	app := newApp(stdout, errw)
+	if started != nil {
+		for _, cmd := range app.Commands {
+			if cmd.Name == args[0] {
+				before := cmd.Before
+				cmd.Before = func(c *cli.Context) error {
+					close(started)
+					if before != nil {
+						return before(c)
+					}
+					return nil
+				}
+			}
+		}
+	}
+	err := app.RunContext(ctx, append(full, args...))
+	if err == nil {
+		return nil
+	}
+	logs := ""
+	if tail := lastLines(stderr.String(), 15); tail != "" && !d.verbose {
+		logs = "\nits last log lines:\n" + tail
+	}
+	return &exitError{code: exitCode(err), err: fmt.Errorf("demo: migrator %s: %w%s", strings.Join(args, " "), err, logs)}
+}
+
+func (d *demoRun) planStep(ctx context.Context) error {
+	d.heading("plan: what the map would change, and what cannot work",
+		"plan diffs the map against the live cluster and changes nothing, so every problem is found before a topic is created.")
+	if err := d.migrator(ctx, "plan", "--out", d.planPath); err != nil {
+		return err
+	}
+	p, err := plan.LoadPlan(d.planPath)
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, r := range p.Renames {
+		for _, f := range r.Findings {
+			if f.Code != "collision" {
+				continue
+			}
+			resolved := "NOT resolved: " + f.Fix
+			if f.Severity != plan.Error {
+				resolved = "resolved by strategy: swap"
+			}
+			lines = append(lines, fmt.Sprintf("     %s  vs  %s  (%s)", r.From, r.To, resolved))
+		}
+	}
+	if len(lines) == 0 {
+		fmt.Fprintln(d.out, "\nNo rename of this map collides with a topic of the cluster.")
+		return nil
+	}
+	fmt.Fprintf(d.out, "\nCollisions the seed missed: Kafka treats '.' and '_' in topic names as the same character, so it refuses to\n"+
+		"create these %d new names while the old ones exist; they cannot run side by side:\n%s\n", len(lines), strings.Join(lines, "\n"))
+	fmt.Fprintf(d.out, "The map resolves each with `strategy: swap`: apply creates a staging topic (%s<new name>), the bridge fills it,\n"+
+		"and `migrator cutover swap` replaces the old topic by the new name in one short stop. The other %d rename(s) collide\n"+
+		"with nothing and keep both names alive for the %s window.\n", plan.StagingPrefix, len(d.dual), windowText(d.m.Window))
+	return nil
+}
+
+func (d *demoRun) applyStep(ctx context.Context) error {
+	d.heading("apply: create the new topics",
+		"each new topic gets the old one's partitions, replication, configs and ACLs, and the state file records phase created; "+
+			"a swap gets only its staging topic, as Kafka refuses the new name next to the old. The saved plan makes apply refuse a cluster that changed since.")
+	return d.migrator(ctx, "apply", "--plan", d.planPath, "--yes")
+}
+
+func (d *demoRun) mirrorStep(ctx context.Context) error {
+	d.heading("mirror: copy every old topic to its new one, in the background",
+		"while both names live, the bridge copies each old topic into its new (or staging) topic exactly once, in Kafka transactions "+
+			"that also commit its position: same partition, order, key, value, headers and timestamp, each copy tagged with X-Migrator-Origin.")
+	addr, err := freeLocalAddr()
+	if err != nil {
+		return err
+	}
+	d.metricsAddr = addr
+	args := []string{"mirror", "--instance-id", demoBridgeID, "--metrics-addr", addr, "--batch-records", strconv.Itoa(demoBatchRecords)}
+	fmt.Fprintf(d.out, "$ migrator %s &\n", strings.Join(args, " "))
+	fmt.Fprintf(d.out, "   (in this process, stopped at the end; transactions of at most %d records, so that the backlog takes several\n"+
+		"   and the copies' offsets visibly differ from the originals': each transaction leaves a marker in the new topic)\n", demoBatchRecords)
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	// The bridge prints nothing but logs; its stdout is not shared.
+	started := make(chan struct{})
+	go func() { done <- d.runMigrator(mctx, io.Discard, &tailBuffer{}, started, args...) }()
+	var once sync.Once
+	var mirrorErr error
+	d.stopMirror = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case mirrorErr = <-done:
+			case <-time.After(45 * time.Second):
+				mirrorErr = errors.New("demo: the bridge did not stop within 45s")
+			}
+		})
+		return mirrorErr
+	}
+	select {
+	case <-started:
+	case err := <-done:
+		done <- err // For stopMirror.
+		return err
+	}
+	fmt.Fprintf(d.out, "   bridge metrics at http://%s/metrics\n", addr)
+	fmt.Fprintln(d.out, "drain waits until the bridge has copied everything the old topic holds now:")
+	for _, r := range d.dual {
+		if err := d.drain(ctx, done, r.From); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain runs `migrator drain` for a rename; when the bridge has died
+// meanwhile, its error is the one reported.
+func (d *demoRun) drain(ctx context.Context, mirrorDone chan error, from string) error {
+	err := d.migrator(ctx, "drain", "--rename", from, "--timeout", demoDrainWait)
+	if err == nil {
+		return nil
+	}
+	select {
+	case merr := <-mirrorDone:
+		mirrorDone <- merr // For stopMirror.
+		return fmt.Errorf("demo: the bridge stopped: %v (%w)", merr, err)
+	default:
+		return err
+	}
+}
+
+func (d *demoRun) cutoverConsumersStep(ctx context.Context) error {
+	d.heading("cutover consumers: move consumer groups to the new topics",
+		"offsets differ between a topic and its copy, so a group's committed offsets are translated exactly: old partition p at offset o "+
+			"becomes the offset of the first copy whose X-Migrator-Origin is at least o; the group neither re-reads nor skips a record.")
+	if len(d.dual) == 0 {
+		fmt.Fprintln(d.out, "The map has no rename that keeps both names: consumers move with the swaps.")
+		return nil
+	}
+	first := d.dual[0]
+	wctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
+	committed, processed, err := demo.ConsumePart(wctx, d.cfg, demoGroup, first.From)
+	if err != nil {
+		return err
+	}
+	parts := slices.Sorted(maps.Keys(committed))
+	var at []string
+	for _, p := range parts {
+		at = append(at, fmt.Sprintf("partition %d at %d", p, committed[p]))
+	}
+	fmt.Fprintf(d.out, "Consumer group %s (a service of the demo) processed %d records of %s, the first half of each partition,\n"+
+		"committed (%s) and stopped, as a service does before its redeploy.\n", demoGroup, processed, first.From, strings.Join(at, ", "))
+	if err := d.migrator(ctx, "cutover", "consumers", "--rename", first.From, "--group", demoGroup, "--wait", "30s"); err != nil {
+		return err
+	}
+	for _, r := range d.dual[1:] {
+		fmt.Fprintf(d.out, "%s has no consumer group in the demo: cutover finds none left on it and records that.\n", r.From)
+		if err := d.migrator(ctx, "cutover", "consumers", "--rename", r.From, "--all-groups"); err != nil {
+			return err
+		}
+	}
+	// The proof: the group, started on the new topic, reads first the copy
+	// of the record after its last commit on the old topic.
+	resumed, err := demo.FirstRecords(wctx, d.cfg, demoGroup, first.To, parts)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		r := resumed[p]
+		want := fmt.Sprintf("%s/%d/%d", first.From, p, committed[p])
+		if !r.OK || r.Origin.String() != want {
+			return fmt.Errorf("demo: group %s resumed on %s/%d at offset %d with origin %v, want %s", demoGroup, first.To, p, r.Offset, r.Origin, want)
+		}
+		fmt.Fprintf(d.out, "proof: %s resumes on %s partition %d at offset %d, whose X-Migrator-Origin %s is exactly its committed position on the old topic\n",
+			demoGroup, first.To, p, r.Offset, r.Origin)
+	}
+	return nil
+}
+
+func (d *demoRun) cutoverProducersStep(ctx context.Context) error {
+	d.heading("cutover producers: switch the writers to the new topics",
+		"producers move last: their writes to the old topic stop, the bridge drains what they wrote (so no key is reordered), they restart "+
+			"on the new name, and cutover records the old topic's end offsets so that status flags any stray write to it.")
+	wctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
+	for _, r := range d.dual {
+		if err := d.traffic.Pause(wctx, r.From); err != nil {
+			return err
+		}
+		fmt.Fprintf(d.out, "The demo's producers of %s pause.\n", r.From)
+		if err := d.migrator(ctx, "drain", "--rename", r.From, "--timeout", demoDrainWait); err != nil {
+			return err
+		}
+		d.traffic.Redirect(r.From, r.To)
+		fmt.Fprintf(d.out, "They restart writing to %s.\n", r.To)
+		if err := d.migrator(ctx, "cutover", "producers", "--rename", r.From); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// swapStep is where the swap renames are cut over. THE SWAP STEP GOES
+// HERE: once `migrator cutover swap` exists, run it for each of d.swaps
+// with d.migrator (pausing their producers with d.traffic.Pause before,
+// redirecting them to r.To with d.traffic.Redirect after), and add them to
+// the renames verifyStep checks, so that verify and status below show the
+// swaps finished too. Today plan reports their collisions, apply creates
+// their staging topics and the bridge fills those.
+func (d *demoRun) swapStep(ctx context.Context) error {
+	if len(d.swaps) == 0 {
+		return nil
+	}
+	d.heading("swap renames: staged, waiting for `migrator cutover swap`",
+		"the old topic must be gone before Kafka accepts the new name, so a swap cannot run side by side; its data waits in the staging topic.")
+	for _, r := range d.swaps {
+		fmt.Fprintf(d.out, "   %s → %s: being copied into %s\n", r.From, r.To, plan.StagingTopic(r.To))
+	}
+	fmt.Fprintf(d.out, "These %d renames will be moved by `migrator cutover swap` in a later step (not in this build): one short stop\n"+
+		"replaces each old topic by its new name, filled from staging. Until then they stay in phase mirroring.\n", len(d.swaps))
+	return nil
+}
+
+func (d *demoRun) verifyStep(ctx context.Context) error {
+	d.heading("verify: prove each copy record by record",
+		"before anyone relies on a new topic, verify compares both topics per partition (key, value, headers minus the bridge's, timestamp), "+
+			"counting what the bridge has not copied yet and the records written to the new topic directly; any difference fails it.")
+	// Only renames whose old topic no longer receives writes: verify
+	// compares each partition up to the end it saw when it began, and a
+	// topic still written to and copied meanwhile can hold a copy of a
+	// record past that end, which verify today reports as a divergence.
+	args := []string{"verify"}
+	for _, r := range d.dual {
+		args = append(args, "--rename", r.From)
+	}
+	if err := d.migrator(ctx, args...); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "verify passed: every new topic holds identical copies of its old topic's records, followed by the records\n"+
+		"producers wrote to it directly since they moved.")
+	return nil
+}
+
+func (d *demoRun) statusStep(ctx context.Context) error {
+	d.heading("status: where every rename stands",
+		"the operator's one view during the window: phase from the state file, days left, bridge lag, DLQ, consumer groups on each topic, ACL parity, stray writes.")
+	return d.migrator(ctx, "status")
+}
+
+// keepRunning leaves everything up until the command's context ends
+// (Ctrl-C).
+func (d *demoRun) keepRunning(ctx context.Context) error {
+	first := strings.Split(d.cluster.Bootstrap, ",")[0]
+	fmt.Fprintf(d.out, "\nThe cluster, the traffic and the bridge keep running until Ctrl-C.\n")
+	fmt.Fprintf(d.out, "bootstrap: %s\n", d.cluster.Bootstrap)
+	fmt.Fprintf(d.out, "metrics:   http://%s/metrics\n", d.metricsAddr)
+	fmt.Fprintf(d.out, "state:     %s\n", d.statePath)
+	fmt.Fprintf(d.out, "Try:\n  migrator -b %s --map %s --state %s status\n  kcat -b %s -L\n  curl -s http://%s/metrics | grep migrator_bridge_records_total\n",
+		first, d.mapPath, d.statePath, first, d.metricsAddr)
+	<-ctx.Done()
+	fmt.Fprintln(d.out, "\nStopping.")
+	return nil
+}
+
+// close stops the bridge, the traffic and the cluster, and removes the
+// temporary files unless they are to be kept.
+func (d *demoRun) close(keepFiles bool) {
+	if d.stopMirror != nil {
+		if err := d.stopMirror(); err != nil {
+			d.log.Warn("demo: the bridge stopped with an error", "err", err)
+		}
+	}
+	if d.traffic != nil {
+		if err := d.traffic.Close(); err != nil {
+			d.log.Warn("demo: traffic", "err", err)
+		}
+	}
+	if d.cluster != nil {
+		d.cluster.Close()
+	}
+	if d.dir == "" {
+		return
+	}
+	if keepFiles {
+		fmt.Fprintf(d.out, "The state file and plan are kept in %s.\n", d.dir)
+		return
+	}
+	if err := os.RemoveAll(d.dir); err != nil {
+		d.log.Warn("demo: remove temporary files", "dir", d.dir, "err", err)
+	}
+}
+
+// windowText says how long a window is: "30-day", or the duration.
+func windowText(w time.Duration) string {
+	if w%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d-day", w/(24*time.Hour))
+	}
+	return w.String()
+}
+
+// freeLocalAddr returns a localhost address with a port free right now.
+func freeLocalAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("demo: find a free port for metrics: %w", err)
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+// lockedWriter serializes writes of several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// tailBuffer keeps the last 64 KiB or so written to it, for goroutines
+// that write while another may read (a bridge running for hours logs
+// more than anyone needs to see when it fails).
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const tailBufferMax = 64 << 10
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len()+len(p) > 2*tailBufferMax {
+		keep := b.buf.Bytes()[max(b.buf.Len()-tailBufferMax, 0):]
+		b.buf = *bytes.NewBuffer(append([]byte(nil), keep...))
+	}
+	return b.buf.Write(p)
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

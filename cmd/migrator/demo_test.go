@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	topicmigrator "github.com/huleedu/topic-migrator"
+	"github.com/huleedu/topic-migrator/plan"
+)
+
+// TestDemo runs `migrator demo` in process, as `make demo` does but
+// without a rename-map.yaml in the working directory (the built-in copy
+// is used), and checks what it must show: the collisions by name, every
+// rename that keeps both names at producers-cut, identical copies, and
+// the consumer group resuming exactly.
+func TestDemo(t *testing.T) {
+	start := time.Now()
+	out, errOut, err := run(t, "demo")
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	if elapsed > time.Minute {
+		t.Errorf("demo took %s, more than a minute", elapsed)
+	}
+	m, err := plan.ParseRenameMap("rename-map.yaml", topicmigrator.RenameMapYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"the copy built into this binary",
+		"Collisions the seed missed",
+		"huleedu.email.delivery_failed.v1  vs  huleedu.email.delivery.failed.v1  (resolved by strategy: swap)",
+		"will be moved by `migrator cutover swap`",
+		"verify passed: every new topic holds identical copies",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	status := section(out, "status: where every rename stands")
+	verify := section(out, "verify: prove each copy record by record")
+	created := section(out, "apply: create the new topics")
+	var dual int
+	for _, r := range m.Renames {
+		if r.Strategy == plan.StrategySwap {
+			if !strings.Contains(out, r.From+"  vs  "+r.To) {
+				t.Errorf("collision %s vs %s not reported", r.From, r.To)
+			}
+			if row := tableRow(created, r.From); !strings.Contains(row, plan.StagingTopic(r.To)) || !strings.Contains(row, "│ created │") {
+				t.Errorf("apply row of swap %s: %q, want its staging topic created", r.From, row)
+			}
+			if row := tableRow(status, r.From); !strings.Contains(row, "mirroring") {
+				t.Errorf("status row of swap %s: %q, want phase mirroring", r.From, row)
+			}
+			continue
+		}
+		dual++
+		if row := tableRow(status, r.From); !strings.Contains(row, "│ producers-cut │") || !strings.Contains(row, "│ 0            │") {
+			t.Errorf("status row of %s: %q, want phase producers-cut and no stray write", r.From, row)
+		}
+		rows := 0
+		for _, line := range strings.Split(verify, "\n") {
+			if strings.HasPrefix(line, "│ "+r.From+" ") {
+				rows++
+				if !strings.HasSuffix(strings.TrimSpace(line), "│ ok     │") {
+					t.Errorf("verify row %q is not ok", line)
+				}
+			}
+		}
+		if rows != 3 {
+			t.Errorf("verify shows %d partitions of %s, want 3", rows, r.From)
+		}
+	}
+	if dual != 2 {
+		t.Errorf("%d renames keep both names, want the 2 command renames", dual)
+	}
+	proof := regexp.MustCompile(`proof: essay-lifecycle-service-demo resumes on huleedu\.batch\.spellcheck\.initiate\.command\.v1 partition (\d+) at offset \d+, whose X-Migrator-Origin huleedu\.els\.spellcheck\.initiate\.command\.v1/(\d+)/(\d+) is exactly its committed position on the old topic`)
+	proofs := proof.FindAllStringSubmatch(out, -1)
+	if len(proofs) == 0 {
+		t.Errorf("no consumer-group proof line in:\n%s", section(out, "cutover consumers"))
+	}
+	committed := regexp.MustCompile(`partition (\d+) at (\d+)`).FindAllStringSubmatch(section(out, "cutover consumers"), -1)
+	for _, p := range proofs {
+		if p[1] != p[2] || !slicesContain(committed, p[1], p[3]) {
+			t.Errorf("proof %q does not match a committed position %v", p[0], committed)
+		}
+	}
+	// The temporary state file is gone.
+	if m := regexp.MustCompile(`state:\s+(\S+) \(temporary\)`).FindStringSubmatch(out); m == nil {
+		t.Error("no state file line")
+	} else if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("state file %s left behind (%v)", m[1], err)
+	}
+	t.Logf("demo took %s", elapsed)
+}
+
+func slicesContain(committed [][]string, partition, offset string) bool {
+	for _, c := range committed {
+		if c[1] == partition && c[2] == offset {
+			return true
+		}
+	}
+	return false
+}
+
+// section returns the demo output of the step with the title, up to the
+// next step.
+func section(out, title string) string {
+	_, rest, ok := strings.Cut(out, ". "+title)
+	if !ok {
+		return ""
+	}
+	if i := strings.Index(rest, "\n== "); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// tableRow returns the row of a table whose first column is first.
+func tableRow(table, first string) string {
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, "│ "+first+" ") {
+			return line
+		}
+	}
+	return ""
+}
+
+func TestDemoMissingMap(t *testing.T) {
+	_, _, err := run(t, "--map", "/nonexistent/map.yaml", "demo")
+	if err == nil || !strings.Contains(err.Error(), "rename map /nonexistent/map.yaml does not exist") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestDemoKeepRunning starts `migrator demo --keep-running`, lists the
+// embedded cluster's topics with a client of its own and reads the bridge
+// metrics at the printed addresses, then stops it as Ctrl-C does.
+func TestDemoKeepRunning(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &tailBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- newApp(out, io.Discard).RunContext(ctx, []string{"migrator", "--map", shippedMap, "demo", "--keep-running"})
+	}()
+	var bootstrap, metrics string
+	deadline := time.After(2 * time.Minute)
+	for bootstrap == "" || metrics == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended before it was up: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("no bootstrap and metrics lines after 2 minutes:\n%s", out.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if m := regexp.MustCompile(`(?m)^bootstrap: (\S+)$`).FindStringSubmatch(out.String()); m != nil {
+			bootstrap = m[1]
+		}
+		if m := regexp.MustCompile(`(?m)^metrics:   (\S+)$`).FindStringSubmatch(out.String()); m != nil {
+			metrics = m[1]
+		}
+	}
+
+	ac, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := ac.GetMetadata(nil, true, 10_000)
+	ac.Close()
+	if err != nil {
+		t.Fatalf("metadata from %s: %v", bootstrap, err)
+	}
+	for _, topic := range []string{"huleedu.els.spellcheck.initiate.command.v1", "huleedu.batch.spellcheck.initiate.command.v1", "huleedu.email.delivery_failed.v1", "migrator.staging.huleedu.email.delivery.failed.v1"} {
+		if _, ok := md.Topics[topic]; !ok {
+			t.Errorf("topic %s not listed by %s", topic, bootstrap)
+		}
+	}
+	if len(md.Brokers) != 3 {
+		t.Errorf("%d brokers, want 3", len(md.Brokers))
+	}
+	resp, err := http.Get(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `migrator_bridge_records_total{rename="huleedu.els.spellcheck.initiate.command.v1"}`) {
+		t.Errorf("metrics at %s lack the bridge's record counts:\n%.2000s", metrics, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo after Ctrl-C: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("demo still running a minute after Ctrl-C")
+	}
+	if !strings.Contains(out.String(), "Stopping.") {
+		t.Errorf("no stop message:\n%s", out.String())
+	}
+	if m := regexp.MustCompile(`kept in (\S+)\.`).FindStringSubmatch(out.String()); m == nil {
+		t.Errorf("the kept state directory is not named")
+	} else {
+		if _, err := os.Stat(m[1] + "/migrator.db"); err != nil {
+			t.Errorf("state file not kept: %v", err)
+		}
+		_ = os.RemoveAll(m[1])
+	}
+}
