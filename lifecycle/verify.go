@@ -231,16 +231,19 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 
 func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, dead map[bridge.Origin]bool) (PartitionReport, error) {
 	pr := PartitionReport{Partition: p}
-	src, err := openReader(cfg, source, p)
-	if err != nil {
-		return pr, err
-	}
-	defer src.close()
+	// The target's end is taken first: every copy it holds up to there is
+	// of a source record below the source's end taken after, even while
+	// both are written to and copied.
 	dst, err := openReader(cfg, target, p)
 	if err != nil {
 		return pr, err
 	}
 	defer dst.close()
+	src, err := openReader(cfg, source, p)
+	if err != nil {
+		return pr, err
+	}
+	defer src.close()
 
 	// nextCopy reads the next copy of a source record, counting records
 	// written to the target directly (no origin naming the source).
