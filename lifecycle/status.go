@@ -78,7 +78,7 @@ func Status(ctx context.Context, cl *admin.Client, st *state.Store, m *plan.Rena
 			if rec.Phase != state.PhaseRetired {
 				s.SwapStep = rec.Data[dataSwapDone]
 			}
-			if created := createdAt(rec); !created.IsZero() {
+			if created := createdAt(rec); !created.IsZero() && rec.Phase != state.PhaseRetired && rec.Phase != state.PhaseRolledBack {
 				left := (m.Window - now.Sub(created)).Hours() / 24
 				s.DaysLeft = &left
 			}

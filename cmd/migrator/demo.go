@@ -121,7 +121,7 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(d.out, "\nDone in %s: %d rename(s) moved to their new topics with consumers and producers cut over (retire deletes the old\n"+
-		"topics after the %s window); %d swap rename(s) copied into staging topics.\n",
+		"topics after the %s window); %d swap rename(s) replaced their old topics in one short stop each.\n",
 		time.Since(started).Round(100*time.Millisecond), len(d.dual), windowText(d.m.Window), len(d.swaps))
 	if c.Bool("keep-running") {
 		return d.keepRunning(ctx)
@@ -447,24 +447,31 @@ func (d *demoRun) cutoverProducersStep(ctx context.Context) error {
 	return nil
 }
 
-// swapStep is where the swap renames are cut over. THE SWAP STEP GOES
-// HERE: once `migrator cutover swap` exists, run it for each of d.swaps
-// with d.migrator (pausing their producers with d.traffic.Pause before,
-// redirecting them to r.To with d.traffic.Redirect after), and add them to
-// the renames verifyStep checks, so that verify and status below show the
-// swaps finished too. Today plan reports their collisions, apply creates
-// their staging topics and the bridge fills those.
+// swapStep cuts the swap renames over: for each, its producers pause
+// (as a deploy would stop them), `migrator cutover swap` replaces the old
+// topic by the new name in one short stop, and the producers come back
+// writing to the new name.
 func (d *demoRun) swapStep(ctx context.Context) error {
 	if len(d.swaps) == 0 {
 		return nil
 	}
-	d.heading("swap renames: staged, waiting for `migrator cutover swap`",
-		"the old topic must be gone before Kafka accepts the new name, so a swap cannot run side by side; its data waits in the staging topic.")
+	d.heading("cutover swap: replace each colliding topic by its exact new name",
+		"Kafka refuses the new name while the old topic exists ('.' and '_' collide), so each swap is one short stop: "+
+			"writes fenced, staging drained and verified, old topic deleted, new one created with the old configs and ACLs, "+
+			"staging copied in, consumer groups committed, verified again.")
 	for _, r := range d.swaps {
-		fmt.Fprintf(d.out, "   %s → %s: being copied into %s\n", r.From, r.To, plan.StagingTopic(r.To))
+		if err := d.traffic.Pause(ctx, r.From); err != nil {
+			return err
+		}
+		started := time.Now()
+		fmt.Fprintf(d.out, "-- %s → %s (producers paused)\n", r.From, r.To)
+		if err := d.migrator(ctx, "cutover", "swap", "--rename", r.From, "--yes", "--quiet-for", "300ms"); err != nil {
+			return err
+		}
+		d.traffic.Redirect(r.From, r.To)
+		fmt.Fprintf(d.out, "   producers resumed on %s after a stop of %s\n\n", r.To, time.Since(started).Round(10*time.Millisecond))
 	}
-	fmt.Fprintf(d.out, "These %d renames will be moved by `migrator cutover swap` in a later step (not in this build): one short stop\n"+
-		"replaces each old topic by its new name, filled from staging. Until then they stay in phase mirroring.\n", len(d.swaps))
+	fmt.Fprintf(d.out, "All %d swaps done: each old name is gone, its records and consumer positions are on the exact new name.\n", len(d.swaps))
 	return nil
 }
 

@@ -39,7 +39,7 @@ func TestDemo(t *testing.T) {
 		"the copy built into this binary",
 		"Collisions the seed missed",
 		"huleedu.email.delivery_failed.v1  vs  huleedu.email.delivery.failed.v1  (resolved by strategy: swap)",
-		"will be moved by `migrator cutover swap`",
+		"All 9 swaps done",
 		"verify passed: every new topic holds identical copies",
 	} {
 		if !strings.Contains(out, want) {
@@ -58,8 +58,11 @@ func TestDemo(t *testing.T) {
 			if row := tableRow(created, r.From); !strings.Contains(row, plan.StagingTopic(r.To)) || !strings.Contains(row, "│ created │") {
 				t.Errorf("apply row of swap %s: %q, want its staging topic created", r.From, row)
 			}
-			if row := tableRow(status, r.From); !strings.Contains(row, "mirroring") {
-				t.Errorf("status row of swap %s: %q, want phase mirroring", r.From, row)
+			if row := tableRow(status, r.From); !strings.Contains(row, "│ retired ") || !strings.Contains(row, r.To) {
+				t.Errorf("status row of swap %s: %q, want phase retired on %s", r.From, row, r.To)
+			}
+			if !strings.Contains(out, "swapped "+r.From+" → "+r.To+"; the stop took") {
+				t.Errorf("no finished swap of %s in the output", r.From)
 			}
 			continue
 		}
@@ -180,9 +183,14 @@ func TestDemoKeepRunning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("metadata from %s: %v", bootstrap, err)
 	}
-	for _, topic := range []string{"huleedu.els.spellcheck.initiate.command.v1", "huleedu.batch.spellcheck.initiate.command.v1", "huleedu.email.delivery_failed.v1", "migrator.staging.huleedu.email.delivery.failed.v1"} {
+	for _, topic := range []string{"huleedu.els.spellcheck.initiate.command.v1", "huleedu.batch.spellcheck.initiate.command.v1", "huleedu.email.delivery.failed.v1"} {
 		if _, ok := md.Topics[topic]; !ok {
 			t.Errorf("topic %s not listed by %s", topic, bootstrap)
+		}
+	}
+	for _, gone := range []string{"huleedu.email.delivery_failed.v1", "migrator.staging.huleedu.email.delivery.failed.v1"} {
+		if _, ok := md.Topics[gone]; ok {
+			t.Errorf("topic %s still listed after its swap", gone)
 		}
 	}
 	if len(md.Brokers) != 3 {
