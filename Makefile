@@ -8,7 +8,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 RELEASE  := dist/migrator-linux-amd64
 
-.PHONY: build test test-fast demo fuzz vet bench bench-plan bench-bridge bench-swap kafka-up kafka-down clean
+.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-swap kafka-up kafka-down clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
@@ -35,6 +35,9 @@ catalog: ## regenerate docs/event-catalog.md from rename-map.yaml (no cluster: r
 
 test: ## all tests, against real Kafka (started here unless KAFKA_BOOTSTRAP_SERVERS is set) and kfake
 	scripts/test.sh
+
+test-faults: ## the fault suite alone (also part of make test): SIGKILLs, a broker restart, odd records, state-file and lock errors
+	scripts/with-kafka.sh env KAFKA_REQUIRE_REAL=1 $(GO) test -count=1 -timeout 20m ./cmd/migrator/ -run 'TestFault' -v
 
 test-fast: ## all tests against kfake only; real-Kafka subtests are skipped
 	$(GO) test ./...
