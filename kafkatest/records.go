@@ -33,7 +33,7 @@ func (c *Cluster) CreateTopic(t testing.TB, name string, partitions int, configs
 // idempotent producer and waits for every delivery report.
 func (c *Cluster) Produce(t testing.TB, msgs ...*kafka.Message) []kafka.TopicPartition {
 	t.Helper()
-	p, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"enable.idempotence": true, "linger.ms": 5, "queue.buffering.max.messages": 2_000_000}))
+	p, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"enable.idempotence": true, "linger.ms": 5, "queue.buffering.max.messages": 2_000_000, "message.max.bytes": 10_000_000}))
 	if err != nil {
 		t.Fatalf("producer: %v", err)
 	}

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/kafkatest"
 )
 
@@ -124,4 +127,73 @@ func lastLinesOf(w any, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestFaultOddRecords copies records of every odd shape: each is copied
+// unchanged (a 0-byte key stays 0 bytes, a null key stays null, invalid
+// UTF-8 and non-JSON values untouched, JSON without the contract field
+// too), or, when the target cannot take it, lands in the DLQ with the
+// reason; none is lost.
+func TestFaultOddRecords(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "odd.old_name.v1", "odd.new.name.v1"
+		c.CreateTopic(t, src, 1, map[string]string{"retention.ms": "-1", "max.message.bytes": "2000000"})
+		c.CreateTopic(t, dst, 1, map[string]string{"retention.ms": "-1"})
+		topic := src
+		huge := bytes.Repeat([]byte{'h'}, 1<<20)
+		shapes := []struct {
+			name       string
+			key, value []byte
+		}{
+			{"empty value", []byte("k"), []byte{}},
+			{"0-byte key", []byte{}, []byte("v")},
+			{"null key", nil, []byte("v")},
+			{"null value", []byte("k"), nil},
+			{"1 MiB value", []byte("big"), huge},
+			{"invalid UTF-8", []byte{0xff, 0xfe}, []byte{0xc3, 0x28, 0xa0, 0xa1, 0xf0, 0x28, 0x8c, 0xbc}},
+			{"not JSON", []byte("k"), []byte("{not json")},
+			{"JSON without the contract field", []byte("k"), []byte(`{"event_id":"e-1","data":{"essay_id":"x"}}`)},
+			{"JSON with it", []byte("b-1"), []byte(`{"event_id":"e-2","correlation_id":"c-2","data":{"batch_id":"b-1"}}`)},
+		}
+		var msgs []*kafka.Message
+		for _, s := range shapes {
+			msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Key: s.key, Value: s.value})
+		}
+		c.Produce(t, msgs...)
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\npartition_keys:\n  odd: data.batch_id\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		cmd := mirrorProcess(t, c, mapFile, "--until-caught-up")
+		if err := waitProcess(cmd, 2*time.Minute); err != nil {
+			t.Fatalf("mirror: %v\n%s", err, lastLinesOf(cmd.Stderr, 30))
+		}
+		copies := c.ReadPartition(t, dst, 0)
+		dead := c.ReadPartition(t, dst+".dlq.v1", 0)
+		if len(copies) != len(shapes)-1 || len(dead) != 1 {
+			t.Fatalf("%d copies and %d dead letters, want %d and 1", len(copies), len(dead), len(shapes)-1)
+		}
+		i := 0
+		for _, s := range shapes {
+			if s.name == "1 MiB value" {
+				continue
+			}
+			got := copies[i]
+			i++
+			if !bytes.Equal(got.Key, s.key) || (got.Key == nil) != (s.key == nil) || !bytes.Equal(got.Value, s.value) || (got.Value == nil) != (s.value == nil) {
+				t.Errorf("%s: copied as key %q (nil %v) value %q (nil %v)", s.name, got.Key, got.Key == nil, got.Value, got.Value == nil)
+			}
+		}
+		dl, err := bridge.DecodeDeadLetter(dead[0].Value)
+		if err != nil {
+			t.Fatalf("dead letter: %v", err)
+		}
+		if dl.OriginalEvent.Offset != 4 || dl.OriginalEvent.ValueBytes != 1<<20 || dl.ErrorMessage == "" || dl.OriginalTopic != src {
+			t.Errorf("dead letter = %+v, want offset 4, 1 MiB and a reason", dl)
+		}
+		if !strings.Contains(strings.ToLower(dl.ErrorMessage+dl.ErrorType), "large") && !strings.Contains(dl.ErrorMessage, "max.message.bytes") {
+			t.Errorf("dead letter reason %q / %q does not say the record is too large", dl.ErrorType, dl.ErrorMessage)
+		}
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "-o", "json", "verify")
+		if err != nil || !strings.Contains(out, `"dead_lettered": 1`) || !strings.Contains(out, `"compared": 8`) {
+			t.Errorf("verify: %v\n%s", err, out)
+		}
+	})
 }
