@@ -83,6 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			return nil
 		},
+		After: releaseOperator,
 		Commands: []*cli.Command{
 			versionCommand(),
 			demoCommand(),

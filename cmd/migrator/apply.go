@@ -50,7 +50,7 @@ func applyCommand() *cli.Command {
 			defer cl.Close()
 			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c)}
 			if !opts.DryRun {
-				if env.Store, err = openState(c); err != nil {
+				if env.Store, err = openStateToChange(c); err != nil {
 					return err
 				}
 			}
@@ -84,6 +84,32 @@ func printApply(c *cli.Context, res *lifecycle.ApplyResult) error {
 // openState opens the state file named by --state.
 func openState(c *cli.Context) (*state.Store, error) {
 	return state.Open(c.Path(flagState), state.Options{LockTimeout: c.Duration(flagLockTimeout)})
+}
+
+// openStateToChange claims the migration for this command (another
+// operator's command waits for it or is refused, see state.Operator) and
+// opens the state file. The claim ends with the command.
+func openStateToChange(c *cli.Context) (*state.Store, error) {
+	op, err := state.ClaimOperator(c.Context, c.Path(flagState), commandLine(), c.Duration(flagLockTimeout))
+	if err != nil {
+		return nil, err
+	}
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata[metaOperator] = op
+	return openState(c)
+}
+
+const metaOperator = "operator"
+
+// releaseOperator gives up the command's claim, if it took one.
+func releaseOperator(c *cli.Context) error {
+	if op, ok := c.App.Metadata[metaOperator].(*state.Operator); ok {
+		op.Release()
+		delete(c.App.Metadata, metaOperator)
+	}
+	return nil
 }
 
 // confirm asks on a terminal; elsewhere it refuses, so that scripts must

@@ -44,7 +44,7 @@ func cutoverCommand() *cli.Command {
 				defer cl.Close()
 				env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c)}
 				if !c.Bool("dry-run") {
-					if env.Store, err = openState(c); err != nil {
+					if env.Store, err = openStateToChange(c); err != nil {
 						return err
 					}
 				}
@@ -158,7 +158,7 @@ func retireCommand() *cli.Command {
 
 // lifecycleEnv connects and opens the state file for a lifecycle step.
 func lifecycleEnv(c *cli.Context) (*lifecycle.Env, func(), error) {
-	st, err := openState(c)
+	st, err := openStateToChange(c)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,8 +5,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/kafkatest"
+	"github.com/huleedu/topic-migrator/state"
 )
 
 // TestFaultBrokerRestartMidCopy stops the broker (its own, so that other
@@ -194,6 +198,86 @@ func TestFaultOddRecords(t *testing.T) {
 		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "-o", "json", "verify")
 		if err != nil || !strings.Contains(out, `"dead_lettered": 1`) || !strings.Contains(out, `"compared": 8`) {
 			t.Errorf("verify: %v\n%s", err, out)
+		}
+	})
+}
+
+// TestFaultTwoOperators runs two applies and then two consumer cutovers
+// at the same moment on one state file: each either waits for the other
+// or is refused with a clear message, and the state ends consistent: the
+// rename created once, the group moved once.
+func TestFaultTwoOperators(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "twoops.old_name.v1", "twoops.new.name.v1"
+		c.CreateTopic(t, src, 2, map[string]string{"retention.ms": "-1"})
+		produceNumbered(t, c, src, 2, 0, 200)
+		commitOffsets(t, c, "twoops-readers", src, map[int32]int64{0: 50, 1: 150})
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		stateFile := filepath.Join(t.TempDir(), "s.db")
+		both := func(args ...string) []string {
+			t.Helper()
+			full := append([]string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "--lock-timeout", "20s"}, args...)
+			cmds := []*exec.Cmd{exec.Command(migratorBinary(t), full...), exec.Command(migratorBinary(t), full...)}
+			outs := make([]bytes.Buffer, 2)
+			for i, cmd := range cmds {
+				cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var res []string
+			for i, cmd := range cmds {
+				err := waitProcess(cmd, 2*time.Minute)
+				out := outs[i].String()
+				if err != nil && !strings.Contains(out, "another operator is changing this migration") && !strings.Contains(out, "has no committed offsets on "+src) {
+					t.Errorf("%v run %d failed without a clear reason: %v\n%s", args, i, err, out)
+				}
+				res = append(res, out)
+			}
+			return res
+		}
+		both("apply", "--yes")
+		mirror := mirrorProcess(t, c, mapFile, "--until-caught-up")
+		if err := waitProcess(mirror, 2*time.Minute); err != nil {
+			t.Fatalf("mirror: %v", err)
+		}
+		both("cutover", "consumers", "--rename", src, "--group", "twoops-readers", "--bridge-group", "topic-migrator-bridge")
+
+		st, err := state.Open(stateFile, state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := st.Rename(context.Background(), src)
+		if err != nil || rec.Phase != state.PhaseConsumersCut || rec.Step != nil {
+			t.Fatalf("state after two operators: %+v, %v; want consumers-cut and no step in progress", rec, err)
+		}
+		audit, err := st.Audit(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The two applies ran one after the other (the second found the
+		// topic made and re-recorded it), never interleaved; the group
+		// moved once (the second cutover found it moved).
+		counts := map[string]int{}
+		var applies []string
+		for _, e := range audit {
+			counts[e.Action]++
+			if strings.HasPrefix(e.Action, "apply: ") {
+				applies = append(applies, e.Action)
+			}
+		}
+		for i, a := range applies {
+			if want := []string{"apply: begin", "apply: end"}[i%2]; a != want {
+				t.Errorf("apply audit entries interleave: %v", applies)
+				break
+			}
+		}
+		if counts["move group: begin"] != 1 || counts["move group: end"] != 1 {
+			t.Errorf("audit: the group moved %d times (%d begun); want once: %v", counts["move group: end"], counts["move group: begin"], counts)
+		}
+		offsets, err := c.Admin(t).GroupOffsets(context.Background(), "twoops-readers")
+		if err != nil || len(offsets[src]) != 0 || len(offsets[dst]) != 2 {
+			t.Errorf("group offsets after the moves: %v %v; want only %s's", offsets, err, dst)
 		}
 	})
 }
