@@ -30,12 +30,7 @@ func TestDescribe(t *testing.T) {
 			}
 		}
 		group := "desc-group"
-		if _, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{
-			Group:      group,
-			Partitions: []kafka.TopicPartition{{Topic: &topic, Partition: 1, Offset: 1}},
-		}}); err != nil {
-			t.Fatalf("commit group offset: %v", err)
-		}
+		c.CommitOffsets(t, group, topic, map[int32]int64{1: 1})
 		// Kafka's group coordinator lists a group only once the offset commit
 		// that created it is applied to its in-memory state, a moment after
 		// the commit is acknowledged; wait for it so the count below is exact.

@@ -115,3 +115,36 @@ func (c *Cluster) readPartition(topic string, partition int32) ([]*kafka.Message
 	}
 	return nil, fmt.Errorf("read stopped at %d records of up to %d: %w", len(out), high-low, ctx.Err())
 }
+
+// CommitOffsets commits offsets of topic's partitions for group, as an
+// operator's tool would, retrying while the group coordinator is not
+// ready (on a fresh broker the first commit creates __consumer_offsets,
+// and Kafka answers it with a partition error, not a request error).
+func (c *Cluster) CommitOffsets(t testing.TB, group, topic string, offsets map[int32]int64) {
+	t.Helper()
+	var tps []kafka.TopicPartition
+	for p, o := range offsets {
+		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
+	}
+	cl := c.Admin(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := cl.Kafka().AlterConsumerGroupOffsets(context.Background(), []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: tps}})
+		if err == nil {
+			for _, g := range res.ConsumerGroupsTopicPartitions {
+				for _, tp := range g.Partitions {
+					if tp.Error != nil && err == nil {
+						err = tp.Error
+					}
+				}
+			}
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("commit offsets of group %s on %s: %v", group, topic, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

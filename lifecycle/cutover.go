@@ -515,16 +515,40 @@ func commitOffsets(ctx context.Context, cl *admin.Client, group string, offsets 
 			tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
 		}
 	}
-	res, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: tps}})
-	if err != nil {
-		return fmt.Errorf("commit offsets of group %s: %w", group, err)
-	}
-	for _, gtp := range res.ConsumerGroupsTopicPartitions {
-		for _, tp := range gtp.Partitions {
-			if tp.Error != nil {
-				return fmt.Errorf("commit offset of group %s on %s/%d: %w", group, *tp.Topic, tp.Partition, tp.Error)
+	deadline := time.Now().Add(cl.Config().OperationTimeout())
+	for {
+		res, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: tps}})
+		if err != nil {
+			return fmt.Errorf("commit offsets of group %s: %w", group, err)
+		}
+		var failed error
+		for _, gtp := range res.ConsumerGroupsTopicPartitions {
+			for _, tp := range gtp.Partitions {
+				if tp.Error != nil && failed == nil {
+					failed = fmt.Errorf("commit offset of group %s on %s/%d: %w", group, *tp.Topic, tp.Partition, tp.Error)
+				}
 			}
 		}
+		// Kafka answers a commit the coordinator cannot take yet (it is
+		// being created, moved or loaded) with a partition error.
+		var kerr kafka.Error
+		if failed == nil || !errors.As(failed, &kerr) || !coordinatorNotReady(kerr.Code()) || time.Now().After(deadline) {
+			return failed
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	return nil
+}
+
+// coordinatorNotReady reports the errors of a group coordinator that will
+// take the request shortly.
+func coordinatorNotReady(code kafka.ErrorCode) bool {
+	switch code {
+	case kafka.ErrCoordinatorNotAvailable, kafka.ErrNotCoordinator, kafka.ErrCoordinatorLoadInProgress:
+		return true
+	}
+	return false
 }

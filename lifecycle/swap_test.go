@@ -68,13 +68,7 @@ func newSwapFixture(t *testing.T, c *kafkatest.Cluster, from, to string, perPart
 	f.groups["swap-mid"] = map[int32]int64{0: int64(perPartition / 2), 1: 1, 2: 0}
 	f.groups["swap-end"] = map[int32]int64{0: int64(perPartition), 1: int64(perPartition), 2: int64(perPartition)}
 	for g, offs := range f.groups {
-		var tps []kafka.TopicPartition
-		for p, o := range offs {
-			tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
-		}
-		if _, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: g, Partitions: tps}}); err != nil {
-			t.Fatalf("commit %s: %v", g, err)
-		}
+		c.CommitOffsets(t, g, from, offs)
 	}
 	if c.Kind == kafkatest.Real {
 		if err := cl.CreateACLs(ctx, from, []admin.ACL{{Principal: "User:mailer", Host: "*", Operation: "WRITE", Permission: "ALLOW"}}); err != nil {

@@ -36,15 +36,8 @@ func TestCutoverConsumersExact(t *testing.T) {
 			t.Fatalf("mirror: %v\n%s", err, cmd.Stderr)
 		}
 		stopped := map[int32]int64{0: 0, 1: 137, 2: 300}
-		topic := src
-		var tps []kafka.TopicPartition
-		for p, o := range stopped {
-			tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
-		}
+		c.CommitOffsets(t, "reader", src, stopped)
 		cl := c.Admin(t)
-		if _, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: "reader", Partitions: tps}}); err != nil {
-			t.Fatal(err)
-		}
 
 		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "json", "cutover", "consumers", "--rename", src, "--group", "reader")
 		if err != nil {

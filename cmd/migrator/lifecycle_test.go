@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/kafkatest"
 	"github.com/huleedu/topic-migrator/lifecycle"
@@ -107,13 +105,7 @@ func TestLifecycleToRetire(t *testing.T) {
 
 func commitOffsets(t *testing.T, c *kafkatest.Cluster, group, topic string, offsets map[int32]int64) {
 	t.Helper()
-	var tps []kafka.TopicPartition
-	for p, o := range offsets {
-		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
-	}
-	if _, err := c.Admin(t).Kafka().AlterConsumerGroupOffsets(context.Background(), []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: tps}}); err != nil {
-		t.Fatal(err)
-	}
+	c.CommitOffsets(t, group, topic, offsets)
 }
 
 // TestRetireResumesAfterCrash re-runs a retire that died after deleting the

@@ -382,12 +382,7 @@ func TestStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		produceNumbered(t, c, src, 2, 0, 50)
-		topic := src
-		if _, err := c.Admin(t).Kafka().AlterConsumerGroupOffsets(context.Background(), []kafka.ConsumerGroupTopicPartitions{{
-			Group: "billing", Partitions: []kafka.TopicPartition{{Topic: &topic, Partition: 0, Offset: 10}},
-		}}); err != nil {
-			t.Fatal(err)
-		}
+		c.CommitOffsets(t, "billing", src, map[int32]int64{0: 10})
 		cmd := exec.Command(migratorBinary(t), "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "mirror", "--until-caught-up", "--instance-id", "status")
 		cmd.Stderr = &bytes.Buffer{}
 		if err := cmd.Start(); err != nil {
