@@ -231,6 +231,42 @@ func TestSecureBridgeLeastPrivilege(t *testing.T) {
 		assertExactlyOnce(t, s.Cluster, src, dst, parts)
 	})
 
+	// A record the target cannot take goes to NEW.dlq.v1. Without Create,
+	// the bridge cannot make that topic: it retries the batch for the
+	// shutdown timeout (30 s) and stops (only with
+	// KAFKA_SECURE_PROVE_MINIMAL=1). Once an admin has created the DLQ and
+	// granted Write on it, the bridge copies the rest and writes the dead
+	// letter, still without Create.
+	t.Run("dead letter", func(t *testing.T) {
+		s := kafkatest.NewSecure(t)
+		s.CreateTopic(t, src, 1, nil)
+		s.CreateTopic(t, dst, 1, map[string]string{"max.message.bytes": "2048"})
+		topic := src
+		s.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Value: []byte("small")},
+			&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Value: bytes.Repeat([]byte("x"), 8192)})
+		cl := s.Admin(t)
+		grantACLs(t, cl, "User:bridge", grants)
+		if os.Getenv("KAFKA_SECURE_PROVE_MINIMAL") == "1" {
+			out, err := secureMirror(t, s, "bridge", mapFile, 60*time.Second)
+			if err == nil || !strings.Contains(out, "create DLQ") || !strings.Contains(strings.ToLower(out), "authorization failed") {
+				t.Fatalf("mirror without Create on the DLQ: %v, want it to stop on the refused create\n%s", err, out)
+			}
+		}
+		dlq := dst + ".dlq.v1"
+		s.CreateTopic(t, dlq, 1, nil)
+		grantACLs(t, cl, "User:bridge", append(append([]bridgeGrant(nil), grants...),
+			bridgeGrant{kafka.ResourceTopic, dlq, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationWrite, "dead letters"}))
+		if out, err := secureMirror(t, s, "bridge", mapFile, 60*time.Second); err != nil {
+			t.Fatalf("mirror with the DLQ made by an admin: %v\n%s", err, out)
+		}
+		if got := s.ReadPartition(t, dst, 0); len(got) != 1 || string(got[0].Value) != "small" {
+			t.Errorf("%s holds %d records, want the small one", dst, len(got))
+		}
+		if got := s.ReadPartition(t, dlq, 0); len(got) != 1 {
+			t.Errorf("%s holds %d dead letters, want 1", dlq, len(got))
+		}
+	})
+
 	if os.Getenv("KAFKA_SECURE_PROVE_MINIMAL") != "1" {
 		return
 	}
