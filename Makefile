@@ -8,7 +8,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 RELEASE  := dist/migrator-linux-amd64
 
-.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-swap kafka-up kafka-down clean
+.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-swap kafka-up kafka-down kafka-up-secure kafka-down-secure clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
@@ -33,7 +33,7 @@ release: ## Linux amd64 binary and its sha256 in dist/, with version, commit and
 catalog: ## regenerate docs/event-catalog.md from rename-map.yaml (no cluster: retention left out)
 	env -u MIGRATOR_BOOTSTRAP_SERVERS $(GO) run ./cmd/migrator --map rename-map.yaml catalog --out docs/event-catalog.md
 
-test: ## all tests, against real Kafka (started here unless KAFKA_BOOTSTRAP_SERVERS is set) and kfake
+test: ## all tests, against real Kafka, a SASL_SSL real Kafka (both started here unless set) and kfake
 	scripts/test.sh
 
 test-faults: ## the fault suite alone (also part of make test): SIGKILLs, a broker restart, odd records, state-file and lock errors
@@ -70,6 +70,12 @@ kafka-up: ## start the real broker on 127.0.0.1:9092
 
 kafka-down:
 	scripts/kafka-down.sh
+
+kafka-up-secure: ## start the SASL_SSL broker (SCRAM, TLS, ACLs) on 127.0.0.1:9192; client properties in .kafka-secure/secure
+	scripts/kafka-up-secure.sh
+
+kafka-down-secure:
+	scripts/kafka-down-secure.sh
 
 clean:
 	rm -rf bin dist

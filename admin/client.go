@@ -67,16 +67,68 @@ func Connect(ctx context.Context, cfg clientconfig.Config, logger *slog.Logger) 
 	return c, nil
 }
 
+// ErrAuthentication is returned (wrapped) by Connect when the broker
+// refuses the client's SASL credentials.
+var ErrAuthentication = errors.New("SASL authentication failed")
+
 // Ping asks the cluster to describe itself, within the operation timeout.
+// Refused SASL credentials end it at once with ErrAuthentication rather
+// than after the timeout: librdkafka would retry them until then.
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout())
 	defer cancel()
+	authErr := make(chan kafka.Error, 1)
+	stop := make(chan struct{})
+	var watching sync.WaitGroup
+	watching.Add(1)
+	go func() {
+		defer watching.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case ev, ok := <-c.producer.Events():
+				if !ok {
+					return
+				}
+				if e, isErr := ev.(kafka.Error); isErr && e.Code() == kafka.ErrAuthentication {
+					select {
+					case authErr <- e:
+					default:
+					}
+					cancel()
+				}
+			}
+		}
+	}()
 	c.count()
 	_, err := c.admin.DescribeCluster(ctx)
+	close(stop)
+	watching.Wait()
+	select {
+	case e := <-authErr:
+		return c.authenticationFailed(e)
+	default:
+	}
 	if err == nil {
 		return nil
 	}
 	return c.unreachable(ctx, err)
+}
+
+// authenticationFailed explains refused SASL credentials: who tried, with
+// which mechanism, and the broker's reason; never the password.
+func (c *Client) authenticationFailed(e kafka.Error) error {
+	cm, _ := c.cfg.ConfigMap(nil)
+	who := ""
+	if u, ok := cm["sasl.username"]; ok && fmt.Sprint(u) != "" {
+		who = fmt.Sprintf(" as user %q", fmt.Sprint(u))
+	}
+	if m, ok := cm["sasl.mechanism"]; ok {
+		who += fmt.Sprintf(" (%v)", m)
+	}
+	return c.cfg.ScrubError(fmt.Errorf("Kafka at %s: %w%s: %s; check the user and password in --command-config (sasl.jaas.config, or sasl.username and sasl.password)",
+		c.cfg.Bootstrap(), ErrAuthentication, who, e.Error()))
 }
 
 // unreachable explains a failed call: the cluster could not be reached,

@@ -89,6 +89,24 @@ func (c *Client) CreateACLs(ctx context.Context, topic string, acls []ACL) error
 	return nil
 }
 
+// TopicExists reports whether topic is in the cluster metadata, which a
+// principal sees with Describe on it (implied by Read or Write): callers
+// that may only Write to a topic learn that it exists without the Create
+// that CreateTopics needs even for an existing topic.
+func (c *Client) TopicExists(ctx context.Context, topic string) (bool, error) {
+	c.count()
+	timeout := c.cfg.OperationTimeout()
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline))
+	}
+	md, err := c.admin.GetMetadata(&topic, false, int(timeout.Milliseconds()))
+	if err != nil {
+		return false, c.unreachable(ctx, fmt.Errorf("metadata of topic %q: %w", topic, err))
+	}
+	tm, ok := md.Topics[topic]
+	return ok && tm.Error.Code() == kafka.ErrNoError && len(tm.Partitions) > 0, nil
+}
+
 // WaitForTopics waits until every topic is in the cluster metadata with a
 // leader for each partition (present) or is gone from it (!present):
 // Kafka answers CreateTopics and DeleteTopics before every broker knows.

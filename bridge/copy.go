@@ -422,13 +422,19 @@ func (b *Bridge) countCopied(st *attemptState) {
 	}
 }
 
-// ensureDLQ creates the route's DLQ topic on first use.
+// ensureDLQ creates the route's DLQ topic on first use, unless it exists:
+// Kafka refuses CreateTopics without Create even for an existing topic, and
+// a least-privilege bridge may only Write to a DLQ an admin made.
 func (b *Bridge) ensureDLQ(ctx context.Context, r Route) error {
 	if b.dlqReady[r.DLQ] {
 		return nil
 	}
 	if b.opts.Admin == nil {
 		return fmt.Errorf("a record of %s must go to the DLQ %s, but the bridge has no admin connection to create it", r.From, r.DLQ)
+	}
+	if ok, err := b.opts.Admin.TopicExists(ctx, r.DLQ); err == nil && ok {
+		b.dlqReady[r.DLQ] = true
+		return nil
 	}
 	res, err := b.opts.Admin.CreateTopics(ctx, []admin.TopicSpec{{
 		Name: r.DLQ, Partitions: 1, ReplicationFactor: r.TargetReplicationFactor,

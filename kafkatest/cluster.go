@@ -46,6 +46,9 @@ type Cluster struct {
 	Bootstrap string
 	// Fake is the kfake cluster when Kind is Fake.
 	Fake *kfake.Cluster
+	// props are client settings (security) every client of the cluster
+	// uses; nil for a plaintext cluster.
+	props *clientconfig.Properties
 }
 
 // Run runs body as two subtests, "kfake" and "kafka". The real-Kafka
@@ -89,7 +92,7 @@ func NewReal(t testing.TB) *Cluster {
 
 // Config returns a client config for the cluster.
 func (c *Cluster) Config() clientconfig.Config {
-	return clientconfig.Config{BootstrapServers: c.Bootstrap, Timeout: 30 * time.Second}
+	return clientconfig.Config{BootstrapServers: c.Bootstrap, Properties: c.props, Timeout: 30 * time.Second}
 }
 
 // Admin connects an admin client, closed when the test ends.
@@ -108,6 +111,12 @@ func (c *Cluster) Admin(t testing.TB) *admin.Client {
 // ConfigMap returns librdkafka settings for the cluster plus extra.
 func (c *Cluster) ConfigMap(extra kafka.ConfigMap) *kafka.ConfigMap {
 	m := kafka.ConfigMap{"bootstrap.servers": c.Bootstrap, "log_level": 3}
+	if c.props != nil {
+		var err error
+		if m, err = c.Config().ConfigMap(kafka.ConfigMap{"log_level": 3}); err != nil {
+			panic(err) // the harness's own properties file: a bug, not a test failure
+		}
+	}
 	for k, v := range extra {
 		m[k] = v
 	}

@@ -15,20 +15,40 @@
 #   KAFKA_HEAP_OPTS        JVM heap flags                                  (default "-Xms256m -Xmx1g")
 #   KAFKA_MVN_ARGS         extra arguments for mvn, e.g. "-Dmaven.repo.local=/tmp/m2"
 #   KAFKA_EXTRA_PROPERTIES extra server.properties lines (newline separated), appended last
+#   KAFKA_SECURE           1: a SASL_SSL broker instead (see below; scripts/kafka-up-secure.sh sets it)
 #
 # Every start wipes the data dir, so each run begins with an empty cluster (new cluster id).
 # If a broker started by this script (same state dir) is still running, nothing is started and
 # its address is printed again. Progress goes to stderr; stdout carries only the address line.
 # A file <state>/kafka.env holds KAFKA_BOOTSTRAP_SERVERS, KAFKA_LIBS and KAFKA_VERSION.
+#
+# KAFKA_SECURE=1 starts a broker that only speaks SASL_SSL (SCRAM-SHA-512) to clients, with the
+# StandardAuthorizer on and allow.everyone.if.no.acl.found=false. Defaults then: port 9192,
+# state dir <repo>/.kafka-secure. Each start makes, in <state>/secure:
+#   ca.pem, ca.key             a self-signed CA (clients trust ca.pem)
+#   broker.pem                 the broker's key and certificate (SAN IP:127.0.0.1, DNS:localhost)
+#   admin.properties, bridge.properties, operator.properties
+#                              Java-style client settings (for --command-config and Kafka's own
+#                              tools) of the SCRAM users admin (a super user), bridge and operator,
+#                              whose random passwords are set at format time (--add-scram)
+# The controller listener is SASL_PLAINTEXT/PLAIN on loopback, for the broker itself (user
+# "controller", a super user); the broker talks to itself over SASL_SSL as admin.
+# Stdout then carries two lines: KAFKA_SECURE_DIR=<state>/secure and KAFKA_SECURE_BOOTSTRAP=HOST:PORT.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
-PORT=${KAFKA_PORT:-9092}
+SECURE=${KAFKA_SECURE:-0}
+if [[ $SECURE == 1 ]]; then
+  PORT=${KAFKA_PORT:-9192}
+  STATE_DIR=${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka-secure}
+else
+  PORT=${KAFKA_PORT:-9092}
+  STATE_DIR=${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka}
+fi
 CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
-STATE_DIR=${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka}
 LIBS=${KAFKA_CACHE:-$HOME/.cache/topic-migrator/kafka-$KAFKA_VERSION/libs}
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-120}
 HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
@@ -39,12 +59,14 @@ LOG_DIR=$STATE_DIR/logs
 PID_FILE=$STATE_DIR/kafka.pid
 PROPS=$STATE_DIR/server.properties
 ENV_FILE=$STATE_DIR/kafka.env
+SECURE_DIR=$STATE_DIR/secure
 
 log() { echo "kafka-up: $*" >&2; }
 die() { echo "kafka-up: ERROR: $*" >&2; exit 1; }
 
 [[ $PORT =~ ^[0-9]+$ && $CONTROLLER_PORT =~ ^[0-9]+$ ]] || die "KAFKA_PORT/KAFKA_CONTROLLER_PORT must be numbers"
 [[ $PORT != "$CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+[[ $SECURE == 0 || $SECURE == 1 ]] || die "KAFKA_SECURE must be 0 or 1"
 
 if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then JAVA=$JAVA_HOME/bin/java; else JAVA=java; fi
 
@@ -145,6 +167,55 @@ check_java() {
   ((major >= 17)) || die "Kafka 4.x brokers need Java 17 or newer; '$JAVA' is $v"
 }
 
+# announce ADDR: the stdout line(s) naming the broker.
+announce() {
+  if [[ $SECURE == 1 ]]; then
+    echo "KAFKA_SECURE_DIR=$SECURE_DIR"
+    echo "KAFKA_SECURE_BOOTSTRAP=$1"
+  else
+    echo "KAFKA_BOOTSTRAP_SERVERS=$1"
+  fi
+}
+
+# random_secret: 32 hex characters (no quoting trouble in JAAS or --add-scram).
+random_secret() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# make_certs: a self-signed CA and a broker certificate it signs, into $SECURE_DIR.
+make_certs() {
+  command -v openssl >/dev/null || die "openssl is needed for KAFKA_SECURE=1, and was not found"
+  local d=$SECURE_DIR
+  (
+    set -e
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=topic-migrator test CA" \
+      -keyout "$d/ca.key" -out "$d/ca.pem"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout "$d/broker.key" -out "$d/broker.csr"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$d/broker.ext"
+    openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+      -days 30 -extfile "$d/broker.ext" -out "$d/broker.crt"
+    # Kafka's PEM keystore: an (unencrypted, PKCS#8) key followed by the certificate chain.
+    cat "$d/broker.key" "$d/broker.crt" "$d/ca.pem" >"$d/broker.pem"
+    rm -f "$d/broker.csr" "$d/broker.ext" "$d/ca.srl"
+  ) >"$LOG_DIR/openssl.log" 2>&1 || { cat "$LOG_DIR/openssl.log" >&2; die "openssl could not make the certificates"; }
+  chmod 644 "$d/ca.pem"
+}
+
+# write_client_properties USER PASSWORD: $SECURE_DIR/USER.properties, Java client style.
+write_client_properties() {
+  local f=$SECURE_DIR/$1.properties
+  (umask 077; cat >"$f" <<EOF
+# Written by scripts/kafka-up.sh (KAFKA_SECURE=1) for SCRAM user $1; rewritten on every start.
+bootstrap.servers=$HOST:$PORT
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$1" password="$2";
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECURE_DIR/ca.pem
+EOF
+  )
+}
+
 # --- main ----------------------------------------------------------------------------------
 
 mkdir -p "$STATE_DIR"
@@ -154,11 +225,14 @@ exec 9>"$STATE_DIR/.lock"
 flock -w 300 9 || die "timed out waiting for the lock on $STATE_DIR"
 
 if pid=$(running_pid); then
-  addr=$(sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p' "$ENV_FILE" 2>/dev/null || true)
+  addr_key=KAFKA_BOOTSTRAP_SERVERS
+  [[ $SECURE == 1 ]] && addr_key=KAFKA_SECURE_BOOTSTRAP
+  addr=$(sed -n "s/^$addr_key=//p" "$ENV_FILE" 2>/dev/null || true)
+  [[ -n $addr || $SECURE == 0 ]] || die "the broker running from $STATE_DIR (pid $pid) is not a KAFKA_SECURE=1 broker; stop it first"
   addr=${addr:-$HOST:$PORT}
   [[ $addr == "$HOST:$PORT" ]] || log "note: the running broker listens on $addr, not on port $PORT"
   log "broker already running (pid $pid), leaving it as it is"
-  echo "KAFKA_BOOTSTRAP_SERVERS=$addr"
+  announce "$addr"
   exit 0
 fi
 rm -f "$PID_FILE"
@@ -173,9 +247,61 @@ check_java
 fetch_jars
 CP="$LIBS/*"
 
-rm -rf "$DATA_DIR" "$LOG_DIR"
+rm -rf "$DATA_DIR" "$LOG_DIR" "$SECURE_DIR"
 mkdir -p "$DATA_DIR" "$LOG_DIR"
 
+if [[ $SECURE == 1 ]]; then
+  mkdir -p "$SECURE_DIR"
+  make_certs
+  declare -A PASSWORDS=([admin]=$(random_secret) [bridge]=$(random_secret) [operator]=$(random_secret))
+  CONTROLLER_PASSWORD=$(random_secret)
+  (umask 077; cat >"$PROPS" <<EOF
+# Written by scripts/kafka-up.sh (KAFKA_SECURE=1); rewritten on every start.
+process.roles=broker,controller
+node.id=1
+listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+controller.listener.names=CONTROLLER
+controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
+log.dirs=$DATA_DIR
+
+# Clients: SCRAM-SHA-512 over TLS. The broker talks to itself on this listener as admin.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${PASSWORDS[admin]}";
+ssl.keystore.type=PEM
+ssl.keystore.location=$SECURE_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECURE_DIR/ca.pem
+ssl.client.auth=none
+
+# Controller: PLAIN on loopback (SCRAM credentials live in the metadata the controller serves).
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="$CONTROLLER_PASSWORD" user_controller="$CONTROLLER_PASSWORD";
+
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+
+# ACLs enforced: only what an ACL allows, except for the super users.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;User:controller
+allow.everyone.if.no.acl.found=false
+EOF
+  )
+else
 cat >"$PROPS" <<EOF
 # Written by scripts/kafka-up.sh; rewritten on every start.
 process.roles=broker,controller
@@ -206,6 +332,7 @@ authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:ANONYMOUS
 allow.everyone.if.no.acl.found=true
 EOF
+fi
 if [[ -n ${KAFKA_EXTRA_PROPERTIES:-} ]]; then
   printf '\n# KAFKA_EXTRA_PROPERTIES\n%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$PROPS"
 fi
@@ -213,9 +340,15 @@ fi
 LOG_OPTS=(-Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.yaml")
 
 cluster_id=$(new_cluster_id)
+scram=()
+if [[ $SECURE == 1 ]]; then
+  for user in admin bridge operator; do
+    scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=${PASSWORDS[$user]}]")
+  done
+fi
 log "formatting $DATA_DIR (cluster id $cluster_id, Kafka $KAFKA_VERSION)"
 if ! "$JAVA" "${LOG_OPTS[@]}" -cp "$CP" kafka.tools.StorageTool format \
-    --config "$PROPS" --cluster-id "$cluster_id" --standalone >"$LOG_DIR/format.log" 2>&1; then
+    --config "$PROPS" --cluster-id "$cluster_id" --standalone "${scram[@]}" >"$LOG_DIR/format.log" 2>&1; then
   print_tail
   die "kafka-storage format failed"
 fi
@@ -246,18 +379,25 @@ while :; do
   if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
     fail_start "the broker process exited during start-up"
   fi
+  # The secure listener speaks TLS first, so the ApiVersions probe is for the plain one only.
   if [[ -n $pid ]] && grep -q 'Kafka Server started' "$LOG_DIR/server.log" 2>/dev/null &&
-      port_open "$PORT" && api_versions_ok; then
+      port_open "$PORT" && { [[ $SECURE == 1 ]] || api_versions_ok; }; then
     break
   fi
   ((SECONDS < deadline)) || fail_start "the broker was not ready within ${START_TIMEOUT}s"
   sleep 0.5
 done
 
+if [[ $SECURE == 1 ]]; then
+  for user in admin bridge operator; do
+    write_client_properties "$user" "${PASSWORDS[$user]}"
+    log "client settings of SCRAM user $user: $SECURE_DIR/$user.properties"
+  done
+fi
 {
-  echo "KAFKA_BOOTSTRAP_SERVERS=$HOST:$PORT"
+  announce "$HOST:$PORT"
   echo "KAFKA_LIBS=$LIBS"
   echo "KAFKA_VERSION=$KAFKA_VERSION"
 } >"$ENV_FILE"
 log "broker ready (pid $pid, Kafka $KAFKA_VERSION)"
-echo "KAFKA_BOOTSTRAP_SERVERS=$HOST:$PORT"
+announce "$HOST:$PORT"
