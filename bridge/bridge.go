@@ -197,7 +197,12 @@ func (b *Bridge) open(ctx context.Context) error {
 		"linger.ms":                    5,
 		"message.max.bytes":            dlqMaxBytes + 1<<20,
 		"queue.buffering.max.messages": 4 * b.opts.MaxBatchRecords,
-		"log_level":                    3,
+		// Delivery reports carry only the partition, offset, error and
+		// opaque: by default confluent-kafka-go copies every key and value
+		// back into Go memory, a second copy of everything the bridge
+		// writes.
+		"go.delivery.report.fields": "none",
+		"log_level":                 3,
 	}
 	if b.opts.Delivery == ExactlyOnce {
 		producerCfg["transactional.id"] = b.opts.Group + "-" + b.opts.InstanceID
