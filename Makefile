@@ -8,7 +8,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 RELEASE  := dist/migrator-linux-amd64
 
-.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-swap kafka-up kafka-down kafka-up-secure kafka-down-secure clean
+.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-mm2 bench-swap kafka-up kafka-down kafka-up-secure kafka-down-secure clean
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
@@ -52,11 +52,17 @@ demo: build ## walk rename-map.yaml through every step on an embedded cluster (n
 fuzz: ## fuzz the rename-map loader for FUZZTIME (default 60s)
 	$(GO) test ./plan/ -run '^$$' -fuzz FuzzParseRenameMap -fuzztime $${FUZZTIME:-60s}
 
-bench: bench-plan bench-bridge bench-swap ## every benchmark, against the real broker (started here if needed)
+bench: bench-plan bench-bridge bench-mm2 bench-swap ## every benchmark, against the real broker (started here if needed)
 
 bench-bridge: build ## the bridge vs a raw librdkafka copy: 2M × 1 KiB backlog, then 10k records/s
 	$(GO) build -o bin/bridgebench ./bench/bridgebench
-	scripts/with-kafka.sh bin/bridgebench -migrator $(BIN) -records $${RECORDS:-2000000} -size $${SIZE:-1024}
+	scripts/with-kafka.sh bin/bridgebench -migrator $(BIN) -only raw,alo,eos -records $${RECORDS:-2000000} -size $${SIZE:-1024}
+
+bench-mm2: build ## raw copy, migrator and MirrorMaker 2 (scripts/mm2.sh), ALO and EOS, on one 2M × 1 KiB backlog; then offset translation
+	$(GO) build -o bin/bridgebench ./bench/bridgebench
+	scripts/mm2.sh --fetch-only >/dev/null
+	scripts/with-kafka.sh bin/bridgebench -migrator $(BIN) -mm2 scripts/mm2.sh -only raw,alo,eos,mm2-alo,mm2-eos \
+		-records $${RECORDS:-2000000} -size $${SIZE:-1024} -accuracy
 
 bench-swap: ## the stop of `cutover swap` for a 1 GiB topic (BYTES to change), against plan's forecast
 	$(GO) build -o bin/swapbench ./bench/swapbench

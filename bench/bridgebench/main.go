@@ -1,9 +1,12 @@
-// Command bridgebench measures the bridge against a raw copy baseline on a
-// real broker: throughput on a backlog, peak RSS, CPU, and end-to-end
-// latency at a steady rate. Every contender runs as its own process, in the
-// same run, on the same backlog.
+// Command bridgebench measures the bridge against a raw copy baseline and
+// MirrorMaker 2 on a real broker: throughput on a backlog, peak RSS, CPU,
+// and end-to-end latency at a steady rate. Every contender runs as its own
+// process, in the same run, on the same backlog. With -accuracy it also
+// moves a consumer group that stopped mid-topic with migrator's cutover and
+// with MM2's checkpoints, and counts the records each re-reads and skips.
 //
 //	go run ./bench/bridgebench -bootstrap 127.0.0.1:9092 -records 2000000 -size 1024
+//	go run ./bench/bridgebench -only raw,alo,eos,mm2-alo,mm2-eos -mm2 scripts/mm2.sh -accuracy
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -36,7 +40,12 @@ var (
 	rate       = flag.Int("rate", 10_000, "records/s of the steady-rate latency phase")
 	steadyFor  = flag.Duration("steady", 20*time.Second, "length of the steady-rate phase")
 	migrator   = flag.String("migrator", "bin/migrator", "migrator binary")
-	only       = flag.String("only", "", "comma-separated contenders to run (raw,alo,eos); default all")
+	only       = flag.String("only", "raw,alo,eos", "comma-separated contenders to run: raw,alo,eos,mm2-alo,mm2-eos")
+	mm2Script  = flag.String("mm2", "scripts/mm2.sh", "MirrorMaker 2 launcher (scripts/mm2.sh), for the mm2-* contenders and -accuracy")
+	mm2Port    = flag.Int("mm2-rest-port", 38083, "internal REST port of exactly-once MirrorMaker 2")
+	accuracy   = flag.Bool("accuracy", false, "also measure consumer-group offset translation: migrator cutover vs MM2 checkpoints")
+	accRecords = flag.Int("accuracy-records", 120_000, "records in the offset-translation topic")
+	accStop    = flag.Float64("accuracy-stop", 0.37, "where the group stopped, as a fraction of each partition")
 	mode       = flag.String("mode", "", "internal: 'raw' runs the raw copy baseline")
 	rawFrom    = flag.String("from", "", "internal: raw copy source")
 	rawTo      = flag.String("to", "", "internal: raw copy target")
@@ -62,7 +71,8 @@ func main() {
 // result is one contender's numbers.
 type result struct {
 	name            string
-	seconds         float64
+	seconds         float64 // process start to done (exit, or MM2: the whole backlog seen in the target)
+	copySeconds     float64 // first record in the target to the last
 	peakRSSMiB      float64
 	cpuSeconds      float64
 	p50, p99        time.Duration
@@ -83,41 +93,99 @@ func run() error {
 	}
 	log.Printf("loaded in %s", time.Since(start).Round(time.Millisecond))
 
-	contenders := []struct {
-		name, key string
-		cmd       func(dst, group string, until bool) *exec.Cmd
-	}{
-		{"raw copy (librdkafka consume→produce, no txn/headers/checks)", "raw", rawCmd(src)},
-		{"migrator --delivery at-least-once", "alo", migratorCmd(src, "at-least-once")},
-		{"migrator (exactly-once)", "eos", migratorCmd(src, "exactly-once")},
+	mm2Dir, err := os.MkdirTemp("", "bench-mm2-")
+	if err != nil {
+		return err
+	}
+	contenders := []contender{
+		{name: "raw copy (librdkafka consume→produce, no txn/headers/checks)", key: "raw", cmd: rawCmd, selfExit: true},
+		{name: "migrator --delivery at-least-once", key: "alo", cmd: migratorCmd("at-least-once"), selfExit: true},
+		{name: "migrator (exactly-once)", key: "eos", cmd: migratorCmd("exactly-once"), selfExit: true},
+		mm2Contender("mm2alo", false, mm2Dir),
+		mm2Contender("mm2eos", true, mm2Dir),
 	}
 	var results []result
 	for i, c := range contenders {
-		if *only != "" && !strings.Contains(","+*only+",", ","+c.key+",") {
+		if !strings.Contains(","+*only+",", ","+c.key+",") {
 			continue
 		}
-		dst := fmt.Sprintf("bench.target-%s-%d.v1", run, i)
-		if err := createTopic(ctx, dst); err != nil {
+		dst, err := c.targetOf(ctx, src, fmt.Sprintf("bench.target-%s-%d.v1", run, i))
+		if err != nil {
 			return err
 		}
 		group := fmt.Sprintf("bench-%s-%d", run, i)
-		log.Printf("%s: copying the backlog", c.name)
-		r, err := measure(c.cmd(dst, group, true))
+		log.Printf("%s: copying the backlog into %s", c.name, dst)
+		r, err := measure(c.cmd(src, dst, group, true), dst, c.selfExit)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 		r.name = c.name
-		log.Printf("%s: steady %d records/s for %s", c.name, *rate, *steadyFor)
-		p50, p99, n, err := steady(src, dst, c.cmd(dst, group, false))
+		log.Printf("%s: %.1fs (copy %.1fs), %.0f records/s; steady %d records/s for %s", c.name, r.seconds, r.copySeconds,
+			float64(*records)/r.seconds, *rate, *steadyFor)
+		ready := c.ready
+		if ready == nil {
+			ready = func(*exec.Cmd) error { time.Sleep(3 * time.Second); return nil } // Let the contender join its group.
+		}
+		// The steady phase copies a topic of its own, empty at the start, so
+		// that no contender's backlog includes another's steady records.
+		steadySrc := fmt.Sprintf("bench.steady-%s-%d.v1", run, i)
+		if err := createTopic(ctx, steadySrc); err != nil {
+			return err
+		}
+		steadyDst, err := c.targetOf(ctx, steadySrc, fmt.Sprintf("bench.steady-target-%s-%d.v1", run, i))
+		if err != nil {
+			return err
+		}
+		if c.mm2 {
+			// MM2 creates its target when it starts: the latency reader needs it first.
+			if err := createTopic(ctx, steadyDst); err != nil {
+				return err
+			}
+		}
+		p50, p99, n, err := steady(steadySrc, steadyDst, c.cmd(steadySrc, steadyDst, group+"-steady", false), ready)
 		if err != nil {
 			return fmt.Errorf("%s steady: %w", c.name, err)
 		}
 		r.p50, r.p99, r.steadyDelivered = p50, p99, n
 		results = append(results, r)
-		log.Printf("%s: %.1fs, %.0f records/s", c.name, r.seconds, float64(*records)/r.seconds)
 	}
 	report(results)
+	if *accuracy {
+		acc, err := measureAccuracy(ctx, run, mm2Dir)
+		if err != nil {
+			return fmt.Errorf("offset translation: %w", err)
+		}
+		reportAccuracy(acc)
+		for _, a := range acc {
+			if strings.HasPrefix(a.method, "migrator") && (a.duplicates != 0 || a.lost != 0 || a.notMoved != 0) {
+				return fmt.Errorf("migrator's cutover re-read %d and skipped %d records: it must be 0 and 0", a.duplicates, a.lost)
+			}
+		}
+	}
 	return nil
+}
+
+// contender is one copier under test.
+type contender struct {
+	name, key string
+	cmd       func(src, dst, group string, until bool) *exec.Cmd
+	// selfExit: with until, the process exits once it copied the backlog;
+	// otherwise (MM2) it is stopped once the whole backlog is in the target.
+	selfExit bool
+	// mm2: the contender creates its target, <alias>.<source>.
+	mm2   bool
+	alias string
+	// ready waits until a started contender copies (default: 3 s).
+	ready func(*exec.Cmd) error
+}
+
+// targetOf is the topic the contender copies src into: name, created here,
+// or MM2's own <alias>.<src>.
+func (c contender) targetOf(ctx context.Context, src, name string) (string, error) {
+	if c.mm2 {
+		return c.alias + "." + src, nil
+	}
+	return name, createTopic(ctx, name)
 }
 
 func config(extra kafka.ConfigMap) *kafka.ConfigMap {
@@ -183,19 +251,17 @@ func load(topic string, n int, perSecond int) error {
 	return nil
 }
 
-func rawCmd(src string) func(dst, group string, until bool) *exec.Cmd {
-	return func(dst, group string, until bool) *exec.Cmd {
-		self, _ := os.Executable()
-		n := 0
-		if until {
-			n = *records
-		}
-		return exec.Command(self, "-mode", "raw", "-bootstrap", *bootstrap, "-from", src, "-to", dst, "-until", strconv.Itoa(n), "-partitions", strconv.Itoa(*partitions))
+func rawCmd(src, dst, group string, until bool) *exec.Cmd {
+	self, _ := os.Executable()
+	n := 0
+	if until {
+		n = *records
 	}
+	return exec.Command(self, "-mode", "raw", "-bootstrap", *bootstrap, "-from", src, "-to", dst, "-until", strconv.Itoa(n), "-partitions", strconv.Itoa(*partitions))
 }
 
-func migratorCmd(src, delivery string) func(dst, group string, until bool) *exec.Cmd {
-	return func(dst, group string, until bool) *exec.Cmd {
+func migratorCmd(delivery string) func(src, dst, group string, until bool) *exec.Cmd {
+	return func(src, dst, group string, until bool) *exec.Cmd {
 		dir, _ := os.MkdirTemp("", "bench-map")
 		mapFile := filepath.Join(dir, "map.yaml")
 		_ = os.WriteFile(mapFile, []byte(fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst)), 0o644)
@@ -207,39 +273,97 @@ func migratorCmd(src, delivery string) func(dst, group string, until bool) *exec
 	}
 }
 
-// measure runs cmd to completion: wall time, peak RSS and CPU.
-func measure(cmd *exec.Cmd) (result, error) {
+// measure runs cmd until the backlog is copied into dst: wall time, copy
+// time (first record in dst to the last), peak RSS and CPU. A selfExit
+// contender is waited for (its CPU is the exited process's); any other is
+// stopped once the whole backlog is in dst (its CPU read from /proc at that
+// moment, before the stop).
+func measure(cmd *exec.Cmd, dst string, selfExit bool) (result, error) {
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
+	w, err := newWatcher(dst)
+	if err != nil {
+		return result{}, err
+	}
+	defer w.close()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return result{}, err
 	}
 	var peak atomic.Int64
 	done := make(chan struct{})
+	sampled := make(chan struct{})
 	go func() {
+		defer close(sampled)
 		for {
+			if kb := vmHWM(cmd.Process.Pid); kb > peak.Load() {
+				peak.Store(kb)
+			}
 			select {
 			case <-done:
 				return
 			case <-time.After(100 * time.Millisecond):
-				if kb := vmHWM(cmd.Process.Pid); kb > peak.Load() {
-					peak.Store(kb)
-				}
 			}
 		}
 	}()
-	err := cmd.Wait()
-	close(done)
-	if err != nil {
-		return result{}, fmt.Errorf("%v\n%s", err, lastLines(stderr.String(), 20))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var r result
+	if selfExit {
+		werr := w.watch(func() bool {
+			select {
+			case err := <-exited:
+				exited <- err
+				return true
+			default:
+				return false
+			}
+		})
+		err := <-exited
+		close(done)
+		<-sampled
+		if err != nil {
+			return result{}, fmt.Errorf("%v\n%s", err, lastLines(stderr.String(), 20))
+		}
+		if werr != nil {
+			return result{}, werr
+		}
+		st := cmd.ProcessState
+		r = result{seconds: time.Since(start).Seconds(), cpuSeconds: (st.UserTime() + st.SystemTime()).Seconds()}
+	} else {
+		var died error
+		werr := w.watch(func() bool {
+			select {
+			case died = <-exited:
+				return true
+			default:
+				return w.complete()
+			}
+		})
+		if died != nil || werr == nil && !w.done {
+			close(done)
+			return result{}, fmt.Errorf("exited before copying the backlog: %v\n%s", died, lastLines(stderr.String(), 20))
+		}
+		cpu := procCPU(cmd.Process.Pid)
+		close(done)
+		<-sampled
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if werr != nil {
+			return result{}, werr
+		}
+		r = result{seconds: w.last.Sub(start).Seconds(), cpuSeconds: cpu}
 	}
-	st := cmd.ProcessState
-	return result{
-		seconds:    time.Since(start).Seconds(),
-		peakRSSMiB: float64(peak.Load()) / 1024,
-		cpuSeconds: (st.UserTime() + st.SystemTime()).Seconds(),
-	}, nil
+	r.peakRSSMiB = float64(peak.Load()) / 1024
+	r.copySeconds = w.last.Sub(w.first).Seconds()
+	return r, nil
 }
 
 // vmHWM reads a process's peak resident set size in KiB.
@@ -270,9 +394,11 @@ func lastLines(s string, n int) string {
 // steady runs the contender while records are written at -rate for
 // -steady, and measures, for each record copied, the time from its source
 // timestamp to its arrival in the target (read_committed).
-func steady(src, dst string, cmd *exec.Cmd) (p50, p99 time.Duration, n int, err error) {
+func steady(src, dst string, cmd *exec.Cmd, ready func(*exec.Cmd) error) (p50, p99 time.Duration, n int, err error) {
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
 	// Read the target from its current end.
 	c, err := kafka.NewConsumer(config(kafka.ConfigMap{"group.id": "bench-latency-" + dst, "isolation.level": "read_committed", "enable.auto.commit": false, "fetch.wait.max.ms": 5}))
 	if err != nil {
@@ -293,7 +419,9 @@ func steady(src, dst string, cmd *exec.Cmd) (p50, p99 time.Duration, n int, err 
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	}()
-	time.Sleep(3 * time.Second) // Let the contender join its group.
+	if err := ready(cmd); err != nil {
+		return 0, 0, 0, err
+	}
 	total := int(steadyFor.Seconds()) * *rate
 	loadErr := make(chan error, 1)
 	go func() { loadErr <- load(src, total, *rate) }()
@@ -319,21 +447,47 @@ func report(results []result) {
 	mb := float64(*records) * float64(*size) / 1e6
 	fmt.Printf("\n%d records × %d B (%.0f MB) backlog, %d partitions; steady phase %d records/s for %s; %s, %d CPUs\n\n",
 		*records, *size, mb, *partitions, *rate, *steadyFor, runtime.GOOS, runtime.NumCPU())
-	fmt.Println("| contender | records/s | MB/s | vs raw copy | peak RSS | CPU s per M records | latency p50 | latency p99 | steady records seen |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
-	var raw float64
-	for _, r := range results {
-		if strings.HasPrefix(r.name, "raw") {
-			raw = float64(*records) / r.seconds
+	fmt.Println("records/s and MB/s: whole run (process start, JVM/connector or group start-up, copy); copy only: first record in the target to the last")
+	fmt.Println()
+	fmt.Println("| contender | records/s | MB/s | vs raw copy | copy only: records/s | copy only vs raw | peak RSS | CPU s per M records | latency p50 | latency p99 | steady records seen |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	var raw, rawCopy float64
+	find := func(prefix string) *result {
+		for i := range results {
+			if strings.HasPrefix(results[i].name, prefix) {
+				return &results[i]
+			}
 		}
+		return nil
+	}
+	if r := find("raw"); r != nil {
+		raw, rawCopy = float64(*records)/r.seconds, float64(*records)/r.copySeconds
+	}
+	pct := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f %%", 100*a/b)
 	}
 	for _, r := range results {
-		rps := float64(*records) / r.seconds
-		ratio := "-"
-		if raw > 0 {
-			ratio = fmt.Sprintf("%.0f %%", 100*rps/raw)
-		}
-		fmt.Printf("| %s | %.0f | %.1f | %s | %.0f MiB | %.1f | %s | %s | %d |\n", r.name, rps, mb/r.seconds, ratio, r.peakRSSMiB,
-			r.cpuSeconds/(float64(*records)/1e6), r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.steadyDelivered)
+		rps, cps := float64(*records)/r.seconds, float64(*records)/r.copySeconds
+		fmt.Printf("| %s | %.0f | %.1f | %s | %.0f | %s | %.0f MiB | %.1f | %s | %s | %d |\n", r.name, rps, mb/r.seconds, pct(rps, raw), cps, pct(cps, rawCopy),
+			r.peakRSSMiB, r.cpuSeconds/(float64(*records)/1e6), r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.steadyDelivered)
 	}
+	ratio := func(label, a, b string) {
+		x, y := find(a), find(b)
+		if x == nil || y == nil {
+			return
+		}
+		fmt.Printf("| %s | %.2f× | %.2f× | %.2f× |\n", label, y.seconds/x.seconds, y.copySeconds/x.copySeconds,
+			(y.cpuSeconds)/(x.cpuSeconds))
+	}
+	fmt.Println()
+	fmt.Println("| ratio (same run) | records/s, whole run | records/s, copy only | CPU per record (inverse: >1 = less CPU) |")
+	fmt.Println("|---|---|---|---|")
+	ratio("migrator exactly-once / MM2 exactly-once", "migrator (exactly-once)", "MirrorMaker 2 exactly-once")
+	ratio("migrator at-least-once / MM2 at-least-once", "migrator --delivery", "MirrorMaker 2 at-least-once")
+	ratio("migrator exactly-once / raw copy", "migrator (exactly-once)", "raw")
+	ratio("migrator at-least-once / raw copy", "migrator --delivery", "raw")
+	ratio("MM2 exactly-once / raw copy", "MirrorMaker 2 exactly-once", "raw")
 }
