@@ -143,6 +143,20 @@ func (t *Translator) Translate(ctx context.Context, p int32, o int64) (int64, er
 	return lo, nil
 }
 
+// translateAll translates every offset of needed (partition → source
+// offsets), one pass per partition.
+func (t *Translator) translateAll(ctx context.Context, needed map[int32][]int64) (map[int32]map[int64]int64, error) {
+	out := make(map[int32]map[int64]int64, len(needed))
+	for p, offs := range needed {
+		m, err := t.TranslateMany(ctx, p, offs)
+		if err != nil {
+			return nil, fmt.Errorf("translate %s/%d into %s: %w", t.origin, p, t.target, err)
+		}
+		out[p] = m
+	}
+	return out, nil
+}
+
 // foreign marks a probed record that is not a copy from the origin topic
 // (a lenient translator counts it as earlier than any offset sought).
 const foreign = -2
@@ -286,11 +300,9 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverOptions) ([]Gro
 			needed[p] = append(needed[p], o)
 		}
 	}
-	translated := map[int32]map[int64]int64{}
-	for p, offs := range needed {
-		if translated[p], err = tr.TranslateMany(ctx, p, offs); err != nil {
-			return nil, fmt.Errorf("translate %s/%d: %w", r.From, p, err)
-		}
+	translated, err := tr.translateAll(ctx, needed)
+	if err != nil {
+		return nil, err
 	}
 	var out []GroupCutover
 	for _, g := range groups {

@@ -453,11 +453,9 @@ func (s *swapRun) save(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer tr.Close()
-	translated := map[int32]map[int64]int64{}
-	for p, offs := range needed {
-		if translated[p], err = tr.TranslateMany(ctx, p, offs); err != nil {
-			return "", fmt.Errorf("translate %s/%d into %s: %w", s.r.From, p, s.staging, err)
-		}
+	translated, err := tr.translateAll(ctx, needed)
+	if err != nil {
+		return "", err
 	}
 	inStaging := map[string]map[int32]int64{}
 	for g, parts := range oldOffsets {
@@ -600,11 +598,9 @@ func (s *swapRun) commitGroups(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer tr.Close()
-	translated := map[int32]map[int64]int64{}
-	for p, offs := range needed {
-		if translated[p], err = tr.TranslateMany(ctx, p, offs); err != nil {
-			return "", fmt.Errorf("translate %s/%d into %s: %w", s.staging, p, s.r.To, err)
-		}
+	translated, err := tr.translateAll(ctx, needed)
+	if err != nil {
+		return "", err
 	}
 	ids := slices.Sorted(maps.Keys(inStaging))
 	moved := 0

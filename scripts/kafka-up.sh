@@ -250,6 +250,24 @@ CP="$LIBS/*"
 rm -rf "$DATA_DIR" "$LOG_DIR" "$SECURE_DIR"
 mkdir -p "$DATA_DIR" "$LOG_DIR"
 
+# single_node_settings: the server.properties lines of every single-node test broker.
+single_node_settings() {
+  cat <<'EOF'
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+}
+
 if [[ $SECURE == 1 ]]; then
   mkdir -p "$SECURE_DIR"
   make_certs
@@ -282,18 +300,7 @@ listener.name.controller.sasl.enabled.mechanisms=PLAIN
 sasl.mechanism.controller.protocol=PLAIN
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="$CONTROLLER_PASSWORD" user_controller="$CONTROLLER_PASSWORD";
 
-num.partitions=1
-default.replication.factor=1
-auto.create.topics.enable=false
-delete.topic.enable=true
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
+$(single_node_settings)
 
 # ACLs enforced: only what an ACL allows, except for the super users.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
@@ -314,18 +321,7 @@ controller.listener.names=CONTROLLER
 controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
 log.dirs=$DATA_DIR
 
-num.partitions=1
-default.replication.factor=1
-auto.create.topics.enable=false
-delete.topic.enable=true
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
+$(single_node_settings)
 
 # ACLs on, so CreateAcls/DescribeAcls work; everyone is allowed while no ACL matches.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
