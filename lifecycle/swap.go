@@ -464,13 +464,9 @@ func (s *swapRun) save(ctx context.Context) (string, error) {
 			inStaging[g][p] = translated[p][o]
 		}
 	}
-	var acls []admin.ACL
-	for _, a := range old.ACLs {
-		if a.Pattern == "" || strings.EqualFold(a.Pattern, "LITERAL") {
-			acls = append(acls, a)
-		}
-	}
-	spec := swapSpec{Topic: admin.TopicSpec{Name: s.r.To, Partitions: staging.Partitions, ReplicationFactor: staging.ReplicationFactor, Configs: staging.Configs}, ACLs: acls}
+	// The old topic's ACLs are its literal bindings (prefixed ones name
+	// the prefix, not the topic, and keep applying by themselves).
+	spec := swapSpec{Topic: admin.TopicSpec{Name: s.r.To, Partitions: staging.Partitions, ReplicationFactor: staging.ReplicationFactor, Configs: staging.Configs}, ACLs: old.ACLs}
 	rawSpec, _ := json.Marshal(spec)
 	rawGroups, _ := json.Marshal(inStaging)
 	rawOld, _ := json.Marshal(oldOffsets)

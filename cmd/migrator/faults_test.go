@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
@@ -120,17 +121,13 @@ func TestFaultBridgeKilled20Times(t *testing.T) {
 	})
 }
 
-// lastLinesOf returns the last n lines a process wrote to its buffer.
-func lastLinesOf(w any, n int) string {
-	b, ok := w.(*bytes.Buffer)
-	if !ok {
-		return ""
+// lastLinesOf returns the last n lines a process wrote to its stderr
+// buffer.
+func lastLinesOf(w io.Writer, n int) string {
+	if b, ok := w.(*bytes.Buffer); ok {
+		return lastLines(b.String(), n)
 	}
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return ""
 }
 
 // TestFaultOddRecords copies records of every odd shape: each is copied
