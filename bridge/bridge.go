@@ -155,6 +155,8 @@ type Bridge struct {
 	pending []*kafka.Message
 
 	dlqReady map[string]bool
+	// consumerFailed is set when the consumer raised a fatal error.
+	consumerFailed bool
 }
 
 type partitionKey struct {
@@ -289,12 +291,32 @@ func (b *Bridge) drainProducerEvents() {
 
 func (b *Bridge) close() {
 	if b.consumer != nil {
-		if err := b.consumer.Close(); err != nil {
-			b.log.Warn("close consumer", "err", err)
-		}
+		b.closeConsumer()
 	}
 	if b.producer != nil {
 		b.producer.Close()
+	}
+}
+
+// closeConsumer leaves the group. A consumer that hit a fatal error (a
+// static member fenced by another with its instance id) never finishes
+// closing in librdkafka, so it is abandoned after the shutdown timeout:
+// the bridge is exiting with that error anyway.
+func (b *Bridge) closeConsumer() {
+	c := b.consumer
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	wait := b.opts.ShutdownTimeout
+	if b.consumerFailed {
+		wait = min(wait, 5*time.Second)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			b.log.Warn("close consumer", "err", err)
+		}
+	case <-time.After(wait):
+		b.log.Warn("consumer did not close; abandoning it", "after", wait, "fatal", b.consumerFailed)
 	}
 }
 
@@ -373,9 +395,7 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 	// Between batches nothing is in flight: the consumer of the old
 	// topics leaves the group and one for the new topics joins.
 	if b.consumer != nil {
-		if err := b.consumer.Close(); err != nil {
-			b.log.Warn("close consumer", "err", err)
-		}
+		b.closeConsumer()
 		b.consumer = nil
 		b.mu.Lock()
 		for k := range b.assigned {
@@ -559,7 +579,8 @@ func (b *Bridge) fill(ctx context.Context) ([]*kafka.Message, error) {
 			}
 		case kafka.Error:
 			if e.IsFatal() {
-				return nil, b.opts.Client.ScrubError(fmt.Errorf("consumer: %w", e))
+				b.consumerFailed = true
+				return nil, b.opts.Client.ScrubError(fmt.Errorf("bridge consumer: %w (another bridge process with instance id %q may have joined the group, or the broker restarted and fenced this member: restart the bridge)", e, b.opts.InstanceID))
 			}
 			b.log.Warn("consumer", "err", b.opts.Client.Scrub(e.Error()))
 			if n == 0 {

@@ -453,3 +453,76 @@ func TestBridgeCommitsPastTrailingMarkers(t *testing.T) {
 		}
 	})
 }
+
+// TestBridgeTakenOverExits starts a second bridge with the first one's
+// group and instance id, as an operator who starts the mirror twice does:
+// the second fences the first (its transactional producer and its static
+// consumer), and the first must exit promptly with an error that says
+// so, not hang; the second copies everything, each record once.
+func TestBridgeTakenOverExits(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const from, to = "takeover.old_name.v1", "takeover.new.name.v1"
+		c.CreateTopic(t, from, 2, nil)
+		c.CreateTopic(t, to, 2, nil)
+		r := route(from, to, 2)
+		start := func(ctx context.Context, untilCaughtUp bool) chan error {
+			done := make(chan error, 1)
+			go func() {
+				done <- bridge.Run(ctx, bridge.Options{Client: c.Config(), Group: "takeover", InstanceID: "same",
+					Routes: bridge.StaticRoutes([]bridge.Route{r}), Admin: c.Admin(t), UntilCaughtUp: untilCaughtUp,
+					Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+			}()
+			return done
+		}
+		now := time.Now()
+		var first []*kafka.Message
+		for i := range 200 {
+			first = append(first, msg(from, int32(i%2), []byte(fmt.Sprint(i)), []byte(fmt.Sprint("v", i)), now))
+		}
+		c.Produce(t, first...)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a := start(ctx, false)
+		waitForRecords(t, c, to, 100)
+
+		bctx, bcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer bcancel()
+		b := start(bctx, false)
+		select {
+		case err := <-a:
+			if err == nil || !strings.Contains(err.Error(), `instance id "same"`) {
+				t.Fatalf("the fenced bridge returned %v, want an error naming instance id \"same\"", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the fenced bridge still runs a minute after another took its instance id")
+		}
+		var second []*kafka.Message
+		for i := 200; i < 300; i++ {
+			second = append(second, msg(from, int32(i%2), []byte(fmt.Sprint(i)), []byte(fmt.Sprint("v", i)), now))
+		}
+		c.Produce(t, second...)
+		deadline := time.Now().Add(time.Minute)
+		for len(c.ReadPartition(t, to, 0))+len(c.ReadPartition(t, to, 1)) < 300 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the second bridge did not copy all 300 records within a minute")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		bcancel()
+		if err := <-b; err != nil {
+			t.Fatalf("second bridge: %v", err)
+		}
+		for p := int32(0); p < 2; p++ {
+			got := c.ReadPartition(t, to, p)
+			if len(got) != 150 {
+				t.Errorf("%s/%d holds %d records, want 150 (each once)", to, p, len(got))
+			}
+			for i, m := range got {
+				if want := fmt.Sprint("v", 2*i+int(p)); string(m.Value) != want {
+					t.Errorf("%s/%d offset %d = %q, want %q", to, p, i, m.Value, want)
+					break
+				}
+			}
+		}
+	})
+}
