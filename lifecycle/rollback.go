@@ -230,7 +230,7 @@ func countDirect(ctx context.Context, env *Env, from, to string, snap *admin.Sna
 	}
 	direct := 0
 	for p := int32(0); p < int32(t.Partitions); p++ {
-		rd, err := openReader(env.Admin.Config(), to, p)
+		rd, err := openReader(env.Admin.Config(), to, p, -1)
 		if err != nil {
 			return 0, err
 		}

@@ -90,7 +90,7 @@ func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOpt
 func averageRecordBytes(ctx context.Context, env *Env, topic string, partitions int) (float64, error) {
 	var total, n int64
 	for p := int32(0); p < int32(partitions); p++ {
-		rd, err := openReader(env.Admin.Config(), topic, p)
+		rd, err := openReader(env.Admin.Config(), topic, p, -1)
 		if err != nil {
 			return 0, err
 		}

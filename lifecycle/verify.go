@@ -89,6 +89,14 @@ func (r *VerifyReport) Summary() string {
 // reached yet are counted, not failed. progress, when set, is called after
 // each partition.
 func Verify(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, progress func(PartitionReport)) (*VerifyReport, error) {
+	// The target's ends are fixed before the DLQ is read: the bridge
+	// writes a dead letter in the same transaction as the copies after
+	// it, so every record dead-lettered before a copy verify will see is
+	// in the DLQ by the time it is read.
+	ends, err := targetEnds(cfg, target, partitions)
+	if err != nil {
+		return nil, err
+	}
 	dead, err := deadLettered(ctx, cfg, dlq)
 	if err != nil {
 		return nil, err
@@ -114,7 +122,7 @@ func Verify(ctx context.Context, cfg clientconfig.Config, source, target, dlq st
 			if failed {
 				return
 			}
-			pr, err := verifyPartition(ctx, cfg, source, target, p, dead)
+			pr, err := verifyPartition(ctx, cfg, source, target, p, ends[p], dead)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -147,7 +155,7 @@ type partitionReader struct {
 	done bool
 }
 
-func openReader(cfg clientconfig.Config, topic string, p int32) (*partitionReader, error) {
+func newVerifyConsumer(cfg clientconfig.Config) (*kafka.Consumer, error) {
 	cm, err := cfg.ConfigMap(kafka.ConfigMap{
 		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
 		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "log_level": 3,
@@ -159,10 +167,42 @@ func openReader(cfg clientconfig.Config, topic string, p int32) (*partitionReade
 	if err != nil {
 		return nil, cfg.ScrubError(fmt.Errorf("verify consumer: %w", err))
 	}
+	return c, nil
+}
+
+// targetEnds returns the committed end (last stable offset) of each
+// partition of topic.
+func targetEnds(cfg clientconfig.Config, topic string, partitions int32) ([]int64, error) {
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ends := make([]int64, partitions)
+	for p := range partitions {
+		_, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
+		if err != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+		}
+		ends[p] = high
+	}
+	return ends, nil
+}
+
+// openReader opens a reader of topic/p from its first record to its end,
+// or to upTo when that is not negative and comes first.
+func openReader(cfg clientconfig.Config, topic string, p int32, upTo int64) (*partitionReader, error) {
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return nil, err
+	}
 	low, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+	}
+	if upTo >= 0 {
+		high = min(high, upTo)
 	}
 	r := &partitionReader{c: c, high: high, next: low, done: high <= low}
 	if !r.done {
@@ -206,7 +246,7 @@ func (r *partitionReader) close() { r.c.Close() }
 // deadLettered returns the source offsets found in the DLQ.
 func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map[bridge.Origin]bool, error) {
 	out := map[bridge.Origin]bool{}
-	r, err := openReader(cfg, dlq, 0)
+	r, err := openReader(cfg, dlq, 0, -1)
 	if err != nil {
 		var kerr kafka.Error
 		if errors.As(err, &kerr) && (kerr.Code() == kafka.ErrUnknownPartition || kerr.Code() == kafka.ErrUnknownTopicOrPart || kerr.Code() == kafka.ErrUnknownTopic) {
@@ -229,17 +269,17 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 	}
 }
 
-func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, dead map[bridge.Origin]bool) (PartitionReport, error) {
+func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, targetEnd int64, dead map[bridge.Origin]bool) (PartitionReport, error) {
 	pr := PartitionReport{Partition: p}
-	// The target's end is taken first: every copy it holds up to there is
-	// of a source record below the source's end taken after, even while
-	// both are written to and copied.
-	dst, err := openReader(cfg, target, p)
+	// The target's end was taken first: every copy it holds up to there
+	// is of a source record below the source's end taken after, even
+	// while both are written to and copied.
+	dst, err := openReader(cfg, target, p, targetEnd)
 	if err != nil {
 		return pr, err
 	}
 	defer dst.close()
-	src, err := openReader(cfg, source, p)
+	src, err := openReader(cfg, source, p, -1)
 	if err != nil {
 		return pr, err
 	}
