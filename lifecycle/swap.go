@@ -409,8 +409,16 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 		return "", err
 	}
 	// A swap deletes the source next: every record must be in the copy.
-	if t := rep.Totals(); !rep.OK() || t.NotYetCopied > 0 || t.Direct > 0 {
+	t := rep.Totals()
+	if !rep.OK() || t.NotYetCopied > 0 || t.Direct > 0 {
 		return "", fmt.Errorf("%s does not match %s: %s", to, from, rep.Summary())
+	}
+	// A dead-lettered record is not in the copy: the topic that takes the
+	// name would not hold it (it gets the copy's configs), and the DLQ is
+	// no place to keep what was part of the topic.
+	if t.DeadLettered > 0 {
+		return "", fmt.Errorf("%d record(s) of %s are not in %s but only in the DLQ %s (the copy refused them: read its dead letters for why, usually max.message.bytes): a swap deletes %s, so it stops here; roll the swap back (`migrator rollback --rename %s`), fix the target's configs in the map, apply and swap again",
+			t.DeadLettered, from, to, plan.DLQTopic(to), from, s.r.From)
 	}
 	return fmt.Sprintf("%s equals %s: %s", to, from, rep.Summary()), nil
 }

@@ -373,3 +373,36 @@ func produceOne(c *kafkatest.Cluster, topic string) error {
 	m := (<-ch).(*kafka.Message)
 	return m.TopicPartition.Error
 }
+
+// TestSwapRefusesDeadLetters: a record the staging topic refused is only
+// in its DLQ; the swap must not delete the old topic then, and says why.
+func TestSwapRefusesDeadLetters(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "z.big_one.v1", "z.big.one.v1", 20)
+		small := "2000"
+		if err := f.env.Admin.SetTopicConfig(ctx, plan.StagingTopic(f.to), "max.message.bytes", &small); err != nil {
+			t.Fatal(err)
+		}
+		topic := f.from
+		c.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 1}, Key: []byte("big"), Value: bytes.Repeat([]byte{'b'}, 5000)})
+		_, err := lifecycle.CutoverSwap(ctx, f.env, f.options(nil))
+		if err == nil || !strings.Contains(err.Error(), "1 record(s) of "+f.from+" are not in "+plan.StagingTopic(f.to)+" but only in the DLQ") {
+			t.Fatalf("swap with a dead-lettered record: %v, want a refusal naming the dead letter", err)
+		}
+		snap, err := f.env.Admin.Describe(ctx, admin.DescribeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Topics[f.from] == nil {
+			t.Fatal("the old topic was deleted although a record of it is only in the DLQ")
+		}
+		rec, _, _ := f.env.Store.Rename(ctx, f.from)
+		if rec.Data["swap_done"] != lifecycle.SwapDrained {
+			t.Errorf("last swap step done = %q, want %q", rec.Data["swap_done"], lifecycle.SwapDrained)
+		}
+		if _, err := lifecycle.Rollback(ctx, f.env, lifecycle.RollbackOptions{Rename: f.from}); err != nil {
+			t.Fatalf("rollback after the refusal: %v", err)
+		}
+	})
+}
