@@ -198,6 +198,30 @@ func (c *Client) DescribeTopics(ctx context.Context, names []string) (map[string
 	return snap.Topics, nil
 }
 
+// Unauthorized returns which of names this client may not describe.
+// Kafka leaves such topics out of a listing, so to DescribeTopics they
+// look missing; callers ask this to tell the two apart.
+func (c *Client) Unauthorized(ctx context.Context, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout())
+	defer cancel()
+	c.count()
+	res, err := c.admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames(names))
+	if err != nil {
+		return nil, c.unreachable(ctx, fmt.Errorf("describe topics %v: %w", names, err))
+	}
+	var out []string
+	for _, d := range res.TopicDescriptions {
+		if d.Error.Code() == kafka.ErrTopicAuthorizationFailed {
+			out = append(out, d.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 func (c *Client) describeConfigs(ctx context.Context, snap *Snapshot) error {
 	if len(snap.Topics) == 0 {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/huleedu/topic-migrator/admin"
@@ -56,8 +57,11 @@ type MapRoutes struct {
 	Only []string
 	// Reverse copies new → old instead (rollback after producers moved).
 	Reverse bool
-	// Log reports state-file trouble, which never stops the bridge.
+	// Log reports state-file trouble and unauthorized topics, which never
+	// stop the bridge.
 	Log *slog.Logger
+
+	lastHidden string // the unauthorized topics last reported
 }
 
 // Routes implements RouteSource.
@@ -116,8 +120,14 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		return nil, err
 	}
 	var routes []Route
+	var missing []string
 	for _, p := range pairs {
 		src, dst := topics[p.from], topics[p.to]
+		for name, t := range map[string]*admin.Topic{p.from: src, p.to: dst} {
+			if t == nil {
+				missing = append(missing, name)
+			}
+		}
 		if src == nil || dst == nil {
 			continue
 		}
@@ -127,6 +137,7 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		}
 		routes = append(routes, r)
 	}
+	s.reportUnauthorized(ctx, missing)
 	sort.Slice(routes, func(i, j int) bool { return routes[i].From < routes[j].From })
 	for i := range routes {
 		routes[i].WindowEnd = windowEnds[routes[i].Rename]
@@ -136,6 +147,28 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 		s.Log.Warn("could not record progress in the state file", "err", err)
 	}
 	return routes, nil
+}
+
+// reportUnauthorized logs, when the set changes, the topics of the map
+// that look missing only because this principal may not describe them:
+// their renames are not copied until it may.
+func (s *MapRoutes) reportUnauthorized(ctx context.Context, missing []string) {
+	if s.Log == nil {
+		return
+	}
+	hidden, err := s.Admin.Unauthorized(ctx, missing)
+	if err != nil {
+		s.Log.Warn("could not tell missing topics from unauthorized ones", "topics", missing, "err", err)
+		return
+	}
+	key := strings.Join(hidden, ",")
+	if key == s.lastHidden {
+		return
+	}
+	s.lastHidden = key
+	for _, t := range hidden {
+		s.Log.Error("not authorized to describe topic; its rename is not copied until the bridge's principal may (Read on the old topic, Write on the new, DescribeConfigs on both: runbooks/security.md)", "topic", t)
+	}
 }
 
 // windowStart is when the rename first entered phase created: its

@@ -216,6 +216,30 @@ func TestSecureBridgeLeastPrivilege(t *testing.T) {
 		t.Errorf("the DLQ was created (%v) though no record went to it", err)
 	}
 
+	// Without any ACL on the new topic, Kafka hides it from the bridge's
+	// principal: the bridge says it is not authorized, not that the topic
+	// is missing, and copies nothing.
+	t.Run("target hidden", func(t *testing.T) {
+		s, cl := setup(t)
+		var srcOnly []bridgeGrant
+		for _, g := range grants {
+			if g.Name != dst {
+				srcOnly = append(srcOnly, g)
+			}
+		}
+		grantACLs(t, cl, "User:bridge", srcOnly)
+		out, err := secureMirror(t, s, "bridge", mapFile, 20*time.Second)
+		if err == nil || !strings.Contains(out, "not authorized to describe topic") || !strings.Contains(out, "topic="+dst) {
+			t.Fatalf("mirror without ACLs on %s: %v, want it to name the topic as not authorized\n%s", dst, err, out)
+		}
+		if strings.Contains(out, "topic="+src) {
+			t.Errorf("the old topic, which the bridge may read, was reported unauthorized\n%s", out)
+		}
+		if got := s.ReadPartition(t, dst, 0); len(got) != 0 {
+			t.Errorf("%d records copied without Write on %s", len(got), dst)
+		}
+	})
+
 	t.Run("at-least-once", func(t *testing.T) {
 		s, cl := setup(t)
 		var noTxn []bridgeGrant
