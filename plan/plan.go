@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,8 @@ type Finding struct {
 	Severity Severity `json:"severity"`
 	// Code names the kind of finding, stable for scripts: source-missing,
 	// target-drift, collision, chain, cycle, naming, partitions,
-	// config-rejects-history, no-contract, unreachable-contract, ...
+	// config-rejects-history, no-contract, unreachable-contract,
+	// contract-change, ...
 	Code    string `json:"code"`
 	Topic   string `json:"topic,omitempty"`
 	Message string `json:"message"`
@@ -296,6 +298,7 @@ func (b *builder) rename(r Rename) RenamePlan {
 		}
 	}
 	b.checkPartitions(r, src, spec, add)
+	b.checkContractChange(r, add)
 	b.checkHistoryFits(src, spec, add)
 	b.checkPrefixedACLs(r, add)
 
@@ -410,6 +413,26 @@ func (b *builder) checkPartitions(r Rename, src *admin.Topic, spec *admin.TopicS
 		add(Warning, "partitions", r.To, "make sure producers of the new topic use the same partitioner as the bridge (murmur2_random, as Java clients)",
 			"the target would have %d partitions, more than the source's %d: the bridge must re-partition by key, so per-key order holds only if producers use the bridge's partitioner.", spec.Partitions, src.Partitions)
 	}
+}
+
+// checkContractChange finds a rename into a domain whose partition-key
+// contract differs from the source domain's: the bridge keeps every record
+// in its source partition, so the copies stay partitioned by the old key
+// while the new topic's producers partition by the new one.
+func (b *builder) checkContractChange(r Rename, add addFunc) {
+	fromDomain, toDomain := b.m.Domain(r.From), b.m.Domain(r.To)
+	if fromDomain == toDomain {
+		return
+	}
+	old, okOld := b.m.Contract(fromDomain)
+	nu, okNew := b.m.Contract(toDomain)
+	if !okOld || !okNew || slices.Equal(old.Paths, nu.Paths) {
+		return
+	}
+	add(Warning, "contract-change", r.To,
+		fmt.Sprintf("keep the rename in domain %q, or make sure no consumer of %s relies on one key's records sharing a partition across the cutover", fromDomain, r.To),
+		"%s moves from domain %q (keyed by %s) to %q (keyed by %s): the copies keep the old key's partitioning, records produced to %s after the cutover follow the new key, so per-key order holds only within each.",
+		r.From, fromDomain, strings.Join(old.Paths, ", "), toDomain, strings.Join(nu.Paths, ", "), r.To)
 }
 
 // checkHistoryFits finds target configs that would reject records already

@@ -283,3 +283,32 @@ func TestDomain(t *testing.T) {
 		t.Errorf("no prefix: Domain = %q, want b", got)
 	}
 }
+
+func TestPlanContractChange(t *testing.T) {
+	snap := snapshot(topic("huleedu.batch.x.v1", 3, nil), topic("huleedu.batch.y.v1", 3, nil), topic("huleedu.batch.z.v1", 3, nil))
+	p := build(t, `version: 1
+naming: {prefix: huleedu.}
+partition_keys:
+  batch: data.batch_id
+  essay: [data.essay_id]
+  class: data.batch_id
+renames:
+  - {from: huleedu.batch.x.v1, to: huleedu.essay.x.v1}
+  - {from: huleedu.batch.y.v1, to: huleedu.batch.y.v2}
+  - {from: huleedu.batch.z.v1, to: huleedu.class.z.v1}
+`, snap)
+	f := findings(p.Rename("huleedu.batch.x.v1"), "contract-change")
+	if len(f) != 1 || f[0].Severity != Warning ||
+		!strings.Contains(f[0].Message, `domain "batch" (keyed by data.batch_id) to "essay" (keyed by data.essay_id)`) {
+		t.Errorf("batch → essay: %+v", f)
+	}
+	if p.Rename("huleedu.batch.x.v1").Action != ActionCreate {
+		t.Errorf("a contract change must not block: %s", p.Rename("huleedu.batch.x.v1").Action)
+	}
+	if f := findings(p.Rename("huleedu.batch.y.v1"), "contract-change"); len(f) != 0 {
+		t.Errorf("same domain: %+v", f)
+	}
+	if f := findings(p.Rename("huleedu.batch.z.v1"), "contract-change"); len(f) != 0 {
+		t.Errorf("another domain with the same key: %+v", f)
+	}
+}
