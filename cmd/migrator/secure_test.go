@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -221,13 +222,7 @@ func TestSecureBridgeLeastPrivilege(t *testing.T) {
 	// is missing, and copies nothing.
 	t.Run("target hidden", func(t *testing.T) {
 		s, cl := setup(t)
-		var srcOnly []bridgeGrant
-		for _, g := range grants {
-			if g.Name != dst {
-				srcOnly = append(srcOnly, g)
-			}
-		}
-		grantACLs(t, cl, "User:bridge", srcOnly)
+		grantACLs(t, cl, "User:bridge", slices.DeleteFunc(slices.Clone(grants), func(g bridgeGrant) bool { return g.Name == dst }))
 		out, err := secureMirror(t, s, "bridge", mapFile, 20*time.Second)
 		if err == nil || !strings.Contains(out, "not authorized to describe topic") || !strings.Contains(out, "topic="+dst) {
 			t.Fatalf("mirror without ACLs on %s: %v, want it to name the topic as not authorized\n%s", dst, err, out)
@@ -242,13 +237,7 @@ func TestSecureBridgeLeastPrivilege(t *testing.T) {
 
 	t.Run("at-least-once", func(t *testing.T) {
 		s, cl := setup(t)
-		var noTxn []bridgeGrant
-		for _, g := range grants {
-			if g.Type != resourceTransactionalID {
-				noTxn = append(noTxn, g)
-			}
-		}
-		grantACLs(t, cl, "User:bridge", noTxn)
+		grantACLs(t, cl, "User:bridge", slices.DeleteFunc(slices.Clone(grants), func(g bridgeGrant) bool { return g.Type == resourceTransactionalID }))
 		if out, err := secureMirror(t, s, "bridge", mapFile, 90*time.Second, "--delivery", "at-least-once"); err != nil {
 			t.Fatalf("mirror as bridge, at least once: %v\n%s", err, out)
 		}
