@@ -9,14 +9,18 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// MIGRATOR_CPUPROFILE=FILE writes a CPU profile, for benchmarks.
+	// MIGRATOR_CPUPROFILE=FILE writes a CPU profile, for benchmarks; "%p"
+	// in FILE becomes the process id, for runs of several processes.
 	if path := os.Getenv("MIGRATOR_CPUPROFILE"); path != "" {
+		path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 		if f, err := os.Create(path); err == nil {
 			if err := pprof.StartCPUProfile(f); err == nil {
 				defer pprof.StopCPUProfile()
