@@ -129,6 +129,9 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 			b.log.Warn("target refused records; retrying the batch with them sent to the DLQ", "records", len(refused.records), "isolating", len(refused.ambiguous))
 			continue
 		}
+		if unauthorized(err) {
+			return b.opts.Client.ScrubError(fmt.Errorf("copy batch of %d records: %w", len(batch), err))
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("copy batch of %d records: %w (last error: %v)", len(batch), ctx.Err(), err)
 		}
@@ -444,6 +447,9 @@ func (b *Bridge) ensureDLQ(ctx context.Context, r Route) error {
 		return err
 	}
 	if e := res[r.DLQ]; e != nil && !errors.Is(e, admin.ErrTopicExists) {
+		if unauthorized(e) {
+			return fmt.Errorf("create DLQ: %w (a record of %s must go there: grant the bridge's principal Create on %s, or create it and grant Write on it: runbooks/security.md)", e, r.From, r.DLQ)
+		}
 		return fmt.Errorf("create DLQ: %w", e)
 	}
 	if err := b.opts.Admin.WaitForTopics(ctx, []string{r.DLQ}, true); err != nil {
@@ -451,6 +457,20 @@ func (b *Bridge) ensureDLQ(ctx context.Context, r Route) error {
 	}
 	b.dlqReady[r.DLQ] = true
 	return nil
+}
+
+// unauthorized reports whether err is Kafka refusing this principal an
+// operation: retrying cannot help until someone grants it.
+func unauthorized(err error) bool {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	switch kerr.Code() {
+	case kafka.ErrTopicAuthorizationFailed, kafka.ErrGroupAuthorizationFailed, kafka.ErrClusterAuthorizationFailed, kafka.ErrTransactionalIDAuthorizationFailed:
+		return true
+	}
+	return false
 }
 
 // groupLost reports whether err means this member's group generation is
