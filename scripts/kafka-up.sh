@@ -63,6 +63,8 @@ SECURE_DIR=$STATE_DIR/secure
 
 log() { echo "kafka-up: $*" >&2; }
 die() { echo "kafka-up: ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/maven-fetch.sh
+source "$SCRIPT_DIR/maven-fetch.sh"
 
 [[ $PORT =~ ^[0-9]+$ && $CONTROLLER_PORT =~ ^[0-9]+$ ]] || die "KAFKA_PORT/KAFKA_CONTROLLER_PORT must be numbers"
 [[ $PORT != "$CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
@@ -128,33 +130,8 @@ new_cluster_id() {
 
 # fetch_jars: make $LIBS hold every jar the broker and tools need (Maven Central, cached).
 fetch_jars() {
-  local marker=$LIBS/.complete
-  if [[ -f $marker && $(<"$marker") == "$KAFKA_VERSION" ]]; then return 0; fi
-  command -v mvn >/dev/null || die "mvn (Maven) is needed to fetch the Kafka jars, and was not found"
-  mkdir -p "$(dirname "$LIBS")"
-  exec 8>"$LIBS.lock"
-  flock -w 600 8 || die "timed out waiting for another fetch into $LIBS"
-  if [[ -f $marker && $(<"$marker") == "$KAFKA_VERSION" ]]; then exec 8>&-; return 0; fi
-  local tmp=$LIBS.tmp.$$ mvn_args=()
-  read -r -a mvn_args <<<"${KAFKA_MVN_ARGS:-}"
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
-  # mvn's output goes to a file (Debian's Maven 3.8 prints stray colour codes even with -q -B),
-  # shown only when it fails.
-  if ! mvn -q -B -f "$SCRIPT_DIR/pom.xml" "${mvn_args[@]}" \
-      dependency:copy-dependencies -Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$tmp" \
-      >"$tmp.log" 2>&1; then
-    sed 's/\x1b\[[0-9;]*m//g' "$tmp.log" >&2
-    rm -rf "$tmp" "$tmp.log"
-    die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION and its dependencies"
-  fi
-  rm -f "$tmp.log"
-  [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || { rm -rf "$tmp"; die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"; }
-  echo "$KAFKA_VERSION" >"$tmp/.complete"
-  rm -rf "$LIBS"
-  mv "$tmp" "$LIBS"
-  exec 8>&-
+  maven_fetch "$LIBS" "$KAFKA_VERSION" "$SCRIPT_DIR/pom.xml" kafka.version "kafka_2.13-$KAFKA_VERSION.jar" \
+    "Kafka (org.apache.kafka:kafka_2.13)" "${KAFKA_MVN_ARGS:-}"
 }
 
 check_java() {

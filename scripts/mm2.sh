@@ -49,37 +49,16 @@ HEAP_OPTS=${MM2_HEAP_OPTS:--Xms256m -Xmx2g}
 
 log() { echo "mm2: $*" >&2; }
 die() { echo "mm2: ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/maven-fetch.sh
+source "$SCRIPT_DIR/maven-fetch.sh"
 
 if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then JAVA=$JAVA_HOME/bin/java; else JAVA=java; fi
 
 # fetch_jars: make $LIBS hold MirrorMaker 2 and its runtime (Maven Central, cached), the same
 # way scripts/kafka-up.sh fetches the broker.
 fetch_jars() {
-  local marker=$LIBS/.complete
-  if [[ -f $marker && $(<"$marker") == "$MM2_VERSION" ]]; then return 0; fi
-  command -v mvn >/dev/null || die "mvn (Maven) is needed to fetch MirrorMaker 2, and was not found"
-  mkdir -p "$(dirname "$LIBS")"
-  exec 8>"$LIBS.lock"
-  flock -w 600 8 || die "timed out waiting for another fetch into $LIBS"
-  if [[ -f $marker && $(<"$marker") == "$MM2_VERSION" ]]; then exec 8>&-; return 0; fi
-  local tmp=$LIBS.tmp.$$ mvn_args=()
-  read -r -a mvn_args <<<"${MM2_MVN_ARGS:-}"
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  log "fetching MirrorMaker 2 $MM2_VERSION jars from Maven Central into $LIBS"
-  if ! mvn -q -B -f "$SCRIPT_DIR/mm2-pom.xml" "${mvn_args[@]}" \
-      dependency:copy-dependencies -Dmm2.version="$MM2_VERSION" -DoutputDirectory="$tmp" \
-      >"$tmp.log" 2>&1; then
-    sed 's/\x1b\[[0-9;]*m//g' "$tmp.log" >&2
-    rm -rf "$tmp" "$tmp.log"
-    die "mvn could not fetch org.apache.kafka:connect-mirror:$MM2_VERSION and its dependencies"
-  fi
-  rm -f "$tmp.log"
-  [[ -f $tmp/connect-mirror-$MM2_VERSION.jar ]] || { rm -rf "$tmp"; die "connect-mirror-$MM2_VERSION.jar missing after mvn"; }
-  echo "$MM2_VERSION" >"$tmp/.complete"
-  rm -rf "$LIBS"
-  mv "$tmp" "$LIBS"
-  exec 8>&-
+  maven_fetch "$LIBS" "$MM2_VERSION" "$SCRIPT_DIR/mm2-pom.xml" mm2.version "connect-mirror-$MM2_VERSION.jar" \
+    "MirrorMaker 2 (org.apache.kafka:connect-mirror)" "${MM2_MVN_ARGS:-}"
 }
 
 fetch_jars
