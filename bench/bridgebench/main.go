@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -30,6 +29,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bench/benchkafka"
 )
 
 var (
@@ -233,21 +234,11 @@ func load(topic string, n int, perSecond int) error {
 		binary.BigEndian.PutUint64(key, uint64(i))
 		m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(i % *partitions)},
 			Key: append([]byte(nil), key...), Value: value, Timestamp: time.Now()}
-		for {
-			err := p.Produce(m, nil)
-			if err == nil {
-				break
-			}
-			var kerr kafka.Error
-			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-				p.Flush(50)
-				continue
-			}
+		if err := benchkafka.Produce(p, m); err != nil {
 			return err
 		}
 	}
-	for p.Flush(1000) > 0 {
-	}
+	benchkafka.FlushAll(p)
 	return nil
 }
 

@@ -1,13 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bench/benchkafka"
 )
 
 // rawCopy is the baseline: the least a librdkafka program must do to copy
@@ -48,21 +49,11 @@ func rawCopy(from, to string, until int) error {
 			continue
 		}
 		out := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &to, Partition: m.TopicPartition.Partition}, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
-		for {
-			err := p.Produce(out, nil)
-			if err == nil {
-				break
-			}
-			var kerr kafka.Error
-			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-				p.Flush(10)
-				continue
-			}
+		if err := benchkafka.Produce(p, out); err != nil {
 			return fmt.Errorf("produce: %w", err)
 		}
 		n++
 	}
-	for p.Flush(1000) > 0 {
-	}
+	benchkafka.FlushAll(p)
 	return nil
 }

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bench/benchkafka"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/bridge"
@@ -154,20 +155,10 @@ func load(topic string, n int) error {
 	for i := 0; i < n; i++ {
 		m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(i % *partitions)},
 			Key: []byte(fmt.Sprintf("key-%d", i%1000)), Value: value}
-		for {
-			err := p.Produce(m, nil)
-			if err == nil {
-				break
-			}
-			var kerr kafka.Error
-			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-				p.Flush(50)
-				continue
-			}
+		if err := benchkafka.Produce(p, m); err != nil {
 			return err
 		}
 	}
-	for p.Flush(1000) > 0 {
-	}
+	benchkafka.FlushAll(p)
 	return nil
 }
