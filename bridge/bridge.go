@@ -157,6 +157,16 @@ type Bridge struct {
 	dlqReady map[string]bool
 	// consumerFailed is set when the consumer raised a fatal error.
 	consumerFailed bool
+	// live is the consumer whose rebalances count (guarded by mu): a
+	// consumer abandoned while closing may still report a revocation,
+	// which must not touch the assignment of its successor.
+	live *kafka.Consumer
+}
+
+func (b *Bridge) setLive(c *kafka.Consumer) {
+	b.mu.Lock()
+	b.live = c
+	b.mu.Unlock()
 }
 
 type partitionKey struct {
@@ -397,6 +407,7 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 	if b.consumer != nil {
 		b.closeConsumer()
 		b.consumer = nil
+		b.setLive(nil)
 		b.mu.Lock()
 		for k := range b.assigned {
 			b.opts.Metrics.forgetPartition(k)
@@ -413,6 +424,7 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 		return err
 	}
 	b.consumer = c
+	b.setLive(c)
 	b.log.Info("mirroring", "routes", routes)
 	if err := b.consumer.SubscribeTopics(topics, b.rebalance); err != nil {
 		return fmt.Errorf("subscribe to %v: %w", topics, err)
@@ -422,6 +434,12 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 
 // rebalance is called from Poll: between batches, or while a batch fills.
 func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	b.mu.Lock()
+	live := c == b.live
+	b.mu.Unlock()
+	if !live {
+		return nil // confluent-kafka-go assigns or unassigns by itself
+	}
 	b.opts.Metrics.Rebalances.Inc()
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
