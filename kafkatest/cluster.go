@@ -74,8 +74,8 @@ func NewFake(t testing.TB, opts ...kfake.Opt) *Cluster {
 }
 
 // NewReal returns the real broker named by KAFKA_BOOTSTRAP_SERVERS after
-// deleting every topic and consumer group on it, so that the test starts on
-// an empty cluster.
+// deleting every topic, consumer group and ACL on it, so that the test
+// starts on an empty cluster.
 func NewReal(t testing.TB) *Cluster {
 	t.Helper()
 	bootstrap := os.Getenv(EnvBootstrap)
@@ -126,7 +126,8 @@ func (c *Cluster) ConfigMap(extra kafka.ConfigMap) *kafka.ConfigMap {
 // internalTopic reports whether Kafka owns the topic.
 func internalTopic(name string) bool { return strings.HasPrefix(name, "__") }
 
-// reset deletes every non-internal topic and every consumer group.
+// reset deletes every non-internal topic, every consumer group and every
+// ACL (when the broker has an authorizer).
 func (c *Cluster) reset(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -170,6 +171,17 @@ func (c *Cluster) reset(t testing.TB) {
 			t.Fatalf("reset: groups %v still have members", left)
 		case <-time.After(500 * time.Millisecond):
 		}
+	}
+
+	acls, err := ka.DeleteACLs(ctx, kafka.ACLBindingFilters{{
+		Type: kafka.ResourceAny, ResourcePatternType: kafka.ResourcePatternTypeAny,
+		Operation: kafka.ACLOperationAny, PermissionType: kafka.ACLPermissionTypeAny,
+	}})
+	if err != nil {
+		t.Fatalf("reset: delete ACLs: %v", err)
+	}
+	if code := acls[0].Error.Code(); code != kafka.ErrNoError && code != kafka.ErrSecurityDisabled {
+		t.Fatalf("reset: delete ACLs: %v", acls[0].Error)
 	}
 
 	topics, err := c.topics(ka)

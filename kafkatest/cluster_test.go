@@ -73,3 +73,26 @@ func TestTopicNameCollision(t *testing.T) {
 		}
 	})
 }
+
+// TestResetDeletesACLs: an ACL one test leaves on the real broker is gone
+// for the next, which may create a topic of the same name.
+func TestResetDeletesACLs(t *testing.T) {
+	ctx := context.Background()
+	c := NewReal(t)
+	c.CreateTopic(t, "reset.acl.v1", 1, nil)
+	cl := c.Admin(t)
+	binding := kafka.ACLBinding{Type: kafka.ResourceTopic, Name: "reset.acl.v1", ResourcePatternType: kafka.ResourcePatternTypeLiteral,
+		Principal: "User:left-behind", Host: "*", Operation: kafka.ACLOperationRead, PermissionType: kafka.ACLPermissionTypeAllow}
+	if res, err := cl.Kafka().CreateACLs(ctx, kafka.ACLBindings{binding}); err != nil || res[0].Error.Code() != kafka.ErrNoError {
+		t.Fatalf("create ACL: %v %v", err, res)
+	}
+	NewReal(t)
+	got, err := cl.Kafka().DescribeACLs(ctx, kafka.ACLBindingFilter{Type: kafka.ResourceAny, ResourcePatternType: kafka.ResourcePatternTypeAny,
+		Operation: kafka.ACLOperationAny, PermissionType: kafka.ACLPermissionTypeAny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.ACLBindings) != 0 {
+		t.Errorf("after a reset the broker still holds %v", got.ACLBindings)
+	}
+}

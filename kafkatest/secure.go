@@ -1,13 +1,9 @@
 package kafkatest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/huleedu/topic-migrator/clientconfig"
 )
@@ -52,7 +48,6 @@ func NewSecure(t testing.TB) *Secure {
 	}
 	s.props = props
 	s.reset(t)
-	s.deleteACLs(t)
 	return s
 }
 
@@ -60,22 +55,4 @@ func NewSecure(t testing.TB) *Secure {
 // (admin, bridge or operator), for --command-config.
 func (s *Secure) Properties(user string) string {
 	return filepath.Join(s.Dir, user+".properties")
-}
-
-// deleteACLs deletes every ACL binding of the cluster.
-func (s *Secure) deleteACLs(t testing.TB) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := s.Admin(t)
-	res, err := cl.Kafka().DeleteACLs(ctx, kafka.ACLBindingFilters{{
-		Type: kafka.ResourceAny, ResourcePatternType: kafka.ResourcePatternTypeAny,
-		Operation: kafka.ACLOperationAny, PermissionType: kafka.ACLPermissionTypeAny,
-	}})
-	if err != nil {
-		t.Fatalf("reset: delete ACLs: %v", err)
-	}
-	if res[0].Error.Code() != kafka.ErrNoError {
-		t.Fatalf("reset: delete ACLs: %v", res[0].Error)
-	}
 }
