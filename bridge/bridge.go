@@ -308,10 +308,10 @@ func (b *Bridge) close() {
 	}
 }
 
-// closeConsumer leaves the group. A consumer that hit a fatal error (a
-// static member fenced by another with its instance id) never finishes
-// closing in librdkafka, so it is abandoned after the shutdown timeout:
-// the bridge is exiting with that error anyway.
+// closeConsumer leaves the group, waiting at most the shutdown timeout. A
+// consumer that hit a fatal error (a static member fenced by another with
+// its instance id) never finishes closing in librdkafka, so it is
+// abandoned after 5 s: the bridge is exiting with that error anyway.
 func (b *Bridge) closeConsumer() {
 	c := b.consumer
 	done := make(chan error, 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,6 +157,8 @@ func (s *MapRoutes) reportUnauthorized(ctx context.Context, missing []string) {
 	if s.Log == nil {
 		return
 	}
+	slices.Sort(missing)
+	missing = slices.Compact(missing) // a chain names a topic twice
 	hidden, err := s.Admin.Unauthorized(ctx, missing)
 	if err != nil {
 		s.Log.Warn("could not tell missing topics from unauthorized ones", "topics", missing, "err", err)
