@@ -66,23 +66,53 @@ func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOpt
 	if !opts.Measure {
 		return nil
 	}
-	rate, how, err := measureCopyRate(ctx, env, largest.From, opts.ProbeBytes)
+	// The swap's copy reads staging, whose records carry the bridge's
+	// headers: the probe copies from staging too once the bridge has
+	// filled it, else from the old topic.
+	probeSource := largest.From
+	if staging := plan.StagingTopic(largest.To); largest.Action != plan.ActionCreateStaging {
+		if n, err := recordsIn(ctx, env, staging); err == nil && n > 0 {
+			probeSource = staging
+		}
+	}
+	rate, verifyRate, how, err := measureRates(ctx, env, probeSource, opts.ProbeBytes)
 	if err != nil {
 		return fmt.Errorf("measure copy throughput: %w", err)
 	}
+	seconds := func(bytes, perSecond float64) time.Duration {
+		return time.Duration(bytes / perSecond * float64(time.Second))
+	}
 	for _, r := range swaps {
-		r.Stop.CopyBytesPerSecond, r.Stop.Measured = rate, how
-		if rate > 0 {
-			r.Stop.Copy = time.Duration(float64(r.Stop.Bytes) / rate * float64(time.Second))
+		st := r.Stop
+		st.CopyBytesPerSecond, st.VerifyBytesPerSecond, st.Measured = rate, verifyRate, how
+		if rate <= 0 || verifyRate <= 0 {
+			continue
 		}
-		if opts.MaxStop > 0 && r.Stop.Copy > opts.MaxStop {
+		st.Copy = seconds(float64(st.Bytes), rate)
+		st.Verify = seconds(2*float64(st.Bytes), verifyRate)
+		st.Total = st.Copy + st.Verify
+		if opts.MaxStop > 0 && st.Total > opts.MaxStop {
 			r.Findings = append(r.Findings, plan.Finding{Severity: plan.Warning, Code: "stop-too-long", Topic: r.To,
-				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s), longer than --max-stop %s.",
-					r.Stop.Copy.Round(time.Second), r.Stop.Bytes/1_000_000, rate/1e6, opts.MaxStop),
+				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s: %s; two verifies at %.1f MB/s: %s), longer than --max-stop %s.",
+					st.Total.Round(time.Second), st.Bytes/1_000_000, rate/1e6, st.Copy.Round(time.Second), verifyRate/1e6, st.Verify.Round(time.Second), opts.MaxStop),
 				Fix: "shorten the topic's retention before the swap, or choose a non-colliding name (a version bump) and the dual strategy"})
 		}
 	}
 	return nil
+}
+
+// recordsIn returns how many records topic holds (end minus start
+// offsets), 0 when it does not exist.
+func recordsIn(ctx context.Context, env *Env, topic string) (int64, error) {
+	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{topic}})
+	if err != nil {
+		return 0, err
+	}
+	t := snap.Topics[topic]
+	if t == nil || t.Offsets == nil {
+		return 0, nil
+	}
+	return t.Offsets.Records(), nil
 }
 
 // averageRecordBytes reads up to sampleRecords records of each partition
@@ -117,18 +147,61 @@ func averageRecordBytes(ctx context.Context, env *Env, topic string, partitions 
 	return float64(total) / float64(n), nil
 }
 
-// measureCopyRate copies up to limit bytes of source into ProbeTopic with
-// the exactly-once bridge and returns the bytes per second it reached
-// once copying had begun (the group join and transaction setup are not a
-// cost per byte). The probe topic and group are deleted after.
-func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) (float64, string, error) {
+// measureRates copies up to limit bytes of source into ProbeTopic with
+// the exactly-once bridge, then verifies the copy against the part of
+// source it holds, and returns both throughputs in bytes of the topic per
+// second, and how they were measured. The probe topic and group are
+// deleted after.
+func measureRates(ctx context.Context, env *Env, source string, limit int64) (copyRate, verifyRate float64, how string, err error) {
+	probe, err := measureCopyRate(ctx, env, source, limit)
+	defer func() {
+		cctx := context.WithoutCancel(ctx)
+		if err := env.Admin.DeleteTopic(cctx, ProbeTopic); err != nil {
+			env.logger().Warn("could not delete the probe topic", "topic", ProbeTopic, "err", err)
+		}
+		_, _ = env.Admin.Kafka().DeleteConsumerGroups(cctx, []string{ProbeTopic})
+	}()
+	if err != nil || probe.rate <= 0 {
+		return 0, 0, probe.how, err
+	}
+	// The probe's group committed, with each transaction, how far into
+	// source the copy got: verify reads source that far.
+	committed, err := env.Admin.GroupOffsets(ctx, ProbeTopic)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	start := time.Now()
+	rep, err := verifyUpTo(ctx, env.Admin.Config(), source, ProbeTopic, plan.DLQTopic(ProbeTopic), probe.partitions, committed[source], nil)
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("verify the probe copy: %w", err)
+	}
+	if !rep.OK() {
+		return 0, 0, "", fmt.Errorf("the probe copy of %s does not verify: %s", source, rep.Summary())
+	}
+	verifyRate = probe.copied / time.Since(start).Seconds()
+	return probe.rate, verifyRate, fmt.Sprintf("%s, verified at %.1f MB/s", probe.how, verifyRate/1e6), nil
+}
+
+// probeCopy is what measureCopyRate measured.
+type probeCopy struct {
+	partitions int32
+	rate       float64 // bytes per second once warm
+	copied     float64 // bytes copied in all
+	how        string
+}
+
+// measureCopyRate copies up to limit bytes of source into ProbeTopic (which
+// it creates; the caller deletes it) with the exactly-once bridge and
+// returns the bytes per second the copy reached once copying had begun
+// (the group join and transaction setup are not a cost per byte).
+func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) (probeCopy, error) {
 	topics, err := env.Admin.DescribeTopics(ctx, []string{source})
 	if err != nil {
-		return 0, "", err
+		return probeCopy{}, err
 	}
 	src := topics[source]
 	if src == nil {
-		return 0, "", fmt.Errorf("topic %s does not exist", source)
+		return probeCopy{}, fmt.Errorf("topic %s does not exist", source)
 	}
 	_ = env.Admin.DeleteTopic(ctx, ProbeTopic) // Left by an interrupted probe.
 	errs, err := env.Admin.CreateTopics(ctx, []admin.TopicSpec{{Name: ProbeTopic, Partitions: src.Partitions, ReplicationFactor: src.ReplicationFactor,
@@ -137,21 +210,14 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 		err = errs[ProbeTopic]
 	}
 	if err != nil {
-		return 0, "", err
+		return probeCopy{}, err
 	}
-	defer func() {
-		cctx := context.WithoutCancel(ctx)
-		if err := env.Admin.DeleteTopic(cctx, ProbeTopic); err != nil {
-			env.logger().Warn("could not delete the probe topic", "topic", ProbeTopic, "err", err)
-		}
-		_, _ = env.Admin.Kafka().DeleteConsumerGroups(cctx, []string{ProbeTopic})
-	}()
 	if err := env.Admin.WaitForTopics(ctx, []string{ProbeTopic}, true); err != nil {
-		return 0, "", err
+		return probeCopy{}, err
 	}
 	route, err := bridge.RouteBetween(ctx, env.Admin, "probe", source, ProbeTopic, "earliest")
 	if err != nil {
-		return 0, "", err
+		return probeCopy{}, err
 	}
 	metrics := bridge.NewMetrics(nil)
 	copied := func() float64 {
@@ -187,15 +253,16 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, context.Canceled) {
-				return 0, "", err
+				return probeCopy{}, err
 			}
 			bytes := copied()
 			elapsed := time.Since(startAt).Seconds()
 			if startAt.IsZero() || bytes <= startBytes || elapsed <= 0 {
-				return 0, fmt.Sprintf("%s holds nothing to measure a copy rate with", source), nil
+				return probeCopy{how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
 			}
 			rate := (bytes - startBytes) / elapsed
-			return rate, fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6), nil
+			return probeCopy{partitions: int32(src.Partitions), rate: rate, copied: bytes,
+				how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
 		case <-tick.C:
 			b := copied()
 			if startAt.IsZero() && rebalances() > 0 {

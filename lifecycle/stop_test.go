@@ -15,8 +15,10 @@ import (
 )
 
 // TestEstimateSwapStops sizes a swap's copy from a sample of its records
-// and, with Measure, times a probe copy: the forecast is bytes / rate, a
-// forecast over --max-stop is a warning, and the probe leaves nothing.
+// and, with Measure, times a probe copy and its verify: the forecast is
+// the copy (bytes / copy rate) plus two verifies (bytes / verify rate
+// each), a forecast over --max-stop is a warning, and the probe leaves
+// nothing.
 func TestEstimateSwapStops(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
@@ -54,11 +56,15 @@ func TestEstimateSwapStops(t *testing.T) {
 			t.Fatal(err)
 		}
 		st = p.Rename(from).Stop
-		if st.CopyBytesPerSecond <= 0 || st.Copy <= 0 || !strings.Contains(st.Measured, "probe copy") {
+		if st.CopyBytesPerSecond <= 0 || st.Copy <= 0 || st.VerifyBytesPerSecond <= 0 || !strings.Contains(st.Measured, "probe copy") || !strings.Contains(st.Measured, "verified at") {
 			t.Fatalf("measured estimate = %+v", st)
 		}
 		if want := time.Duration(float64(st.Bytes) / st.CopyBytesPerSecond * float64(time.Second)); st.Copy != want {
 			t.Errorf("copy forecast %s, want bytes/rate = %s", st.Copy, want)
+		}
+		// Two verifies, each at the rate the probe copy verified.
+		if want := time.Duration(2 * float64(st.Bytes) / st.VerifyBytesPerSecond * float64(time.Second)); st.Verify != want || st.Total != st.Copy+st.Verify {
+			t.Errorf("verify forecast %s and total %s, want 2 × bytes/verify rate = %s and copy + verify", st.Verify, st.Total, want)
 		}
 		found := false
 		for _, f := range p.Rename(from).Findings {

@@ -89,6 +89,13 @@ func (r *VerifyReport) Summary() string {
 // reached yet are counted, not failed. progress, when set, is called after
 // each partition.
 func Verify(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, progress func(PartitionReport)) (*VerifyReport, error) {
+	return verifyUpTo(ctx, cfg, source, target, dlq, partitions, nil, progress)
+}
+
+// verifyUpTo is Verify reading each source partition p only up to
+// sourceEnds[p] when sourceEnds is given (the plan's probe verifies a
+// copy of part of a topic).
+func verifyUpTo(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, sourceEnds map[int32]int64, progress func(PartitionReport)) (*VerifyReport, error) {
 	// The target's ends are fixed before the DLQ is read: the bridge
 	// writes a dead letter in the same transaction as the copies after
 	// it, so every record dead-lettered before a copy verify will see is
@@ -122,7 +129,11 @@ func Verify(ctx context.Context, cfg clientconfig.Config, source, target, dlq st
 			if failed {
 				return
 			}
-			pr, err := verifyPartition(ctx, cfg, source, target, p, ends[p], dead)
+			sourceEnd := int64(-1)
+			if sourceEnds != nil {
+				sourceEnd = sourceEnds[p]
+			}
+			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, ends[p], dead)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -269,7 +280,7 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 	}
 }
 
-func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, targetEnd int64, dead map[bridge.Origin]bool) (PartitionReport, error) {
+func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool) (PartitionReport, error) {
 	pr := PartitionReport{Partition: p}
 	// The target's end was taken first: every copy it holds up to there
 	// is of a source record below the source's end taken after, even
@@ -279,7 +290,7 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 		return pr, err
 	}
 	defer dst.close()
-	src, err := openReader(cfg, source, p, -1)
+	src, err := openReader(cfg, source, p, sourceEnd)
 	if err != nil {
 		return pr, err
 	}

@@ -106,6 +106,16 @@ type StopEstimate struct {
 	CopyBytesPerSecond float64 `json:"copy_bytes_per_second,omitempty"`
 	// Copy is Bytes / CopyBytesPerSecond.
 	Copy time.Duration `json:"copy_ns,omitempty"`
+	// VerifyBytesPerSecond is the measured throughput of verifying the
+	// probe copy against its source, in bytes of the topic per second;
+	// 0 when not measured.
+	VerifyBytesPerSecond float64 `json:"verify_bytes_per_second,omitempty"`
+	// Verify is the two verifies of the stop (staging against old, new
+	// against staging): 2 × Bytes / VerifyBytesPerSecond.
+	Verify time.Duration `json:"verify_ns,omitempty"`
+	// Total is the expected stop: Copy + Verify (the other steps take
+	// well under a second).
+	Total time.Duration `json:"total_ns,omitempty"`
 	// Measured says how the throughput was measured.
 	Measured string `json:"measured"`
 }

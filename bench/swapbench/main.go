@@ -120,7 +120,8 @@ func run(ctx context.Context) error {
 		return err
 	}
 	forecast := p.Rename(from).Stop
-	fmt.Printf("plan --measure-stop: %d bytes to copy, %s; forecast copy %s\n", forecast.Bytes, forecast.Measured, forecast.Copy.Round(time.Millisecond))
+	fmt.Printf("plan --measure-stop: %d bytes to copy, %s; forecast copy %s + 2 verifies %s = stop %s\n", forecast.Bytes, forecast.Measured,
+		forecast.Copy.Round(time.Millisecond), forecast.Verify.Round(time.Millisecond), forecast.Total.Round(time.Millisecond))
 
 	res, err := lifecycle.CutoverSwap(ctx, env, lifecycle.SwapOptions{Rename: from, BridgeGroup: bridgeGroup, SwapGroup: "swapbench-swap",
 		QuietFor: time.Second, DrainTimeout: time.Minute, Copy: copyRoute})
@@ -128,15 +129,21 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("\n| step | took |\n|---|---|\n")
-	var copyTook time.Duration
+	var copyTook, verifyTook time.Duration
 	for _, s := range res.Steps {
 		fmt.Printf("| %s | %s |\n", s.Step, s.Took)
-		if s.Step == lifecycle.SwapCopied {
-			copyTook, _ = time.ParseDuration(s.Took)
+		took, _ := time.ParseDuration(s.Took)
+		switch s.Step {
+		case lifecycle.SwapCopied:
+			copyTook = took
+		case lifecycle.SwapVerified, lifecycle.SwapNewVerified:
+			verifyTook += took
 		}
 	}
 	fmt.Printf("| **whole stop** (after a 1 s quiet check) | **%s** |\n\n", res.Stop.Round(time.Millisecond))
 	fmt.Printf("copy step %s against the forecast %s: actual / forecast = %.2f\n", copyTook, forecast.Copy.Round(time.Millisecond), copyTook.Seconds()/forecast.Copy.Seconds())
+	fmt.Printf("verify steps %s against the forecast %s: actual / forecast = %.2f\n", verifyTook, forecast.Verify.Round(time.Millisecond), verifyTook.Seconds()/forecast.Verify.Seconds())
+	fmt.Printf("whole stop %s against the forecast %s: actual / forecast = %.2f\n", res.Stop.Round(time.Millisecond), forecast.Total.Round(time.Millisecond), res.Stop.Seconds()/forecast.Total.Seconds())
 	return cl.DeleteTopic(ctx, to)
 }
 

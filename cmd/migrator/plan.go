@@ -94,15 +94,16 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 	var srows [][]string
 	for _, r := range p.Renames {
 		if st := r.Stop; st != nil {
-			rate, stop := "-", "-"
-			if st.CopyBytesPerSecond > 0 {
-				rate, stop = fmt.Sprintf("%.1f", st.CopyBytesPerSecond/1e6), st.Copy.Round(time.Second).String()
+			rate, copying, verifying, stop := "-", "-", "-", "-"
+			if st.Total > 0 {
+				rate = fmt.Sprintf("%.1f", st.CopyBytesPerSecond/1e6)
+				copying, verifying, stop = st.Copy.Round(time.Second).String(), st.Verify.Round(time.Second).String(), st.Total.Round(time.Second).String()
 			}
-			srows = append(srows, []string{r.From, r.To, fmt.Sprint(st.Records), humanBytes(st.Bytes), rate, stop, st.Measured})
+			srows = append(srows, []string{r.From, r.To, fmt.Sprint(st.Records), humanBytes(st.Bytes), rate, copying, verifying, stop, st.Measured})
 		}
 	}
 	if len(srows) > 0 {
-		if err := pr.Table([]string{"swap", "to", "records", "to copy", "copy MB/s", "expected stop", "throughput"}, srows); err != nil {
+		if err := pr.Table([]string{"swap", "to", "records", "to copy", "copy MB/s", "copy", "2 verifies", "expected stop", "throughput"}, srows); err != nil {
 			return err
 		}
 	}
