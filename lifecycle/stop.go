@@ -34,11 +34,14 @@ const sampleRecords = 500
 
 // EstimateSwapStops fills Stop on every swap rename of p whose source
 // exists: the bytes to copy from staging to new (the source's records
-// times the average size of a sample) divided by the copy throughput.
-// With opts.Measure the throughput is measured by copying up to
-// ProbeBytes of the largest swap source, exactly once as the swap does,
-// into ProbeTopic, which is deleted after; without it, the estimate has
-// the bytes only. A stop longer than MaxStop adds a warning finding.
+// times the average size of a sample) and, with opts.Measure, the stop:
+// those bytes over the copy throughput plus twice them over the verify
+// throughput (the swap verifies staging, then new). Both throughputs are
+// measured by copying up to ProbeBytes of the largest swap's staging
+// topic (its source while staging is empty), exactly once as the swap
+// does, into ProbeTopic, and verifying that copy; ProbeTopic is deleted
+// after. Without opts.Measure the estimate has the bytes only. A stop
+// longer than MaxStop adds a warning finding.
 func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOptions) error {
 	if opts.ProbeBytes <= 0 {
 		opts.ProbeBytes = 128 << 20
