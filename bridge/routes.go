@@ -124,10 +124,11 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]Route, error) {
 	var missing []string
 	for _, p := range pairs {
 		src, dst := topics[p.from], topics[p.to]
-		for name, t := range map[string]*admin.Topic{p.from: src, p.to: dst} {
-			if t == nil {
-				missing = append(missing, name)
-			}
+		if src == nil {
+			missing = append(missing, p.from)
+		}
+		if dst == nil {
+			missing = append(missing, p.to)
 		}
 		if src == nil || dst == nil {
 			continue

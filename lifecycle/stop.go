@@ -159,8 +159,11 @@ func measureRates(ctx context.Context, env *Env, source string, limit int64) (co
 	probe, err := measureCopyRate(ctx, env, source, limit)
 	defer func() {
 		cctx := context.WithoutCancel(ctx)
-		if err := env.Admin.DeleteTopic(cctx, ProbeTopic); err != nil {
-			env.logger().Warn("could not delete the probe topic", "topic", ProbeTopic, "err", err)
+		// The DLQ exists only if the probe refused a record.
+		for _, t := range []string{ProbeTopic, plan.DLQTopic(ProbeTopic)} {
+			if err := env.Admin.DeleteTopic(cctx, t); err != nil {
+				env.logger().Warn("could not delete the probe's topic", "topic", t, "err", err)
+			}
 		}
 		_, _ = env.Admin.Kafka().DeleteConsumerGroups(cctx, []string{ProbeTopic})
 	}()
