@@ -51,7 +51,9 @@ func TestEstimateSwapStops(t *testing.T) {
 			t.Fatalf("unmeasured estimate = %+v, want 4000 records, 4000000 bytes, no rate", st)
 		}
 
-		p, _, _ = plan.Make(ctx, cl, m)
+		if p, _, err = plan.Make(ctx, cl, m); err != nil {
+			t.Fatal(err)
+		}
 		if err := lifecycle.EstimateSwapStops(ctx, env, p, lifecycle.StopOptions{Measure: true, MaxStop: time.Nanosecond}); err != nil {
 			t.Fatal(err)
 		}
