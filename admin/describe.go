@@ -385,13 +385,23 @@ func (c *Client) describeOffsets(ctx context.Context, snap *Snapshot, topics []s
 // and committed offsets. Kafka answers committed offsets one group per
 // request; those requests run a few at a time.
 func (c *Client) DescribeGroups(ctx context.Context) ([]Group, error) {
-	c.count()
-	listed, err := c.admin.ListConsumerGroups(ctx)
+	// A coordinator still loading its groups (a broker just started, or
+	// took over the group coordinator) answers with a retriable error.
+	var listed *kafka.ListConsumerGroupsResult
+	err := retryRetriable(ctx, func() error {
+		c.count()
+		res, err := c.admin.ListConsumerGroups(ctx)
+		if err != nil {
+			return c.unreachable(ctx, err)
+		}
+		if len(res.Errors) > 0 {
+			return res.Errors[0]
+		}
+		listed = &res
+		return nil
+	})
 	if err != nil {
-		return nil, c.unreachable(ctx, fmt.Errorf("list consumer groups: %w", err))
-	}
-	if len(listed.Errors) > 0 {
-		return nil, fmt.Errorf("list consumer groups: %w", listed.Errors[0])
+		return nil, fmt.Errorf("list consumer groups: %w", err)
 	}
 	ids := make([]string, 0, len(listed.Valid))
 	for _, g := range listed.Valid {
@@ -401,10 +411,23 @@ func (c *Client) DescribeGroups(ctx context.Context) ([]Group, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	c.count()
-	described, err := c.admin.DescribeConsumerGroups(ctx, ids)
+	var described *kafka.DescribeConsumerGroupsResult
+	err = retryRetriable(ctx, func() error {
+		c.count()
+		res, err := c.admin.DescribeConsumerGroups(ctx, ids)
+		if err != nil {
+			return c.unreachable(ctx, err)
+		}
+		for _, d := range res.ConsumerGroupDescriptions {
+			if d.Error.Code() != kafka.ErrNoError {
+				return fmt.Errorf("describe consumer group %q: %w", d.GroupID, d.Error)
+			}
+		}
+		described = &res
+		return nil
+	})
 	if err != nil {
-		return nil, c.unreachable(ctx, fmt.Errorf("describe consumer groups: %w", err))
+		return nil, fmt.Errorf("describe consumer groups: %w", err)
 	}
 	groups := make([]Group, len(ids))
 	byID := map[string]int{}
@@ -413,9 +436,6 @@ func (c *Client) DescribeGroups(ctx context.Context) ([]Group, error) {
 		byID[id] = i
 	}
 	for _, d := range described.ConsumerGroupDescriptions {
-		if d.Error.Code() != kafka.ErrNoError {
-			return nil, fmt.Errorf("describe consumer group %q: %w", d.GroupID, d.Error)
-		}
 		g := &groups[byID[d.GroupID]]
 		g.State = d.State.String()
 		for _, m := range d.Members {
@@ -507,9 +527,10 @@ func (c *Client) GroupOffsets(ctx context.Context, group string) (map[string]map
 
 // retriableCodes are errors worth retrying that librdkafka does not always
 // flag retriable: a leader moving, a partition not ready, offsets a
-// transaction is still committing.
+// transaction is still committing, a group coordinator loading or moving.
 var retriableCodes = map[kafka.ErrorCode]bool{
 	kafka.ErrNotLeaderForPartition: true, kafka.ErrLeaderNotAvailable: true, kafka.ErrUnstableOffsetCommit: true,
+	kafka.ErrCoordinatorLoadInProgress: true, kafka.ErrCoordinatorNotAvailable: true, kafka.ErrNotCoordinator: true,
 }
 
 // retryRetriable runs call until it succeeds, fails with an error Kafka
