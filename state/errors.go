@@ -13,6 +13,11 @@ var (
 	// ErrNewerSchema: the state file was written by a newer migrator.
 	ErrNewerSchema = errors.New("state file has a newer schema version")
 
+	// ErrOlderSchema: a read found the state file at an older schema
+	// version (it was replaced after Open upgraded it). Reads never write;
+	// Open, or any write, upgrades it.
+	ErrOlderSchema = errors.New("state file has an older schema version")
+
 	// ErrCorrupt: the file is not a migrator state file, or it is damaged.
 	ErrCorrupt = errors.New("not a migrator state file or damaged")
 

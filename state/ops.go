@@ -121,16 +121,18 @@ func (s *Store) Transition(ctx context.Context, from string, to Phase, reason st
 	return out, nil
 }
 
-// BeginStep records that step is starting on the rename from (its intent),
-// with params, and appends audit, in one transaction. If the same step is
+// BeginStep records that the step intent.Name is starting on the rename
+// from (its intent: its Params and Offsets), and appends audit, in one
+// transaction; the store sets StartedAt and Actor. If the same step is
 // already in progress (a command crashed and runs again), the rename is
-// returned with that Step, its StartedAt and Params unchanged, so the caller
-// can resume it. If another step is in progress the error, which wraps
+// returned with that Step, its StartedAt, Params and Offsets unchanged, so
+// the caller can resume it. If another step is in progress the error, which wraps
 // ErrStepInProgress, names it and when it started.
 //
 // audit is filled in as for Transition (Action "begin step <step>"); with
 // audit.DryRun set the step is checked but not recorded.
-func (s *Store) BeginStep(ctx context.Context, from, step string, params map[string]string, audit AuditEntry) (*Rename, error) {
+func (s *Store) BeginStep(ctx context.Context, from string, intent Step, audit AuditEntry) (*Rename, error) {
+	step := intent.Name
 	op := fmt.Sprintf("beginning step %q of rename %q", step, from)
 	if err := s.ready(ctx, op); err != nil {
 		return nil, err
@@ -147,7 +149,7 @@ func (s *Store) BeginStep(ctx context.Context, from, step string, params map[str
 		now := s.clock()
 		switch {
 		case r.Step == nil:
-			r.Step = &Step{Name: step, StartedAt: now, Actor: s.actorOf(audit), Params: maps.Clone(params)}
+			r.Step = &Step{Name: step, StartedAt: now, Actor: s.actorOf(audit), Params: maps.Clone(intent.Params), Offsets: cloneGroupOffsets(intent.Offsets)}
 		case r.Step.Name != step:
 			return &stateError{
 				msg: fmt.Sprintf("rename %q: cannot begin step %q: step %q is in progress since %s (begun by %s); "+
@@ -166,12 +168,12 @@ func (s *Store) BeginStep(ctx context.Context, from, step string, params map[str
 }
 
 // EndStep records that step has finished on the rename from: it clears
-// Step, merges data into Data and appends audit, in one transaction. The
+// Step and appends audit, in one transaction. The
 // error wraps ErrNoStep when step is not the step in progress.
 //
 // audit is filled in as for Transition (Action "end step <step>"); with
 // audit.DryRun set the rename is not changed.
-func (s *Store) EndStep(ctx context.Context, from, step string, data map[string]string, audit AuditEntry) (*Rename, error) {
+func (s *Store) EndStep(ctx context.Context, from, step string, audit AuditEntry) (*Rename, error) {
 	var out *Rename
 	err := s.update(ctx, fmt.Sprintf("ending step %q of rename %q", step, from), func(tx *bolt.Tx) error {
 		r, err := s.mustGetRename(tx, from)
@@ -192,12 +194,6 @@ func (s *Store) EndStep(ctx context.Context, from, step string, data map[string]
 			}
 		}
 		r.Step = nil
-		if len(data) > 0 {
-			if r.Data == nil {
-				r.Data = make(map[string]string, len(data))
-			}
-			maps.Copy(r.Data, data)
-		}
 		out = r
 		return s.finish(tx, r, fillAudit(audit, from, "end step "+step), s.clock())
 	})
@@ -457,4 +453,16 @@ func fillAudit(e AuditEntry, rename, action string) AuditEntry {
 		e.Result = "ok"
 	}
 	return e
+}
+
+// cloneGroupOffsets returns a deep copy of g (nil for nil).
+func cloneGroupOffsets(g GroupOffsets) GroupOffsets {
+	if g == nil {
+		return nil
+	}
+	out := make(GroupOffsets, len(g))
+	for k, v := range g {
+		out[k] = maps.Clone(v)
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +58,8 @@ func storeOps(s *Store) map[string]error {
 	_, errs["Audit"] = s.Audit(ctx, "")
 	_, errs["EnsureRename"] = s.EnsureRename(ctx, "x", "y", "dual")
 	_, errs["Transition"] = s.Transition(ctx, "a", PhaseCreated, "", AuditEntry{})
-	_, errs["BeginStep"] = s.BeginStep(ctx, "a", "s", nil, AuditEntry{})
-	_, errs["EndStep"] = s.EndStep(ctx, "a", "s", nil, AuditEntry{})
+	_, errs["BeginStep"] = s.BeginStep(ctx, "a", Step{Name: "s"}, AuditEntry{})
+	_, errs["EndStep"] = s.EndStep(ctx, "a", "s", AuditEntry{})
 	errs["Update"] = s.Update(ctx, func(tx *Tx) error { return tx.Append(AuditEntry{Command: "x"}) })
 	return errs
 }
@@ -87,9 +88,9 @@ func TestRefusedFiles(t *testing.T) {
 	}{
 		{
 			name: "newer schema",
-			make: func(t *testing.T, path string) { writeBolt(t, path, buckets(schema("2"))) },
+			make: func(t *testing.T, path string) { writeBolt(t, path, buckets(schema("3"))) },
 			kind: ErrNewerSchema,
-			want: `state file %[1]q has schema version 2, this migrator understands up to 1: use a newer migrator`,
+			want: `state file %[1]q has schema version 3, this migrator understands up to 2: use a newer migrator`,
 		},
 		{
 			name: "text file",
@@ -178,7 +179,7 @@ func TestDamagedStateFile(t *testing.T) {
 	err := s.Update(ctx, func(tx *Tx) error {
 		for i := range 300 {
 			r := &Rename{From: fmt.Sprintf("topic.%03d", i), To: fmt.Sprintf("topic.%03d.v2", i), Strategy: "dual", Phase: PhasePlanned,
-				Data: map[string]string{"filler": big}}
+				Step: &Step{Name: "fill", Params: map[string]string{"filler": big}}}
 			if err := tx.PutRename(r); err != nil {
 				return err
 			}
@@ -211,7 +212,7 @@ func TestDamagedStateFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeBolt(t, s.Path(), buckets(map[string]map[string]string{
-			"meta":    {"schema_version": "1"},
+			"meta":    {"schema_version": strconv.Itoa(SchemaVersion)},
 			"renames": {"a": "{not json"},
 			"audit":   {},
 		}))

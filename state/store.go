@@ -28,7 +28,7 @@ const (
 
 	// SchemaVersion is the newest state-file layout this package reads and
 	// the one it writes.
-	SchemaVersion = 1
+	SchemaVersion = 2
 )
 
 // The layout of the state file.
@@ -81,7 +81,10 @@ type Store struct {
 // file is created (its directory must exist) with the current schema. An
 // existing file is refused, without being written to, when it is not a
 // migrator state file, is damaged (ErrCorrupt) or was written by a newer
-// migrator (ErrNewerSchema). Open does not keep the file open.
+// migrator (ErrNewerSchema). A file of an older schema version is upgraded
+// to the current one, after a copy of it is kept next to it (see
+// migrations.go); if the upgrade fails the file is left as it was and Open
+// returns the error. Open does not keep the file open.
 func Open(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("state file path is empty")
@@ -139,7 +142,10 @@ func (s *Store) clock() time.Time {
 
 // view runs fn in one read-only transaction. When the file does not exist
 // yet (or holds no state yet) fn is not called and view returns nil: there
-// is nothing to read, and reading never creates the file.
+// is nothing to read, and reading never creates the file. Reading never
+// writes either: a file of an older schema version (one replaced after Open
+// upgraded it) is refused with ErrOlderSchema rather than read as if it were
+// of the current one; the next write, or Open, upgrades it.
 func (s *Store) view(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
 	if err := s.ready(ctx, op); err != nil {
 		return err
@@ -150,9 +156,12 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bolt.Tx) error) er
 	}
 	return s.withDB(true, s.lockTimeout, op, func(db *bolt.DB) error {
 		return s.run(db, false, op, func(tx *bolt.Tx) error {
-			initialized, err := s.checkSchema(tx)
-			if err != nil || !initialized {
+			version, err := s.checkSchema(tx)
+			if err != nil || version == 0 {
 				return err
+			}
+			if version < SchemaVersion {
+				return s.olderError(op, version)
 			}
 			return fn(tx)
 		})
@@ -160,9 +169,11 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bolt.Tx) error) er
 }
 
 // update runs fn in one read-write transaction, creating the file (with
-// its schema) when it is missing. An existing file is first checked through
-// a read-only open, so a file this package refuses is never opened for
-// writing. A nil fn only creates or checks the file.
+// its schema) when it is missing, and upgrading it first, in a transaction
+// of its own, when it has an older schema version (see upgrade). An
+// existing file is first checked through a read-only open, so a file this
+// package refuses is never opened for writing. A nil fn only creates,
+// checks or upgrades the file.
 func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
 	if err := s.ready(ctx, op); err != nil {
 		return err
@@ -174,18 +185,18 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) 
 		return err
 	}
 	if exists {
-		var initialized bool
+		var version int
 		err := s.withDB(true, s.lockTimeout, op, func(db *bolt.DB) error {
 			return s.run(db, false, op, func(tx *bolt.Tx) error {
 				var err error
-				initialized, err = s.checkSchema(tx)
+				version, err = s.checkSchema(tx)
 				return err
 			})
 		})
 		if err != nil {
 			return err
 		}
-		if initialized && fn == nil {
+		if version == SchemaVersion && fn == nil {
 			return nil
 		}
 		if err := s.ready(ctx, op); err != nil {
@@ -195,18 +206,24 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) 
 	// bbolt takes a zero timeout as "wait forever": always give it some.
 	wait := max(time.Until(deadline), time.Millisecond)
 	return s.withDB(false, wait, op, func(db *bolt.DB) error {
-		// Check again: the file may have changed between the two opens.
-		var initialized bool
+		// Check again: the file may have changed between the two opens
+		// (another process may have upgraded it meanwhile).
+		var version int
 		err := s.run(db, false, op, func(tx *bolt.Tx) error {
 			var err error
-			initialized, err = s.checkSchema(tx)
+			version, err = s.checkSchema(tx)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		if !initialized {
+		switch {
+		case version == 0:
 			if err := s.run(db, true, op, s.initSchema); err != nil {
+				return err
+			}
+		case version < SchemaVersion:
+			if err := s.upgrade(db, op, version); err != nil {
 				return err
 			}
 		}
@@ -354,11 +371,24 @@ func (s *Store) corrupt(cause error) error {
 	}
 }
 
+// olderError is the error of a read that found the file at an older schema
+// version: reading does not write, so it cannot upgrade it.
+func (s *Store) olderError(op string, version int) error {
+	return &stateError{
+		msg: fmt.Sprintf("state file %q: %s: it has schema version %d, older than this migrator's %d, "+
+			"and reading does not upgrade it: any migrator command opens it and upgrades it first, "+
+			"keeping a copy of it as it was (if that fails, its error says why)",
+			s.path, op, version, SchemaVersion),
+		kind: ErrOlderSchema,
+	}
+}
+
 // checkSchema checks that tx is a migrator state file of a schema version
-// this package understands. It reports initialized false, with no error,
-// for a bbolt file with no buckets at all: one whose creation stopped
-// before its schema was written.
-func (s *Store) checkSchema(tx *bolt.Tx) (initialized bool, err error) {
+// this package understands (SchemaVersion, or an older one that it can
+// upgrade) and returns that version. It returns 0, with no error, for a
+// bbolt file with no buckets at all: one whose creation stopped before its
+// schema was written.
+func (s *Store) checkSchema(tx *bolt.Tx) (version int, err error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		var names []string
@@ -367,23 +397,23 @@ func (s *Store) checkSchema(tx *bolt.Tx) (initialized bool, err error) {
 			return nil
 		})
 		if len(names) == 0 {
-			return false, nil
+			return 0, nil
 		}
 		if len(names) > 5 {
 			names = append(names[:5], "...")
 		}
-		return false, s.corrupt(fmt.Errorf("it has no %q bucket (its buckets: %s)", bucketMeta, strings.Join(names, ", ")))
+		return 0, s.corrupt(fmt.Errorf("it has no %q bucket (its buckets: %s)", bucketMeta, strings.Join(names, ", ")))
 	}
 	raw := meta.Get(keySchemaVersion)
 	if raw == nil {
-		return false, s.corrupt(fmt.Errorf("its %q bucket has no %q", bucketMeta, keySchemaVersion))
+		return 0, s.corrupt(fmt.Errorf("its %q bucket has no %q", bucketMeta, keySchemaVersion))
 	}
-	version, err := strconv.Atoi(string(raw))
+	version, err = strconv.Atoi(string(raw))
 	if err != nil || version < 1 {
-		return false, s.corrupt(fmt.Errorf("its schema version %q is not a version", raw))
+		return 0, s.corrupt(fmt.Errorf("its schema version %q is not a version", raw))
 	}
 	if version > SchemaVersion {
-		return false, &stateError{
+		return 0, &stateError{
 			msg: fmt.Sprintf("state file %q has schema version %d, this migrator understands up to %d: use a newer migrator",
 				s.path, version, SchemaVersion),
 			kind: ErrNewerSchema,
@@ -391,10 +421,10 @@ func (s *Store) checkSchema(tx *bolt.Tx) (initialized bool, err error) {
 	}
 	for _, name := range [][]byte{bucketRenames, bucketAudit} {
 		if tx.Bucket(name) == nil {
-			return false, s.corrupt(fmt.Errorf("it has no %q bucket", name))
+			return 0, s.corrupt(fmt.Errorf("it has no %q bucket", name))
 		}
 	}
-	return true, nil
+	return version, nil
 }
 
 // initSchema writes the buckets and schema version of a new state file.

@@ -130,8 +130,8 @@ func TestOpenCreatesFile(t *testing.T) {
 		if got, want := strings.Join(buckets, ","), "audit,meta,renames"; got != want {
 			t.Errorf("buckets = %s, want %s", got, want)
 		}
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema_version")); string(v) != "1" {
-			t.Errorf("schema_version = %q, want \"1\"", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema_version")); string(v) != "2" {
+			t.Errorf("schema_version = %q, want \"2\"", v)
 		}
 		return nil
 	})
@@ -169,10 +169,37 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := s.Transition(ctx, "huleedu.a_b.v1", PhaseCreated, "topics created", AuditEntry{Command: "apply"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.BeginStep(ctx, "huleedu.a_b.v1", "stage", map[string]string{"partitions": "6"}, AuditEntry{Command: "mirror"}); err != nil {
+	if _, err := s.BeginStep(ctx, "huleedu.a_b.v1", Step{Name: "stage", Params: map[string]string{"partitions": "6"}}, AuditEntry{Command: "mirror"}); err != nil {
 		t.Fatal(err)
 	}
-	last, err := s.EndStep(ctx, "huleedu.a_b.v1", "stage", map[string]string{"staging": "huleedu.a_b.v1.staging"}, AuditEntry{Command: "mirror"})
+	if _, err := s.EndStep(ctx, "huleedu.a_b.v1", "stage", AuditEntry{Command: "mirror"}); err != nil {
+		t.Fatal(err)
+	}
+	// Every typed field, set with Update, is stored and read back as it was.
+	swap := &SwapProgress{
+		Done:       "saved",
+		Fence:      &Fence{Own: true, Value: "1048576"},
+		Groups:     GroupOffsets{"g1": {0: 10, 1: 11}, "g2": {0: 0}},
+		OldOffsets: GroupOffsets{"g1": {0: 110, 1: 111}, "g2": {0: 7}},
+		Spec: &TopicSpec{Name: "huleedu.a.b.v1", Partitions: 2, ReplicationFactor: 3,
+			Configs: map[string]string{"retention.ms": "1000"},
+			ACLs:    []ACL{{Principal: "User:a", Host: "*", Operation: "READ", Permission: "ALLOW", Pattern: "LITERAL", Resource: "huleedu.a_b.v1"}}},
+		DeletingAt: time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC),
+	}
+	cut := &ProducersCut{OldEnd: Offsets{0: 12, 1: 7}}
+	verified := &Verification{At: time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC), OldEnd: Offsets{0: 12, 1: 9}}
+	err := s.Update(ctx, func(tx *Tx) error {
+		r, _, err := tx.Rename("huleedu.a_b.v1")
+		if err != nil {
+			return err
+		}
+		r.Swap, r.ProducersCut, r.Verified = swap, cut, verified
+		return tx.PutRename(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _, err := s.Rename(ctx, "huleedu.a_b.v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +225,9 @@ func TestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, last) {
 		t.Errorf("reopened rename =\n%+v\nwant\n%+v", got, last)
 	}
-	if got.Data["staging"] != "huleedu.a_b.v1.staging" || got.Step != nil || got.Phase != PhaseCreated {
-		t.Errorf("reopened rename = %+v", got)
+	if !reflect.DeepEqual(got.Swap, swap) || !reflect.DeepEqual(got.ProducersCut, cut) || !reflect.DeepEqual(got.Verified, verified) ||
+		got.Step != nil || got.Phase != PhaseCreated {
+		t.Errorf("reopened rename = %+v\nswap %+v", got, got.Swap)
 	}
 	gotRenames, err := again.Renames(ctx)
 	if err != nil {
@@ -437,13 +465,27 @@ func TestSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, err := s.BeginStep(ctx, "a", "create-staging", map[string]string{"partitions": "6"}, AuditEntry{Command: "apply"})
+	intent := Step{
+		Name:    "create-staging",
+		Params:  map[string]string{"partitions": "6"},
+		Offsets: GroupOffsets{"a.staging": {0: 5, 1: 6}},
+		// The store sets these two: what the caller says is ignored.
+		StartedAt: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC),
+		Actor:     "someone@else",
+	}
+	r, err := s.BeginStep(ctx, "a", intent, AuditEntry{Command: "apply"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	began := r.Step
-	if began == nil || began.Name != "create-staging" || began.Actor != testActor || began.Params["partitions"] != "6" || began.StartedAt.IsZero() {
+	if began == nil || began.Name != "create-staging" || began.Actor != testActor || began.Params["partitions"] != "6" ||
+		!reflect.DeepEqual(began.Offsets, intent.Offsets) || began.StartedAt.IsZero() || began.StartedAt.Equal(intent.StartedAt) {
 		t.Fatalf("Step after BeginStep = %+v", began)
+	}
+	// The step holds copies: changing the caller's maps changes nothing.
+	intent.Params["partitions"], intent.Offsets["a.staging"][0] = "99", 99
+	if began.Params["partitions"] != "6" || began.Offsets["a.staging"][0] != 5 {
+		t.Fatalf("Step shares the caller's maps: %+v", began)
 	}
 
 	// The intent is on disk: a command that crashed now finds it.
@@ -457,7 +499,7 @@ func TestSteps(t *testing.T) {
 	}
 
 	// Running the same step again resumes it: same Step, not a new one.
-	r, err = s.BeginStep(ctx, "a", "create-staging", map[string]string{"partitions": "12"}, AuditEntry{Command: "apply"})
+	r, err = s.BeginStep(ctx, "a", Step{Name: "create-staging", Params: map[string]string{"partitions": "12"}, Offsets: GroupOffsets{"x": {0: 1}}}, AuditEntry{Command: "apply"})
 	if err != nil {
 		t.Fatalf("resuming the step: %v", err)
 	}
@@ -467,33 +509,58 @@ func TestSteps(t *testing.T) {
 
 	// Another step is refused while it is in progress.
 	started := began.StartedAt.Format(time.RFC3339)
-	_, err = s.BeginStep(ctx, "a", "copy-acls", nil, AuditEntry{})
+	_, err = s.BeginStep(ctx, "a", Step{Name: "copy-acls"}, AuditEntry{})
 	wantErr(t, err, ErrStepInProgress,
 		`rename "a": cannot begin step "copy-acls": step "create-staging" is in progress since `+started+` (begun by `+testActor+`)`)
-	_, err = s.EndStep(ctx, "a", "copy-acls", nil, AuditEntry{})
+	_, err = s.EndStep(ctx, "a", "copy-acls", AuditEntry{})
 	wantErr(t, err, ErrNoStep,
 		`rename "a": cannot end step "copy-acls": the step in progress is "create-staging" (since `+started+`)`)
 
-	r, err = s.EndStep(ctx, "a", "create-staging", map[string]string{"staging": "a.staging", "plan": "p1"}, AuditEntry{Command: "apply"})
+	r, err = s.EndStep(ctx, "a", "create-staging", AuditEntry{Command: "apply"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Step != nil || !reflect.DeepEqual(r.Data, map[string]string{"staging": "a.staging", "plan": "p1"}) {
-		t.Errorf("after EndStep: step %+v, data %v", r.Step, r.Data)
+	if r.Step != nil {
+		t.Errorf("after EndStep: step %+v", r.Step)
 	}
-	_, err = s.EndStep(ctx, "a", "create-staging", nil, AuditEntry{})
+	_, err = s.EndStep(ctx, "a", "create-staging", AuditEntry{})
 	wantErr(t, err, ErrNoStep, `rename "a": cannot end step "create-staging": no step is in progress`)
 
-	// A second step: its data is merged into what is there.
-	if _, err := s.BeginStep(ctx, "a", "copy-acls", nil, AuditEntry{}); err != nil {
-		t.Fatal(err)
-	}
-	r, err = s.EndStep(ctx, "a", "copy-acls", map[string]string{"plan": "p2", "acls": "3"}, AuditEntry{})
+	// A step's results, stored with Update, are kept by the steps and
+	// transitions that follow.
+	cut := &ProducersCut{OldEnd: Offsets{0: 12, 1: 7}}
+	swap := &SwapProgress{Done: "fenced", Fence: &Fence{Own: true, Value: "1048576"}}
+	err = s.Update(ctx, func(tx *Tx) error {
+		cur, _, err := tx.Rename("a")
+		if err != nil {
+			return err
+		}
+		cur.ProducersCut, cur.Swap = cut, swap
+		return tx.PutRename(cur)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]string{"staging": "a.staging", "plan": "p2", "acls": "3"}; !reflect.DeepEqual(r.Data, want) {
-		t.Errorf("merged data = %v, want %v", r.Data, want)
+	if _, err := s.BeginStep(ctx, "a", Step{Name: "copy-acls"}, AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err = s.EndStep(ctx, "a", "copy-acls", AuditEntry{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.ProducersCut, cut) || !reflect.DeepEqual(r.Swap, swap) || r.Verified != nil {
+		t.Errorf("after a second step: producers cut %+v, swap %+v, verified %+v", r.ProducersCut, r.Swap, r.Verified)
+	}
+	r, err = s.Transition(ctx, "a", PhaseCreated, "", AuditEntry{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err = s.Rename(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(stored, r) || !reflect.DeepEqual(stored.ProducersCut, cut) || !reflect.DeepEqual(stored.Swap, swap) {
+		t.Errorf("after a transition: stored %+v, returned %+v", stored, r)
 	}
 
 	audit, err := s.Audit(ctx, "a")
@@ -504,16 +571,16 @@ func TestSteps(t *testing.T) {
 	for _, e := range audit {
 		actions = append(actions, e.Action)
 	}
-	want := "begin step create-staging,begin step create-staging,end step create-staging,begin step copy-acls,end step copy-acls"
+	want := "begin step create-staging,begin step create-staging,end step create-staging,begin step copy-acls,end step copy-acls,transition"
 	if got := strings.Join(actions, ","); got != want {
 		t.Errorf("audit actions = %s\nwant %s", got, want)
 	}
 
-	_, err = s.BeginStep(ctx, "nope", "x", nil, AuditEntry{})
+	_, err = s.BeginStep(ctx, "nope", Step{Name: "x"}, AuditEntry{})
 	wantErr(t, err, ErrNotFound)
-	_, err = s.EndStep(ctx, "nope", "x", nil, AuditEntry{})
+	_, err = s.EndStep(ctx, "nope", "x", AuditEntry{})
 	wantErr(t, err, ErrNotFound)
-	_, err = s.BeginStep(ctx, "a", "", nil, AuditEntry{})
+	_, err = s.BeginStep(ctx, "a", Step{}, AuditEntry{})
 	wantErr(t, err, nil, "cannot begin a step with no name")
 }
 
@@ -863,8 +930,8 @@ func TestContextCancelled(t *testing.T) {
 		"Audit":        func() error { _, err := s.Audit(ctx, ""); return err },
 		"EnsureRename": func() error { _, err := s.EnsureRename(ctx, "a", "b", "dual"); return err },
 		"Transition":   func() error { _, err := s.Transition(ctx, "a", PhaseCreated, "", AuditEntry{}); return err },
-		"BeginStep":    func() error { _, err := s.BeginStep(ctx, "a", "x", nil, AuditEntry{}); return err },
-		"EndStep":      func() error { _, err := s.EndStep(ctx, "a", "x", nil, AuditEntry{}); return err },
+		"BeginStep":    func() error { _, err := s.BeginStep(ctx, "a", Step{Name: "x"}, AuditEntry{}); return err },
+		"EndStep":      func() error { _, err := s.EndStep(ctx, "a", "x", AuditEntry{}); return err },
 		"Update":       func() error { return s.Update(ctx, func(*Tx) error { return nil }) },
 	}
 	for name, op := range ops {

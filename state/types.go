@@ -25,9 +25,84 @@ type Rename struct {
 	// Step is the step in progress (its intent is written, its result not
 	// yet), nil when none is.
 	Step *Step `json:"step,omitempty"`
-	// Data holds step-specific facts, e.g. a staging topic name or a plan
-	// id.
-	Data map[string]string `json:"data,omitempty"`
+	// ProducersCut is what cutover producers recorded; nil before it ran.
+	ProducersCut *ProducersCut `json:"producers_cut,omitempty"`
+	// Verified is the last verify that passed; nil when none has.
+	Verified *Verification `json:"verified,omitempty"`
+	// Swap is the progress of a cutover swap; nil when none has begun.
+	Swap *SwapProgress `json:"swap,omitempty"`
+}
+
+// Offsets maps a partition to an offset.
+type Offsets map[int32]int64
+
+// GroupOffsets maps a consumer group (or, for a group move, a topic) to
+// its offsets.
+type GroupOffsets map[string]Offsets
+
+// ProducersCut is recorded when producers move to the new topic: the old
+// topic's end offsets then, so that every later write to it counts as
+// stray.
+type ProducersCut struct {
+	// OldEnd is the old topic's end offset per partition (read_committed).
+	OldEnd Offsets `json:"old_end"`
+}
+
+// Verification is a verify that passed.
+type Verification struct {
+	// At is when it passed.
+	At time.Time `json:"at"`
+	// OldEnd is the old topic's end offset per partition that it covered:
+	// every record below them was proven copied.
+	OldEnd Offsets `json:"old_end"`
+}
+
+// SwapProgress is how far a cutover swap got, so that a re-run resumes it
+// and a rollback knows what to undo.
+type SwapProgress struct {
+	// Done is the last step done ("" before the first).
+	Done string `json:"done,omitempty"`
+	// Fence is the old topic's own max.message.bytes before the swap
+	// fenced writes to it; nil before the fence.
+	Fence *Fence `json:"fence,omitempty"`
+	// Groups is each consumer group's position translated into staging.
+	Groups GroupOffsets `json:"groups,omitempty"`
+	// OldOffsets is each group's position in the old topic (for the
+	// report).
+	OldOffsets GroupOffsets `json:"old_offsets,omitempty"`
+	// Spec is what the new topic is created with.
+	Spec *TopicSpec `json:"spec,omitempty"`
+	// DeletingAt is when the delete of the old topic was sent; zero before.
+	DeletingAt time.Time `json:"deleting_at,omitzero"`
+}
+
+// Fence is a topic's own max.message.bytes before a swap fenced it.
+type Fence struct {
+	// Own says whether the topic had its own value (else the broker's
+	// default applied).
+	Own bool `json:"own"`
+	// Value is the topic's own value, when Own.
+	Value string `json:"value,omitempty"`
+}
+
+// TopicSpec is a topic to create and the literal ACLs to give it.
+type TopicSpec struct {
+	Name              string            `json:"name"`
+	Partitions        int               `json:"partitions"`
+	ReplicationFactor int               `json:"replication_factor"`
+	Configs           map[string]string `json:"configs,omitempty"`
+	ACLs              []ACL             `json:"acls,omitempty"`
+}
+
+// ACL is one access-control binding on a topic.
+type ACL struct {
+	Principal  string `json:"principal"`
+	Host       string `json:"host"`
+	Operation  string `json:"operation"`
+	Permission string `json:"permission"`
+	// Pattern is LITERAL or PREFIXED; Resource is the topic name or prefix.
+	Pattern  string `json:"pattern"`
+	Resource string `json:"resource"`
 }
 
 // Transition is one phase change of a rename.
@@ -56,6 +131,9 @@ type Step struct {
 	Actor string `json:"actor"`
 	// Params are what the step was begun with, for resuming it.
 	Params map[string]string `json:"params,omitempty"`
+	// Offsets are the offsets a group move commits (topic → partition →
+	// offset), recorded before the group is reset.
+	Offsets GroupOffsets `json:"offsets,omitempty"`
 }
 
 // AuditEntry is one line of the append-only audit log: who did what, when,
