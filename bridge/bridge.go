@@ -31,6 +31,10 @@ const (
 	AtLeastOnce Delivery = "at-least-once"
 )
 
+// DefaultGroup is the consumer group of the bridge when none is named:
+// its committed offsets say how far the copy of each old topic is.
+const DefaultGroup = "topic-migrator-bridge"
+
 // Options configure a bridge.
 type Options struct {
 	Client clientconfig.Config
@@ -77,7 +81,7 @@ type Options struct {
 
 func (o *Options) defaults() error {
 	if o.Group == "" {
-		o.Group = "topic-migrator-bridge"
+		o.Group = DefaultGroup
 	}
 	if o.InstanceID == "" {
 		host, err := os.Hostname()

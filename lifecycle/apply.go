@@ -1,14 +1,9 @@
-// Package lifecycle runs the steps of a migration against the cluster and
-// records each in the state file: apply now; cutover, verify, rollback and
-// retire as they arrive. Every step writes its intent before it acts and
-// its result after, so that re-running an interrupted step finishes it.
 package lifecycle
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 
@@ -16,24 +11,6 @@ import (
 	"github.com/huleedu/topic-migrator/plan"
 	"github.com/huleedu/topic-migrator/state"
 )
-
-// Env is what every step works with.
-type Env struct {
-	Admin *admin.Client
-	// Store is the state file; nil only for dry runs.
-	Store *state.Store
-	Map   *plan.RenameMap
-	// Command is the command line, for the audit log.
-	Command string
-	Log     *slog.Logger
-}
-
-func (e *Env) logger() *slog.Logger {
-	if e.Log == nil {
-		return slog.Default()
-	}
-	return e.Log
-}
 
 // ApplyOptions narrow and shape an apply.
 type ApplyOptions struct {
@@ -153,7 +130,7 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 			r.Outcome = OutcomeExists
 			continue
 		}
-		if _, err := env.Store.BeginStep(ctx, rp.From, stepApply, map[string]string{"topic": rp.Create.Name, "plan": p.ID},
+		if _, err := env.Store.BeginStep(ctx, rp.From, state.Step{Name: stepApply, Params: map[string]string{"topic": rp.Create.Name, "plan": p.ID}},
 			state.AuditEntry{Command: env.Command, Action: "apply: begin", Detail: "create " + rp.Create.Name}); err != nil {
 			return res, err
 		}
@@ -208,7 +185,7 @@ func selectRenames(p *plan.Plan, names []string) ([]*plan.RenamePlan, error) {
 			for _, r := range p.Renames {
 				known = append(known, r.From)
 			}
-			return nil, fmt.Errorf("--rename %s: no rename from that topic in the map (renames: %s)", n, strings.Join(known, ", "))
+			return nil, &UnknownRenameError{Name: n, Close: closeNames(n, known), Known: known}
 		}
 		want[n] = true
 	}
@@ -321,7 +298,7 @@ func copyACLs(ctx context.Context, env *Env, rp *plan.RenamePlan, snap *admin.Sn
 // finishApply records the result and moves the rename to created.
 func finishApply(ctx context.Context, env *Env, rp *plan.RenamePlan, r *ApplyRenameResult) error {
 	detail := fmt.Sprintf("%s %s (%d partitions, %d configs, %d ACLs copied)", r.Outcome, r.Topic, rp.Create.Partitions, len(rp.Create.Configs), r.ACLsCopied)
-	if _, err := env.Store.EndStep(ctx, rp.From, stepApply, map[string]string{"topic": r.Topic},
+	if _, err := env.Store.EndStep(ctx, rp.From, stepApply,
 		state.AuditEntry{Command: env.Command, Action: "apply: end", Detail: detail, Result: "ok"}); err != nil {
 		return err
 	}
@@ -332,18 +309,4 @@ func finishApply(ctx context.Context, env *Env, rp *plan.RenamePlan, r *ApplyRen
 	}
 	r.Phase = rec.Phase
 	return nil
-}
-
-// audit records a failed action; a failure to record it is logged, as the
-// action's own error is what the operator needs to see.
-func audit(ctx context.Context, env *Env, rename, action string, actionErr error) {
-	if env.Store == nil {
-		return
-	}
-	err := env.Store.Update(ctx, func(tx *state.Tx) error {
-		return tx.Append(state.AuditEntry{Command: env.Command, Rename: rename, Action: action, Result: actionErr.Error()})
-	})
-	if err != nil {
-		env.logger().Error("could not record a failure in the audit log", "action", action, "err", err)
-	}
 }

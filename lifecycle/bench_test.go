@@ -69,7 +69,7 @@ func BenchmarkCutoverTranslation(b *testing.B) {
 	})
 	b.Run("verify", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			rep, err := lifecycle.Verify(ctx, c.Config(), src, dst, plan.DLQTopic(dst), parts, nil)
+			rep, err := lifecycle.CompareCopy(ctx, c.Config(), src, dst, plan.DLQTopic(dst), parts, nil)
 			if err != nil || !rep.OK() {
 				b.Fatalf("verify: %v %+v", err, rep)
 			}

@@ -3,9 +3,9 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
-
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"time"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/bridge"
@@ -16,13 +16,13 @@ import (
 // RollbackOptions shape a rollback.
 type RollbackOptions struct {
 	Rename string
-	// BridgeGroup and ReverseGroup are the forward and reverse bridges'
-	// consumer groups; neither is moved.
-	BridgeGroup  string
+	// ReverseGroup is the reverse copy's consumer group (default
+	// DefaultReverseGroup); it is never moved, nor is the Env's bridge
+	// group.
 	ReverseGroup string
-	// Reverse, when set, copies new → old until caught up (run when
-	// producers already write to the new topic); the caller supplies it
-	// so that the bridge's options stay in one place.
+	// Reverse copies new → old until caught up (run when producers
+	// already write to the new topic); nil means the bridge, in
+	// ReverseGroup. For tests.
 	Reverse func(ctx context.Context) error
 	// DryRun says what would happen and changes nothing; offsets of
 	// records that only the reverse copy would bring back show as -1.
@@ -51,16 +51,22 @@ type RollbackResult struct {
 // phase rolled-back (the bridge stops), and deletes the new topic only when
 // it holds nothing but copies of the old one.
 func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackResult, error) {
-	r, ok := findRename(env.Map, opts.Rename)
-	if !ok {
-		return nil, fmt.Errorf("--rename %s: no rename from that topic in the map", opts.Rename)
-	}
-	rec, found, err := env.Store.Rename(ctx, r.From)
+	r, err := env.rename(opts.Rename)
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return nil, fmt.Errorf("%s is not in the state file %s: nothing to roll back", r.From, env.Store.Path())
+	rec, err := env.record(ctx, r.From, "nothing to roll back")
+	if err != nil {
+		return nil, err
+	}
+	if opts.ReverseGroup == "" {
+		opts.ReverseGroup = DefaultReverseGroup
+	}
+	if opts.Reverse == nil {
+		opts.Reverse = func(ctx context.Context) error {
+			routes := &MapRoutes{Map: env.Map, Admin: env.Admin, Store: env.Store, Only: []string{r.From}, Reverse: true, Command: env.Command, Log: env.Log}
+			return env.copyUntilCaughtUp(ctx, opts.ReverseGroup, "rollback", routes, true, nil)
+		}
 	}
 	if !opts.DryRun {
 		if err := ResumeMove(ctx, env, r.From); err != nil {
@@ -81,9 +87,6 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if rec.Phase == state.PhaseProducersCut && opts.DryRun {
 		res.ReverseCopy = true
 	} else if rec.Phase == state.PhaseProducersCut {
-		if opts.Reverse == nil {
-			return nil, fmt.Errorf("producers write to %s: rollback must copy their records back first", r.To)
-		}
 		if err := opts.Reverse(ctx); err != nil {
 			return nil, fmt.Errorf("reverse copy %s → %s: %w", r.To, r.From, err)
 		}
@@ -94,7 +97,7 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 		return nil, err
 	}
 	if snap.Topics[r.To] != nil {
-		if res.Groups, err = moveGroupsBack(ctx, env, r.From, r.To, snap, opts); err != nil {
+		if res.Groups, err = moveGroupsBack(ctx, env, r, r.From, r.To, snap, opts); err != nil {
 			return res, err
 		}
 	}
@@ -125,7 +128,7 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 // next record stands for: the origin of the copy at n; for a record written
 // to the new topic directly, the position of its reverse copy; at the end
 // of the new topic, the end of the old one.
-func moveGroupsBack(ctx context.Context, env *Env, from, to string, snap *admin.Snapshot, opts RollbackOptions) ([]GroupCutover, error) {
+func moveGroupsBack(ctx context.Context, env *Env, r plan.Rename, from, to string, snap *admin.Snapshot, opts RollbackOptions) ([]GroupCutover, error) {
 	newTr, err := newTranslator(env.Admin.Config(), to, from, true)
 	if err != nil {
 		return nil, err
@@ -142,7 +145,7 @@ func moveGroupsBack(ctx context.Context, env *Env, from, to string, snap *admin.
 	}
 	var out []GroupCutover
 	for _, g := range snap.Groups {
-		if g.ID == opts.BridgeGroup || g.ID == opts.ReverseGroup || len(g.Offsets[to]) == 0 {
+		if g.ID == env.bridgeGroup() || g.ID == opts.ReverseGroup || len(g.Offsets[to]) == 0 {
 			continue
 		}
 		if len(g.Members) > 0 {
@@ -182,18 +185,13 @@ func moveGroupsBack(ctx context.Context, env *Env, from, to string, snap *admin.
 			out = append(out, res)
 			continue
 		}
-		if err := moveGroup(ctx, env, mustRename(env, from), to, from, g, res.Translations); err != nil {
+		if err := moveGroup(ctx, env, r, to, from, g, res.Translations); err != nil {
 			return out, err
 		}
 		res.Outcome = "moved back"
 		out = append(out, res)
 	}
 	return out, nil
-}
-
-func mustRename(env *Env, from string) plan.Rename {
-	r, _ := findRename(env.Map, from)
-	return r
 }
 
 // deleteIfOnlyCopies deletes to when every record in it is a copy of a
@@ -209,14 +207,7 @@ func deleteIfOnlyCopies(ctx context.Context, env *Env, from, to string, snap *ad
 	if direct > 0 {
 		return fmt.Sprintf("kept: it holds %d record(s) written to it directly (copied back to %s)", direct, from), nil
 	}
-	res, err := env.Admin.Kafka().DeleteTopics(ctx, []string{to})
-	if err != nil {
-		return "", fmt.Errorf("delete %s: %w", to, err)
-	}
-	if code := res[0].Error.Code(); code != kafka.ErrNoError && code != kafka.ErrUnknownTopicOrPart {
-		return "", fmt.Errorf("delete %s: %w", to, res[0].Error)
-	}
-	if err := env.Admin.WaitForTopics(ctx, []string{to}, false); err != nil {
+	if err := env.Admin.DeleteTopic(ctx, to); err != nil {
 		return "", err
 	}
 	return "deleted (it held only copies)", nil
@@ -250,4 +241,66 @@ func countDirect(ctx context.Context, env *Env, from, to string, snap *admin.Sna
 		rd.close()
 	}
 	return direct, nil
+}
+
+// rollbackSwap takes a swap back to where it started, as long as the old
+// topic has not been deleted: it lifts the fence, forgets the swap's
+// progress, deletes the staging topic when it holds only copies, and moves
+// the rename to rolled-back. Consumer groups were not moved before the
+// delete, so none moves back.
+func rollbackSwap(ctx context.Context, env *Env, r plan.Rename, rec *state.Rename, res *RollbackResult) (*RollbackResult, error) {
+	staging := plan.StagingTopic(r.To)
+	done := swapStepsDone(rec)
+	progress := state.SwapProgress{}
+	if rec.Swap != nil {
+		progress = *rec.Swap
+	}
+	deleting := "an earlier run"
+	if !progress.DeletingAt.IsZero() {
+		deleting = progress.DeletingAt.UTC().Format(time.RFC3339)
+	}
+	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{r.From, staging}})
+	if err != nil {
+		return nil, err
+	}
+	pastDelete := done >= slices.Index(SwapSteps, SwapOldDeleted) || rec.Phase == state.PhaseRetired
+	if !progress.DeletingAt.IsZero() && snap.Topics[r.From] == nil {
+		pastDelete = true
+	}
+	if pastDelete {
+		return nil, fmt.Errorf("rollback of %s refused: %w at %s; %s holds every record: finish with `migrator cutover swap --rename %s`, then, to go back, rename %s back with a new map entry",
+			r.From, ErrSwapPastDelete, deleting, staging, r.From, r.To)
+	}
+	if err := state.CanTransition(rec.Phase, state.PhaseRolledBack); err != nil {
+		return nil, fmt.Errorf("rollback of %s refused: %w", r.From, err)
+	}
+	res.To = staging
+	if res.DryRun {
+		res.NewTopic = "staging " + staging + " would be deleted when it holds only copies"
+		if progress.Fence != nil {
+			res.NewTopic += "; writes to " + r.From + " would be allowed again"
+		}
+		return res, nil
+	}
+	if progress.Fence != nil {
+		if err := unfence(ctx, env, r.From, *progress.Fence); err != nil {
+			return res, err
+		}
+	}
+	err = env.updateRecord(ctx, r.From, func(cur *state.Rename) error {
+		cur.Swap = nil
+		if cur.Step != nil && cur.Step.Name == stepSwap {
+			cur.Step = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if _, err := env.Store.Transition(ctx, r.From, state.PhaseRolledBack, "rollback of the swap from "+string(rec.Phase),
+		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: "swap abandoned before the old topic was deleted"}); err != nil {
+		return res, err
+	}
+	res.NewTopic, err = deleteIfOnlyCopies(ctx, env, r.From, staging, snap)
+	return res, err
 }

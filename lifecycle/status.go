@@ -42,10 +42,19 @@ type RenameStatus struct {
 	StrayWrites *int64 `json:"stray_writes,omitempty"`
 }
 
+// StatusOptions shape a status report; there are none yet.
+type StatusOptions struct{}
+
+// StatusResult is one row per rename of the map, in map order.
+type StatusResult struct {
+	Renames []RenameStatus `json:"renames"`
+}
+
 // Status describes every rename of the map: phase and window from the
-// state file (which may be nil), bridge lag, DLQ, consumer groups and ACL
-// parity from the cluster.
-func Status(ctx context.Context, cl *admin.Client, st *state.Store, m *plan.RenameMap, bridgeGroup string, now time.Time) ([]RenameStatus, error) {
+// state file (env.Store may be nil), bridge lag, DLQ, consumer groups and
+// ACL parity from the cluster.
+func Status(ctx context.Context, env *Env, _ StatusOptions) (*StatusResult, error) {
+	cl, st, m, bridgeGroup, now := env.Admin, env.Store, env.Map, env.bridgeGroup(), env.now()
 	var deep []string
 	for _, r := range m.Renames {
 		deep = append(deep, r.From, plan.DLQTopic(r.To), plan.DLQTopic(plan.StagingTopic(r.To)))
@@ -75,18 +84,16 @@ func Status(ctx context.Context, cl *admin.Client, st *state.Store, m *plan.Rena
 		s := RenameStatus{From: r.From, To: r.To, Strategy: string(r.Strategy)}
 		if rec, ok := records[r.From]; ok {
 			s.Phase, s.PhaseSince = rec.Phase, rec.PhaseSince
-			if rec.Phase != state.PhaseRetired {
-				s.SwapStep = rec.Data[dataSwapDone]
+			if rec.Phase != state.PhaseRetired && rec.Swap != nil {
+				s.SwapStep = rec.Swap.Done
 			}
-			if created := createdAt(rec); !created.IsZero() && rec.Phase != state.PhaseRetired && rec.Phase != state.PhaseRolledBack {
-				left := (m.Window - now.Sub(created)).Hours() / 24
+			if w := windowOf(rec, m.Window); w.Known() && rec.Phase != state.PhaseRetired && rec.Phase != state.PhaseRolledBack {
+				left := w.DaysLeft(now)
 				s.DaysLeft = &left
 			}
 		}
-		for _, name := range []string{r.To, plan.StagingTopic(r.To)} {
-			if snap.Topics[name] != nil && s.Copying == "" {
-				s.Copying = name
-			}
+		if target := copyTarget(r, func(t string) bool { return snap.Topics[t] != nil }); snap.Topics[target] != nil {
+			s.Copying = target
 		}
 		src := snap.Topics[r.From]
 		if src != nil && src.Offsets != nil && bridge != nil && len(bridge.Offsets[r.From]) > 0 {
@@ -120,27 +127,13 @@ func Status(ctx context.Context, cl *admin.Client, st *state.Store, m *plan.Rena
 		sort.Strings(s.GroupsOnNew)
 		s.ACLParity = aclParity(snap, r.From, r.To)
 		if rec, ok := records[r.From]; ok && src != nil && src.Offsets != nil {
-			ends := map[int32]int64{}
-			for p, o := range src.Offsets.Latest {
-				ends[int32(p)] = o
-			}
-			if n := strayWrites(rec, ends); n >= 0 {
+			if n := strayWrites(rec, latestOffsets(src)); n >= 0 {
 				s.StrayWrites = &n
 			}
 		}
 		out = append(out, s)
 	}
-	return out, nil
-}
-
-// createdAt is when the rename entered phase created (the window starts).
-func createdAt(r state.Rename) time.Time {
-	for _, t := range r.History {
-		if t.To == state.PhaseCreated {
-			return t.At
-		}
-	}
-	return time.Time{}
+	return &StatusResult{Renames: out}, nil
 }
 
 func aclParity(snap *admin.Snapshot, from, to string) string {

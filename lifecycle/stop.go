@@ -221,7 +221,7 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 	if err := env.Admin.WaitForTopics(ctx, []string{ProbeTopic}, true); err != nil {
 		return probeCopy{}, err
 	}
-	route, err := bridge.RouteBetween(ctx, env.Admin, "probe", source, ProbeTopic, "earliest")
+	route, err := RouteBetween(ctx, env.Admin, "probe", source, ProbeTopic, "earliest")
 	if err != nil {
 		return probeCopy{}, err
 	}
@@ -240,8 +240,7 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- bridge.Run(cctx, bridge.Options{Client: env.Admin.Config(), Group: ProbeTopic, InstanceID: "probe", UntilCaughtUp: true, OneOff: true,
-			Admin: env.Admin, Log: env.logger(), Routes: bridge.StaticRoutes{route}, Metrics: metrics, Refresh: time.Hour})
+		done <- env.copyUntilCaughtUp(cctx, ProbeTopic, "probe", bridge.StaticRoutes{route}, false, metrics)
 	}()
 	// The clock starts when the partitions are assigned (joining the
 	// group and setting up transactions are not a cost per byte) and,

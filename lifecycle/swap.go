@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,16 +35,8 @@ const (
 // SwapSteps lists the steps in the order they run.
 var SwapSteps = []string{SwapFenced, SwapDrained, SwapVerified, SwapSaved, SwapOldDeleted, SwapNewCreated, SwapCopied, SwapGroupsCommitted, SwapNewVerified, SwapStagingDeleted}
 
-// Keys of a swapping rename's state Data.
-const (
-	dataSwapDone     = "swap_done"     // the last step done
-	dataSwapFence    = "swap_fence"    // the old topic's own max.message.bytes before the fence (JSON)
-	dataSwapGroups   = "swap_groups"   // group → partition → offset in staging (JSON)
-	dataSwapOld      = "swap_old"      // group → partition → offset in the old topic (JSON, for the report)
-	dataSwapSpec     = "swap_spec"     // the new topic's spec and ACLs (JSON)
-	dataSwapDeleting = "swap_deleting" // when the delete of the old topic was sent
-	stepSwap         = "swap"
-)
+// stepSwap is the state step a swap holds from its first step to its last.
+const stepSwap = "swap"
 
 // fenceConfig is the config that fences writes: Kafka refuses every
 // record batch larger than max.message.bytes, and no batch is 0 bytes.
@@ -54,9 +45,8 @@ const fenceConfig = "max.message.bytes"
 // SwapOptions shape a swap.
 type SwapOptions struct {
 	Rename string
-	// BridgeGroup is the bridge's consumer group (old → staging).
-	BridgeGroup string
-	// SwapGroup is the group of the staging → new copy.
+	// SwapGroup is the group of the staging → new copy (default
+	// DefaultSwapGroup). The bridge's group (old → staging) is the Env's.
 	SwapGroup string
 	// QuietFor is how long the old topic must take no write before the
 	// swap starts.
@@ -109,7 +99,7 @@ type swapRun struct {
 	res     *SwapResult
 }
 
-// CutoverSwap replaces the old topic of a swap rename by the new one in one
+// Swap replaces the old topic of a swap rename by the new one in one
 // short stop: with producers and consumers of the old topic stopped, it
 // fences writes to the old topic, drains the bridge into the staging
 // topic, verifies staging against old, saves every consumer group's
@@ -119,11 +109,11 @@ type swapRun struct {
 // staging. Every step is recorded before and after it runs; re-running an
 // interrupted swap resumes it, and nothing is lost at any point: after the
 // old topic is deleted, staging holds every record until new is verified.
-func CutoverSwap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) {
+func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) {
 	started := time.Now()
-	r, ok := findRename(env.Map, opts.Rename)
-	if !ok {
-		return nil, fmt.Errorf("--rename %s: no rename from that topic in the map", opts.Rename)
+	r, err := env.rename(opts.Rename)
+	if err != nil {
+		return nil, err
 	}
 	if r.Strategy != plan.StrategySwap {
 		return nil, fmt.Errorf("%s does not use strategy swap: move its consumers and producers with cutover consumers and cutover producers", r.From)
@@ -131,19 +121,22 @@ func CutoverSwap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, 
 	if env.Store == nil {
 		return nil, errors.New("cutover swap needs a state file")
 	}
+	if opts.SwapGroup == "" {
+		opts.SwapGroup = DefaultSwapGroup
+	}
 	if opts.Copy == nil {
-		return nil, errors.New("cutover swap: no copier")
+		// The first hop (the bridge) added the standard headers already.
+		opts.Copy = func(ctx context.Context, group string, route bridge.Route) error {
+			return env.copyUntilCaughtUp(ctx, group, "swap", bridge.StaticRoutes{route}, false, nil)
+		}
 	}
 	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To),
 		res: &SwapResult{From: r.From, To: r.To, Staging: plan.StagingTopic(r.To), DryRun: opts.DryRun}}
-	rec, found, err := env.Store.Rename(ctx, r.From)
+	rec, err := env.record(ctx, r.From, "run apply first")
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return nil, fmt.Errorf("%s is not in the state file %s: run apply first", r.From, env.Store.Path())
-	}
-	done := slices.Index(SwapSteps, rec.Data[dataSwapDone])
+	done := swapStepsDone(rec)
 	if rec.Phase == state.PhaseRetired && done == len(SwapSteps)-1 {
 		for _, step := range SwapSteps {
 			s.res.Steps = append(s.res.Steps, SwapStep{Step: step, Outcome: "done earlier"})
@@ -169,7 +162,7 @@ func CutoverSwap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, 
 		}
 		return s.res, nil
 	}
-	if _, err := env.Store.BeginStep(ctx, r.From, stepSwap, map[string]string{"to": r.To, "staging": s.staging},
+	if _, err := env.Store.BeginStep(ctx, r.From, state.Step{Name: stepSwap, Params: map[string]string{"to": r.To, "staging": s.staging}},
 		state.AuditEntry{Command: env.Command, Action: "swap: begin", Detail: r.From + " → " + r.To + " through " + s.staging}); err != nil {
 		return nil, err
 	}
@@ -221,7 +214,7 @@ func (s *swapRun) preflight(ctx context.Context) error {
 	}
 	var active []string
 	for _, g := range snap.Groups {
-		if g.ID != s.opts.BridgeGroup && memberReads(g, s.r.From) {
+		if g.ID != s.env.bridgeGroup() && memberReads(g, s.r.From) {
 			for _, m := range g.Members {
 				active = append(active, fmt.Sprintf("%s: %s (%s)", g.ID, m.ClientID, m.Host))
 			}
@@ -259,14 +252,23 @@ func (s *swapRun) preflight(ctx context.Context) error {
 	return nil
 }
 
-// record notes that step is done, with its detail, in the rename's state.
-func (s *swapRun) record(ctx context.Context, step, detail string) error {
-	return s.setData(ctx, map[string]string{dataSwapDone: step}, "swap: "+step, detail)
+// swapStepsDone is the index in SwapSteps of the last step the rename's
+// swap recorded as done, -1 when none is.
+func swapStepsDone(rec *state.Rename) int {
+	if rec.Swap == nil {
+		return -1
+	}
+	return slices.Index(SwapSteps, rec.Swap.Done)
 }
 
-// setData merges kv into the rename's Data and appends an audit entry, in
-// one transaction.
-func (s *swapRun) setData(ctx context.Context, kv map[string]string, action, detail string) error {
+// record notes that step is done, with its detail, in the rename's state.
+func (s *swapRun) record(ctx context.Context, step, detail string) error {
+	return s.setProgress(ctx, "swap: "+step, detail, func(p *state.SwapProgress) { p.Done = step })
+}
+
+// setProgress changes the rename's swap progress and appends an audit
+// entry, in one transaction.
+func (s *swapRun) setProgress(ctx context.Context, action, detail string, change func(*state.SwapProgress)) error {
 	return s.env.Store.Update(ctx, func(tx *state.Tx) error {
 		cur, found, err := tx.Rename(s.r.From)
 		if err != nil {
@@ -275,10 +277,10 @@ func (s *swapRun) setData(ctx context.Context, kv map[string]string, action, det
 		if !found {
 			return fmt.Errorf("rename %s vanished from the state file", s.r.From)
 		}
-		if cur.Data == nil {
-			cur.Data = map[string]string{}
+		if cur.Swap == nil {
+			cur.Swap = &state.SwapProgress{}
 		}
-		maps.Copy(cur.Data, kv)
+		change(cur.Swap)
 		if err := tx.PutRename(cur); err != nil {
 			return err
 		}
@@ -286,26 +288,21 @@ func (s *swapRun) setData(ctx context.Context, kv map[string]string, action, det
 	})
 }
 
-// data returns one of the rename's Data values.
-func (s *swapRun) data(ctx context.Context, key string) (string, error) {
+// progress returns the swap's recorded progress (empty before the first
+// step).
+func (s *swapRun) progress(ctx context.Context) (state.SwapProgress, error) {
 	rec, _, err := s.env.Store.Rename(ctx, s.r.From)
-	if err != nil {
-		return "", err
+	if err != nil || rec == nil || rec.Swap == nil {
+		return state.SwapProgress{}, err
 	}
-	return rec.Data[key], nil
-}
-
-// fenceState is the old topic's own max.message.bytes before the fence.
-type fenceState struct {
-	Own   bool   `json:"own"`
-	Value string `json:"value,omitempty"`
+	return *rec.Swap, nil
 }
 
 // fence makes Kafka refuse every write to the old topic, so that no record
 // can arrive after the last check and be lost with the topic. The old
 // value is recorded first, for rollback.
 func (s *swapRun) fence(ctx context.Context) (string, error) {
-	if raw, err := s.data(ctx, dataSwapFence); err != nil || raw != "" {
+	if p, err := s.progress(ctx); err != nil || p.Fence != nil {
 		// Recorded by an interrupted run: the value now may be the fence.
 		if err == nil {
 			err = s.env.Admin.SetTopicConfig(ctx, s.r.From, fenceConfig, ptr("0"))
@@ -321,19 +318,16 @@ func (s *swapRun) fence(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("topic %s does not exist", s.r.From)
 	}
 	v, own := t.Configs[fenceConfig]
-	raw, _ := json.Marshal(fenceState{Own: own, Value: v})
-	if err := s.setData(ctx, map[string]string{dataSwapFence: string(raw)}, "swap: fence", "old "+fenceConfig+" "+string(raw)); err != nil {
+	f := state.Fence{Own: own, Value: v}
+	raw, _ := json.Marshal(f)
+	if err := s.setProgress(ctx, "swap: fence", "old "+fenceConfig+" "+string(raw), func(p *state.SwapProgress) { p.Fence = &f }); err != nil {
 		return "", err
 	}
 	return "writes to " + s.r.From + " refused (max.message.bytes=0)", s.env.Admin.SetTopicConfig(ctx, s.r.From, fenceConfig, ptr("0"))
 }
 
 // unfence restores the old topic's max.message.bytes.
-func unfence(ctx context.Context, env *Env, from, raw string) error {
-	var f fenceState
-	if err := json.Unmarshal([]byte(raw), &f); err != nil {
-		return fmt.Errorf("recorded fence of %s: %w", from, err)
-	}
+func unfence(ctx context.Context, env *Env, from string, f state.Fence) error {
 	if f.Own {
 		return env.Admin.SetTopicConfig(ctx, from, fenceConfig, &f.Value)
 	}
@@ -346,22 +340,23 @@ func ptr[T any](v T) *T { return &v }
 // running it waits for them; when none is, it runs the copy itself in the
 // bridge's group, so the two never copy a record twice.
 func (s *swapRun) drain(ctx context.Context) (string, error) {
-	members, err := s.groupMembers(ctx, s.opts.BridgeGroup)
+	group := s.env.bridgeGroup()
+	members, err := groupMembers(ctx, s.env.Admin, group)
 	if err != nil {
 		return "", err
 	}
-	how := fmt.Sprintf("the running bridge (%d member(s) of %s) copied %s to the end", members, s.opts.BridgeGroup, s.r.From)
+	how := fmt.Sprintf("the running bridge (%d member(s) of %s) copied %s to the end", members, group, s.r.From)
 	if members == 0 {
-		route, err := bridge.RouteBetween(ctx, s.env.Admin, s.r.From, s.r.From, s.staging, s.startOf())
+		route, err := RouteBetween(ctx, s.env.Admin, s.r.From, s.r.From, s.staging, s.startOf())
 		if err != nil {
 			return "", err
 		}
-		if err := s.opts.Copy(ctx, s.opts.BridgeGroup, route); err != nil {
+		if err := s.opts.Copy(ctx, group, route); err != nil {
 			return "", fmt.Errorf("copy %s → %s: %w", s.r.From, s.staging, err)
 		}
-		how = fmt.Sprintf("copied %s → %s to the end in group %s", s.r.From, s.staging, s.opts.BridgeGroup)
+		how = fmt.Sprintf("copied %s → %s to the end in group %s", s.r.From, s.staging, group)
 	}
-	err = Drain(ctx, s.env.Admin, s.env.Map, DrainOptions{Rename: s.r.From, BridgeGroup: s.opts.BridgeGroup, Timeout: s.opts.DrainTimeout})
+	_, err = Drain(ctx, s.env, DrainOptions{Rename: s.r.From, Timeout: s.opts.DrainTimeout})
 	return how, err
 }
 
@@ -371,19 +366,6 @@ func (s *swapRun) startOf() string {
 		return s.r.Start
 	}
 	return "earliest"
-}
-
-// groupMembers counts the active members of group.
-func (s *swapRun) groupMembers(ctx context.Context, group string) (int, error) {
-	d, err := s.env.Admin.Kafka().DescribeConsumerGroups(ctx, []string{group})
-	if err != nil {
-		return 0, fmt.Errorf("describe group %s: %w", group, err)
-	}
-	n := 0
-	for _, g := range d.ConsumerGroupDescriptions {
-		n += len(g.Members)
-	}
-	return n, nil
 }
 
 // verifyStaging proves staging holds every record of old.
@@ -404,7 +386,7 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 	if topics[from] == nil {
 		return "", fmt.Errorf("topic %s does not exist", from)
 	}
-	rep, err := Verify(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), nil)
+	rep, err := CompareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), nil)
 	if err != nil {
 		return "", err
 	}
@@ -423,12 +405,6 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 	return fmt.Sprintf("%s equals %s: %s", to, from, rep.Summary()), nil
 }
 
-// swapSpec is what the new topic is created with.
-type swapSpec struct {
-	Topic admin.TopicSpec `json:"topic"`
-	ACLs  []admin.ACL     `json:"acls,omitempty"`
-}
-
 // save records, before the old topic goes, every consumer group's
 // position translated into staging, and the new topic's spec: staging's
 // partitions and configs (the old topic's plus the map's overrides) and
@@ -442,10 +418,10 @@ func (s *swapRun) save(ctx context.Context) (string, error) {
 	if old == nil || staging == nil {
 		return "", fmt.Errorf("both %s and %s must exist", s.r.From, s.staging)
 	}
-	oldOffsets := map[string]map[int32]int64{}
+	oldOffsets := state.GroupOffsets{}
 	needed := map[int32][]int64{}
 	for _, g := range snap.Groups {
-		if g.ID == s.opts.BridgeGroup || len(g.Offsets[s.r.From]) == 0 {
+		if g.ID == s.env.bridgeGroup() || len(g.Offsets[s.r.From]) == 0 {
 			continue
 		}
 		if len(g.Members) > 0 {
@@ -465,21 +441,21 @@ func (s *swapRun) save(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	inStaging := map[string]map[int32]int64{}
+	inStaging := state.GroupOffsets{}
 	for g, parts := range oldOffsets {
-		inStaging[g] = map[int32]int64{}
+		inStaging[g] = state.Offsets{}
 		for p, o := range parts {
 			inStaging[g][p] = translated[p][o]
 		}
 	}
 	// The old topic's ACLs are its literal bindings (prefixed ones name
 	// the prefix, not the topic, and keep applying by themselves).
-	spec := swapSpec{Topic: admin.TopicSpec{Name: s.r.To, Partitions: staging.Partitions, ReplicationFactor: staging.ReplicationFactor, Configs: staging.Configs}, ACLs: old.ACLs}
+	spec := toStateSpec(admin.TopicSpec{Name: s.r.To, Partitions: staging.Partitions, ReplicationFactor: staging.ReplicationFactor, Configs: staging.Configs}, old.ACLs)
 	rawSpec, _ := json.Marshal(spec)
-	rawGroups, _ := json.Marshal(inStaging)
 	rawOld, _ := json.Marshal(oldOffsets)
-	err = s.setData(ctx, map[string]string{dataSwapSpec: string(rawSpec), dataSwapGroups: string(rawGroups), dataSwapOld: string(rawOld)},
-		"swap: save", "groups "+string(rawOld)+"; spec "+string(rawSpec))
+	err = s.setProgress(ctx, "swap: save", "groups "+string(rawOld)+"; spec "+string(rawSpec), func(p *state.SwapProgress) {
+		p.Spec, p.Groups, p.OldOffsets = spec, inStaging, oldOffsets
+	})
 	return fmt.Sprintf("%d group(s) and the spec of %s saved", len(inStaging), s.r.To), err
 }
 
@@ -487,7 +463,8 @@ func (s *swapRun) save(ctx context.Context) (string, error) {
 // rollback knows the topic may be gone even when the run died before
 // recording the result.
 func (s *swapRun) deleteOld(ctx context.Context) (string, error) {
-	if err := s.setData(ctx, map[string]string{dataSwapDeleting: time.Now().UTC().Format(time.RFC3339)}, "swap: delete "+s.r.From, "staging "+s.staging+" holds every record"); err != nil {
+	at := s.env.now().UTC()
+	if err := s.setProgress(ctx, "swap: delete "+s.r.From, "staging "+s.staging+" holds every record", func(p *state.SwapProgress) { p.DeletingAt = at }); err != nil {
 		return "", err
 	}
 	if err := s.env.Admin.DeleteTopic(ctx, s.r.From); err != nil {
@@ -500,14 +477,14 @@ func (s *swapRun) deleteOld(ctx context.Context) (string, error) {
 // with the saved spec and ACLs. A topic of that name left by an
 // interrupted run is accepted when its partitions match.
 func (s *swapRun) createNew(ctx context.Context) (string, error) {
-	raw, err := s.data(ctx, dataSwapSpec)
+	p, err := s.progress(ctx)
 	if err != nil {
 		return "", err
 	}
-	var spec swapSpec
-	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-		return "", fmt.Errorf("recorded spec of %s: %w", s.r.To, err)
+	if p.Spec == nil {
+		return "", fmt.Errorf("no spec of %s recorded by the save step", s.r.To)
 	}
+	spec := fromStateSpec(*p.Spec)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		errs, err := s.env.Admin.CreateTopics(ctx, []admin.TopicSpec{spec.Topic}, false)
@@ -554,7 +531,7 @@ func (s *swapRun) createNew(ctx context.Context) (string, error) {
 // copyToNew copies staging → new to the end, exactly once, in the swap's
 // own group: a re-run continues where an interrupted copy stopped.
 func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
-	route, err := bridge.RouteBetween(ctx, s.env.Admin, s.r.From, s.staging, s.r.To, "earliest")
+	route, err := RouteBetween(ctx, s.env.Admin, s.r.From, s.staging, s.r.To, "earliest")
 	if err != nil {
 		return "", err
 	}
@@ -581,16 +558,11 @@ func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
 // group that already has offsets there (committed by an interrupted run,
 // or by its consumers since) is left alone.
 func (s *swapRun) commitGroups(ctx context.Context) (string, error) {
-	var inStaging, old map[string]map[int32]int64
-	for key, v := range map[string]*map[string]map[int32]int64{dataSwapGroups: &inStaging, dataSwapOld: &old} {
-		raw, err := s.data(ctx, key)
-		if err != nil {
-			return "", err
-		}
-		if err := json.Unmarshal([]byte(raw), v); err != nil {
-			return "", fmt.Errorf("recorded %s: %w", key, err)
-		}
+	p, err := s.progress(ctx)
+	if err != nil {
+		return "", err
 	}
+	inStaging, old := p.Groups, p.OldOffsets
 	needed := map[int32][]int64{}
 	for _, parts := range inStaging {
 		for p, o := range parts {
@@ -620,7 +592,7 @@ func (s *swapRun) commitGroups(ctx context.Context) (string, error) {
 		if len(current[s.r.To]) > 0 {
 			res.Outcome = "already on " + s.r.To
 		} else {
-			next := map[string]map[int32]int64{s.r.To: {}}
+			next := state.GroupOffsets{s.r.To: {}}
 			for _, t := range res.Translations {
 				next[s.r.To][t.Partition] = t.NewOffset
 			}
@@ -644,7 +616,7 @@ func (s *swapRun) finish(ctx context.Context) (string, error) {
 	if _, err := s.env.Admin.Kafka().DeleteConsumerGroups(ctx, []string{s.opts.SwapGroup}); err != nil {
 		s.env.logger().Warn("could not delete the swap's consumer group", "group", s.opts.SwapGroup, "err", err)
 	}
-	if _, err := s.env.Store.EndStep(ctx, s.r.From, stepSwap, nil,
+	if _, err := s.env.Store.EndStep(ctx, s.r.From, stepSwap,
 		state.AuditEntry{Command: s.env.Command, Action: "swap: end", Detail: s.r.From + " is now " + s.r.To, Result: "ok"}); err != nil && !errors.Is(err, state.ErrNoStep) {
 		return "", err
 	}
@@ -662,64 +634,4 @@ func (s *swapRun) finish(ctx context.Context) (string, error) {
 		}
 	}
 	return s.staging + " deleted; " + s.r.From + " is now " + s.r.To, nil
-}
-
-// rollbackSwap takes a swap back to where it started, as long as the old
-// topic has not been deleted: it lifts the fence, forgets the swap's
-// progress, deletes the staging topic when it holds only copies, and moves
-// the rename to rolled-back. Consumer groups were not moved before the
-// delete, so none moves back.
-func rollbackSwap(ctx context.Context, env *Env, r plan.Rename, rec *state.Rename, res *RollbackResult) (*RollbackResult, error) {
-	staging := plan.StagingTopic(r.To)
-	done := slices.Index(SwapSteps, rec.Data[dataSwapDone])
-	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{r.From, staging}})
-	if err != nil {
-		return nil, err
-	}
-	pastDelete := done >= slices.Index(SwapSteps, SwapOldDeleted) || rec.Phase == state.PhaseRetired
-	if at := rec.Data[dataSwapDeleting]; at != "" && snap.Topics[r.From] == nil {
-		pastDelete = true
-	}
-	if pastDelete {
-		return nil, fmt.Errorf("rollback of %s refused: %w at %s; %s holds every record: finish with `migrator cutover swap --rename %s`, then, to go back, rename %s back with a new map entry",
-			r.From, ErrSwapPastDelete, cmp.Or(rec.Data[dataSwapDeleting], "an earlier run"), staging, r.From, r.To)
-	}
-	if err := state.CanTransition(rec.Phase, state.PhaseRolledBack); err != nil {
-		return nil, fmt.Errorf("rollback of %s refused: %w", r.From, err)
-	}
-	res.To = staging
-	if res.DryRun {
-		res.NewTopic = "staging " + staging + " would be deleted when it holds only copies"
-		if rec.Data[dataSwapFence] != "" {
-			res.NewTopic += "; writes to " + r.From + " would be allowed again"
-		}
-		return res, nil
-	}
-	if raw := rec.Data[dataSwapFence]; raw != "" {
-		if err := unfence(ctx, env, r.From, raw); err != nil {
-			return res, err
-		}
-	}
-	err = env.Store.Update(ctx, func(tx *state.Tx) error {
-		cur, _, err := tx.Rename(r.From)
-		if err != nil {
-			return err
-		}
-		for _, k := range []string{dataSwapDone, dataSwapFence, dataSwapGroups, dataSwapOld, dataSwapSpec, dataSwapDeleting} {
-			delete(cur.Data, k)
-		}
-		if cur.Step != nil && cur.Step.Name == stepSwap {
-			cur.Step = nil
-		}
-		return tx.PutRename(cur)
-	})
-	if err != nil {
-		return res, err
-	}
-	if _, err := env.Store.Transition(ctx, r.From, state.PhaseRolledBack, "rollback of the swap from "+string(rec.Phase),
-		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: "swap abandoned before the old topic was deleted"}); err != nil {
-		return res, err
-	}
-	res.NewTopic, err = deleteIfOnlyCopies(ctx, env, r.From, staging, snap)
-	return res, err
 }

@@ -83,7 +83,7 @@ func newSwapFixture(t *testing.T, c *kafkatest.Cluster, from, to string, perPart
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.env = &lifecycle.Env{Admin: cl, Store: st, Map: m, Command: "test"}
+	f.env = &lifecycle.Env{Admin: cl, Store: st, Map: m, Command: "test", BridgeGroup: "bridge-" + from}
 	res, err := lifecycle.Apply(ctx, f.env, lifecycle.ApplyOptions{})
 	if err != nil || res.Failed() > 0 {
 		t.Fatalf("apply: %v %+v", err, res)
@@ -96,7 +96,7 @@ func (f *swapFixture) options(copyFn func(ctx context.Context, group string, rou
 	if copyFn == nil {
 		copyFn = f.copy
 	}
-	return lifecycle.SwapOptions{Rename: f.from, BridgeGroup: "bridge-" + f.from, SwapGroup: "swap-" + f.from,
+	return lifecycle.SwapOptions{Rename: f.from, SwapGroup: "swap-" + f.from,
 		QuietFor: 200 * time.Millisecond, DrainTimeout: time.Minute, Copy: copyFn}
 }
 
@@ -213,7 +213,7 @@ func TestSwap(t *testing.T) {
 		}
 		f := newSwapFixture(t, c, "x.delivery_failed.v1", "x.delivery.failed.v1", perPartition)
 
-		dry, err := lifecycle.CutoverSwap(ctx, f.env, lifecycle.SwapOptions{Rename: f.from, BridgeGroup: "bridge-" + f.from, DryRun: true, Copy: f.copy})
+		dry, err := lifecycle.Swap(ctx, f.env, lifecycle.SwapOptions{Rename: f.from, DryRun: true, Copy: f.copy})
 		if err != nil || len(dry.Steps) != len(lifecycle.SwapSteps) || dry.Steps[0].Outcome != "would do" {
 			t.Fatalf("dry run: %v %+v", err, dry)
 		}
@@ -252,7 +252,7 @@ func TestSwap(t *testing.T) {
 			if runs > 2*len(lifecycle.SwapSteps)+2 {
 				t.Fatalf("swap did not finish after %d runs", runs)
 			}
-			_, err := lifecycle.CutoverSwap(ctx, f.env, opts)
+			_, err := lifecycle.Swap(ctx, f.env, opts)
 			if err == nil {
 				break
 			}
@@ -260,9 +260,9 @@ func TestSwap(t *testing.T) {
 				t.Fatalf("run %d: %v", runs, err)
 			}
 			if crashed[lifecycle.SwapVerified] && !crashed[lifecycle.SwapSaved] {
-				rows, err := lifecycle.Status(ctx, f.env.Admin, f.env.Store, f.env.Map, "bridge-"+f.from, time.Now())
-				if err != nil || rows[0].SwapStep != lifecycle.SwapVerified {
-					t.Fatalf("status during the swap: %v %+v, want swap step %s", err, rows, lifecycle.SwapVerified)
+				st, err := lifecycle.Status(ctx, f.env, lifecycle.StatusOptions{})
+				if err != nil || st.Renames[0].SwapStep != lifecycle.SwapVerified {
+					t.Fatalf("status during the swap: %v %+v, want swap step %s", err, st, lifecycle.SwapVerified)
 				}
 			}
 			if crashed[lifecycle.SwapOldDeleted] && !crashed[lifecycle.SwapNewCreated] {
@@ -279,7 +279,7 @@ func TestSwap(t *testing.T) {
 		f.check(t)
 
 		// Once done, a re-run changes nothing.
-		res, err := lifecycle.CutoverSwap(ctx, f.env, f.options(nil))
+		res, err := lifecycle.Swap(ctx, f.env, f.options(nil))
 		if err != nil || res.Steps[len(res.Steps)-1].Outcome != "done earlier" {
 			t.Fatalf("re-run after the swap: %v %+v", err, res)
 		}
@@ -310,7 +310,7 @@ func TestSwapRollback(t *testing.T) {
 				break
 			}
 		}
-		_, err = lifecycle.CutoverSwap(ctx, f.env, f.options(nil))
+		_, err = lifecycle.Swap(ctx, f.env, f.options(nil))
 		if !errors.Is(err, lifecycle.ErrGroupActive) || !strings.Contains(err.Error(), "reader-7") {
 			t.Fatalf("swap with a live reader: %v, want ErrGroupActive naming reader-7", err)
 		}
@@ -323,7 +323,7 @@ func TestSwapRollback(t *testing.T) {
 			}
 			return nil
 		}
-		if _, err := lifecycle.CutoverSwap(ctx, f.env, opts); !errors.Is(err, errCrash) {
+		if _, err := lifecycle.Swap(ctx, f.env, opts); !errors.Is(err, errCrash) {
 			t.Fatalf("swap: %v, want the simulated crash", err)
 		}
 		if c.Kind == kafkatest.Real {
@@ -386,7 +386,7 @@ func TestSwapRefusesDeadLetters(t *testing.T) {
 		}
 		topic := f.from
 		c.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 1}, Key: []byte("big"), Value: bytes.Repeat([]byte{'b'}, 5000)})
-		_, err := lifecycle.CutoverSwap(ctx, f.env, f.options(nil))
+		_, err := lifecycle.Swap(ctx, f.env, f.options(nil))
 		if err == nil || !strings.Contains(err.Error(), "1 record(s) of "+f.from+" are not in "+plan.StagingTopic(f.to)+" but only in the DLQ") {
 			t.Fatalf("swap with a dead-lettered record: %v, want a refusal naming the dead letter", err)
 		}
@@ -398,8 +398,8 @@ func TestSwapRefusesDeadLetters(t *testing.T) {
 			t.Fatal("the old topic was deleted although a record of it is only in the DLQ")
 		}
 		rec, _, _ := f.env.Store.Rename(ctx, f.from)
-		if rec.Data["swap_done"] != lifecycle.SwapDrained {
-			t.Errorf("last swap step done = %q, want %q", rec.Data["swap_done"], lifecycle.SwapDrained)
+		if rec.Swap == nil || rec.Swap.Done != lifecycle.SwapDrained {
+			t.Errorf("swap progress = %+v, want last step done %q", rec.Swap, lifecycle.SwapDrained)
 		}
 		if _, err := lifecycle.Rollback(ctx, f.env, lifecycle.RollbackOptions{Rename: f.from}); err != nil {
 			t.Fatalf("rollback after the refusal: %v", err)

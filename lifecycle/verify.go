@@ -1,421 +1,109 @@
 package lifecycle
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"strings"
-	"sync"
-	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
-	"github.com/huleedu/topic-migrator/bridge"
-	"github.com/huleedu/topic-migrator/clientconfig"
+	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/state"
 )
 
-// PartitionReport is what verify found in one partition.
-type PartitionReport struct {
-	Partition int32 `json:"partition"`
-	// Compared counts source records matched with their copy.
-	Compared int64 `json:"compared"`
-	// DeadLettered counts source records found in the DLQ instead.
-	DeadLettered int64 `json:"dead_lettered"`
-	// Skipped counts source records that came from the target (the
-	// reverse bridge's copies), which are not copied back.
-	Skipped int64 `json:"skipped"`
-	// NotYetCopied counts source records after the last copy (bridge lag).
-	NotYetCopied int64 `json:"not_yet_copied"`
-	// Direct counts target records that are not copies: written to the
-	// new topic directly once producers moved there.
-	Direct int64 `json:"direct"`
-	// From is the first source offset compared: earlier history is gone
-	// from one side (retention) or was never meant to be copied (start).
-	From int64 `json:"from"`
-	// Divergence describes the first mismatch, "" when none.
-	Divergence string `json:"divergence,omitempty"`
+// VerifyOptions choose what verify compares.
+type VerifyOptions struct {
+	// Renames limits verify to these renames (by from topic); empty: all.
+	Renames []string
+	// Progress, when set, is called after each partition of a rename
+	// whose old topic has partitions partitions.
+	Progress func(r plan.Rename, partitions int, p PartitionReport)
 }
 
-// VerifyReport is what verify found for one rename.
-type VerifyReport struct {
-	Source     string            `json:"source"`
-	Target     string            `json:"target"`
-	Partitions []PartitionReport `json:"partitions"`
+// VerifySkip is a rename verify could not compare.
+type VerifySkip struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Reason string `json:"reason"`
 }
 
-// OK reports whether every partition matched.
-func (r *VerifyReport) OK() bool {
-	for _, p := range r.Partitions {
-		if p.Divergence != "" {
-			return false
+// VerifyResult is what verify found, rename by rename.
+type VerifyResult struct {
+	Reports []*VerifyReport `json:"reports"`
+	Skipped []VerifySkip    `json:"skipped,omitempty"`
+}
+
+// Mismatched returns the first report that does not match, nil when all
+// match.
+func (r *VerifyResult) Mismatched() *VerifyReport {
+	for _, rep := range r.Reports {
+		if !rep.OK() {
+			return rep
 		}
 	}
-	return true
+	return nil
 }
 
-// Totals sums the partitions' counts; Divergence is the first found.
-func (r *VerifyReport) Totals() PartitionReport {
-	var t PartitionReport
-	t.Partition = -1
-	for _, p := range r.Partitions {
-		t.Compared += p.Compared
-		t.DeadLettered += p.DeadLettered
-		t.Skipped += p.Skipped
-		t.NotYetCopied += p.NotYetCopied
-		t.Direct += p.Direct
-		if t.Divergence == "" && p.Divergence != "" {
-			t.Divergence = fmt.Sprintf("partition %d: %s", p.Partition, p.Divergence)
+// Verify compares each chosen rename's copy target (its new topic, or a
+// swap's staging topic until the swap created the new one) with its old
+// topic, record by record (see CompareCopy). For each that matches, with a
+// state file, it records that verify passed up to the old topic's end
+// offsets seen before it began: retire requires that no write came after
+// them. A rename one of whose topics is missing is skipped.
+func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, error) {
+	want := map[string]bool{}
+	for _, name := range opts.Renames {
+		if _, err := env.rename(name); err != nil {
+			return nil, err
 		}
+		want[name] = true
 	}
-	return t
-}
-
-// Summary says in one line what verify found.
-func (r *VerifyReport) Summary() string {
-	t := r.Totals()
-	s := fmt.Sprintf("%d record(s) identical, %d dead-lettered, %d not yet copied, %d written directly", t.Compared, t.DeadLettered, t.NotYetCopied, t.Direct)
-	if t.Divergence != "" {
-		s += "; first difference at " + t.Divergence
+	var names []string
+	for _, r := range env.Map.Renames {
+		names = append(names, r.From, r.To, plan.StagingTopic(r.To))
 	}
-	return s
-}
-
-// Verify proves that target is a copy of source, partition by partition:
-// every committed source record from the first one both sides still hold
-// is, in order, either in the target (same key, value, timestamp and
-// headers, ignoring the ones the bridge adds) or in dlq, or came from the
-// target itself; the target holds nothing else. Records the bridge has not
-// reached yet are counted, not failed. progress, when set, is called after
-// each partition.
-func Verify(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, progress func(PartitionReport)) (*VerifyReport, error) {
-	return verifyUpTo(ctx, cfg, source, target, dlq, partitions, nil, progress)
-}
-
-// verifyUpTo is Verify reading each source partition p only up to
-// sourceEnds[p] when sourceEnds is given (the plan's probe verifies a
-// copy of part of a topic).
-func verifyUpTo(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, sourceEnds map[int32]int64, progress func(PartitionReport)) (*VerifyReport, error) {
-	// The target's ends are fixed before the DLQ is read: the bridge
-	// writes a dead letter in the same transaction as the copies after
-	// it, so every record dead-lettered before a copy verify will see is
-	// in the DLQ by the time it is read.
-	ends, err := targetEnds(cfg, target, partitions)
+	topics, err := env.Admin.DescribeTopics(ctx, names)
 	if err != nil {
 		return nil, err
 	}
-	dead, err := deadLettered(ctx, cfg, dlq)
+	res := &VerifyResult{}
+	for _, r := range env.Map.Renames {
+		if len(want) > 0 && !want[r.From] {
+			continue
+		}
+		to := copyTarget(r, func(t string) bool { return topics[t] != nil })
+		if topics[r.From] == nil || topics[to] == nil {
+			res.Skipped = append(res.Skipped, VerifySkip{From: r.From, To: to, Reason: "both topics must exist"})
+			continue
+		}
+		partitions := topics[r.From].Partitions
+		var progress func(PartitionReport)
+		if opts.Progress != nil {
+			progress = func(p PartitionReport) { opts.Progress(r, partitions, p) }
+		}
+		rep, err := verifyAndRecord(ctx, env, r.From, to, int32(partitions), progress)
+		if err != nil {
+			return res, fmt.Errorf("verify %s → %s: %w", r.From, to, err)
+		}
+		res.Reports = append(res.Reports, rep)
+	}
+	return res, nil
+}
+
+// verifyAndRecord compares to with from and, when it matches and env has
+// a state file that knows the rename, records the verification.
+func verifyAndRecord(ctx context.Context, env *Env, from, to string, partitions int32, progress func(PartitionReport)) (*VerifyReport, error) {
+	ends, err := endOffsets(ctx, env.Admin, from)
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Source: source, Target: target, Partitions: make([]PartitionReport, partitions)}
-	// Partitions are independent: a few are read at once, each by its own
-	// pair of consumers.
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		sem   = make(chan struct{}, verifyParallelism)
-	)
-	for p := int32(0); p < partitions; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			mu.Lock()
-			failed := first != nil
-			mu.Unlock()
-			if failed {
-				return
-			}
-			sourceEnd := int64(-1)
-			if sourceEnds != nil {
-				sourceEnd = sourceEnds[p]
-			}
-			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, ends[p], dead)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = err
-				}
-				return
-			}
-			rep.Partitions[p] = pr
-			if progress != nil {
-				progress(pr)
-			}
-		}()
+	rep, err := CompareCopy(ctx, env.Admin.Config(), from, to, plan.DLQTopic(to), partitions, progress)
+	if err != nil || !rep.OK() || env.Store == nil {
+		return rep, err
 	}
-	wg.Wait()
-	if first != nil {
-		return nil, first
+	if _, found, err := env.Store.Rename(ctx, from); err != nil || !found {
+		return rep, err
 	}
-	return rep, nil
-}
-
-// verifyParallelism is how many partitions verify reads at once.
-const verifyParallelism = 4
-
-// partitionReader reads one partition in order, read_committed.
-type partitionReader struct {
-	c    *kafka.Consumer
-	high int64
-	next int64
-	done bool
-}
-
-func newVerifyConsumer(cfg clientconfig.Config) (*kafka.Consumer, error) {
-	cm, err := cfg.ConfigMap(kafka.ConfigMap{
-		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
-		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "log_level": 3,
+	now := env.now().UTC()
+	return rep, env.updateRecord(ctx, from, func(cur *state.Rename) error {
+		cur.Verified = &state.Verification{At: now, OldEnd: ends}
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	c, err := kafka.NewConsumer(&cm)
-	if err != nil {
-		return nil, cfg.ScrubError(fmt.Errorf("verify consumer: %w", err))
-	}
-	return c, nil
-}
-
-// targetEnds returns the committed end (last stable offset) of each
-// partition of topic.
-func targetEnds(cfg clientconfig.Config, topic string, partitions int32) ([]int64, error) {
-	c, err := newVerifyConsumer(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	ends := make([]int64, partitions)
-	for p := range partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
-		if err != nil {
-			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
-		}
-		ends[p] = high
-	}
-	return ends, nil
-}
-
-// openReader opens a reader of topic/p from its first record to its end,
-// or to upTo when that is not negative and comes first.
-func openReader(cfg clientconfig.Config, topic string, p int32, upTo int64) (*partitionReader, error) {
-	c, err := newVerifyConsumer(cfg)
-	if err != nil {
-		return nil, err
-	}
-	low, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
-	}
-	if upTo >= 0 {
-		high = min(high, upTo)
-	}
-	r := &partitionReader{c: c, high: high, next: low, done: high <= low}
-	if !r.done {
-		if err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: p, Offset: kafka.Offset(low)}}); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("assign %s/%d: %w", topic, p, err)
-		}
-	}
-	return r, nil
-}
-
-// read returns the next record, or nil at the end.
-func (r *partitionReader) read(ctx context.Context) (*kafka.Message, error) {
-	for !r.done {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		switch e := r.c.Poll(100).(type) {
-		case *kafka.Message:
-			if e.TopicPartition.Error != nil {
-				return nil, e.TopicPartition.Error
-			}
-			r.next = int64(e.TopicPartition.Offset) + 1
-			if r.next >= r.high {
-				r.done = true
-			}
-			return e, nil
-		case kafka.PartitionEOF:
-			r.done = true
-		case kafka.Error:
-			if e.IsFatal() {
-				return nil, e
-			}
-		}
-	}
-	return nil, nil
-}
-
-func (r *partitionReader) close() { r.c.Close() }
-
-// deadLettered returns the source offsets found in the DLQ.
-func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map[bridge.Origin]bool, error) {
-	out := map[bridge.Origin]bool{}
-	r, err := openReader(cfg, dlq, 0, -1)
-	if err != nil {
-		var kerr kafka.Error
-		if errors.As(err, &kerr) && (kerr.Code() == kafka.ErrUnknownPartition || kerr.Code() == kafka.ErrUnknownTopicOrPart || kerr.Code() == kafka.ErrUnknownTopic) {
-			return out, nil // No DLQ topic: nothing was dead-lettered.
-		}
-		return nil, err
-	}
-	defer r.close()
-	for {
-		m, err := r.read(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read DLQ %s: %w", dlq, err)
-		}
-		if m == nil {
-			return out, nil
-		}
-		if o, ok := bridge.OriginOf(m.Headers); ok {
-			out[o] = true
-		}
-	}
-}
-
-func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool) (PartitionReport, error) {
-	pr := PartitionReport{Partition: p}
-	// The target's end was taken first: every copy it holds up to there
-	// is of a source record below the source's end taken after, even
-	// while both are written to and copied.
-	dst, err := openReader(cfg, target, p, targetEnd)
-	if err != nil {
-		return pr, err
-	}
-	defer dst.close()
-	src, err := openReader(cfg, source, p, sourceEnd)
-	if err != nil {
-		return pr, err
-	}
-	defer src.close()
-
-	// nextCopy reads the next copy of a source record, counting records
-	// written to the target directly (no origin naming the source).
-	nextCopy := func() (*kafka.Message, error) {
-		for {
-			m, err := dst.read(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("read %s/%d: %w", target, p, err)
-			}
-			if m == nil {
-				return nil, nil
-			}
-			if o, ok := bridge.OriginOf(m.Headers); ok && o.Topic == source {
-				return m, nil
-			}
-			pr.Direct++
-		}
-	}
-	copyRec, err := nextCopy()
-	if err != nil {
-		return pr, err
-	}
-	// Start where both sides still have history.
-	pr.From = src.next
-	if copyRec != nil {
-		o, _ := bridge.OriginOf(copyRec.Headers)
-		pr.From = max(pr.From, o.Offset)
-	}
-	for {
-		s, err := src.read(ctx)
-		if err != nil {
-			return pr, fmt.Errorf("read %s/%d: %w", source, p, err)
-		}
-		if s == nil {
-			break
-		}
-		off := int64(s.TopicPartition.Offset)
-		if off < pr.From {
-			continue
-		}
-		origin := bridge.Origin{Topic: source, Partition: p, Offset: off}
-		if o, ok := bridge.OriginOf(s.Headers); ok && o.Topic == target {
-			pr.Skipped++
-			continue
-		}
-		if dead[origin] {
-			pr.DeadLettered++
-			continue
-		}
-		if copyRec == nil {
-			pr.NotYetCopied++
-			continue
-		}
-		o, _ := bridge.OriginOf(copyRec.Headers)
-		switch {
-		case o.Offset > off:
-			pr.Divergence = fmt.Sprintf("source %s is missing from the target: the copy at %s/%d@%d is of offset %d", origin, target, p, copyRec.TopicPartition.Offset, o.Offset)
-		case o.Offset < off:
-			pr.Divergence = fmt.Sprintf("the copy at %s/%d@%d is of offset %d, expected %d: a record copied twice or out of order", target, p, copyRec.TopicPartition.Offset, o.Offset, off)
-		default:
-			pr.Divergence = differs(s, copyRec)
-			if pr.Divergence != "" {
-				pr.Divergence = fmt.Sprintf("source %s and its copy %s/%d@%d differ: %s", origin, target, p, copyRec.TopicPartition.Offset, pr.Divergence)
-			}
-		}
-		if pr.Divergence != "" {
-			return pr, nil
-		}
-		pr.Compared++
-		if copyRec, err = nextCopy(); err != nil {
-			return pr, err
-		}
-	}
-	if copyRec != nil {
-		o, _ := bridge.OriginOf(copyRec.Headers)
-		pr.Divergence = fmt.Sprintf("the target holds a record the source does not: %s/%d@%d (origin %v)", target, p, copyRec.TopicPartition.Offset, o)
-	}
-	return pr, nil
-}
-
-// differs compares a source record with its copy: key, value (null and
-// empty apart), timestamp and the source's headers in order; the headers
-// the bridge adds are ignored. It returns "" when they match.
-func differs(s, c *kafka.Message) string {
-	switch {
-	case (s.Key == nil) != (c.Key == nil) || !bytes.Equal(s.Key, c.Key):
-		return fmt.Sprintf("key %q ≠ %q", c.Key, s.Key)
-	case (s.Value == nil) != (c.Value == nil) || !bytes.Equal(s.Value, c.Value):
-		return fmt.Sprintf("value differs (%d bytes vs %d)", len(c.Value), len(s.Value))
-	case !s.Timestamp.Equal(c.Timestamp):
-		return fmt.Sprintf("timestamp %s ≠ %s", c.Timestamp.UTC().Format(time.RFC3339Nano), s.Timestamp.UTC().Format(time.RFC3339Nano))
-	}
-	// The copy holds the source's headers in order (an old origin header
-	// replaced), then only headers the bridge adds.
-	var sh []kafka.Header
-	for _, h := range s.Headers {
-		if !strings.EqualFold(h.Key, bridge.HeaderOrigin) {
-			sh = append(sh, h)
-		}
-	}
-	if len(c.Headers) < len(sh) {
-		return fmt.Sprintf("%d headers, the source has %d", len(c.Headers), len(sh))
-	}
-	for i := range sh {
-		if sh[i].Key != c.Headers[i].Key || !bytes.Equal(sh[i].Value, c.Headers[i].Value) {
-			return fmt.Sprintf("header %d is %s, the source's is %s", i, c.Headers[i].Key, sh[i].Key)
-		}
-	}
-	for _, h := range c.Headers[len(sh):] {
-		if !isAdded(h.Key) {
-			return fmt.Sprintf("header %s is neither the source's nor one the bridge adds", h.Key)
-		}
-	}
-	return ""
-}
-
-func isAdded(key string) bool {
-	for _, a := range bridge.AddedHeaders {
-		if strings.EqualFold(a, key) {
-			return true
-		}
-	}
-	return false
 }

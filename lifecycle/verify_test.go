@@ -65,7 +65,7 @@ func TestVerify(t *testing.T) {
 			dst := "verify.target." + strings.ReplaceAll(tc.name, " ", "-") + ".v1"
 			c.CreateTopic(t, dst, 1, nil)
 			handCopy(t, c, src, dst, tc.mutate)
-			rep, err := lifecycle.Verify(context.Background(), c.Config(), src, dst, dst+".dlq.v1", 1, nil)
+			rep, err := lifecycle.CompareCopy(context.Background(), c.Config(), src, dst, dst+".dlq.v1", 1, nil)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
@@ -81,7 +81,7 @@ func TestVerify(t *testing.T) {
 			}
 		}
 		// The lagging copy counts what is not there yet.
-		rep, _ := lifecycle.Verify(context.Background(), c.Config(), src, "verify.target.lagging.v1", "none.dlq.v1", 1, nil)
+		rep, _ := lifecycle.CompareCopy(context.Background(), c.Config(), src, "verify.target.lagging.v1", "none.dlq.v1", 1, nil)
 		if p := rep.Partitions[0]; p.Compared != 15 || p.NotYetCopied != 5 {
 			t.Errorf("lagging: compared %d, not yet copied %d; want 15 and 5", p.Compared, p.NotYetCopied)
 		}

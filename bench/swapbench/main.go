@@ -19,9 +19,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/huleedu/topic-migrator/bench/benchkafka"
-
 	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/bench/benchkafka"
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/clientconfig"
 	"github.com/huleedu/topic-migrator/lifecycle"
@@ -102,7 +101,8 @@ func run(ctx context.Context) error {
 			Admin: cl, Log: quiet, Routes: bridge.StaticRoutes{route}, Headers: bridge.HeaderPolicy{Enrich: true}, Refresh: time.Hour})
 	}
 	const bridgeGroup = "swapbench-bridge"
-	route, err := bridge.RouteBetween(ctx, cl, from, from, plan.StagingTopic(to), "earliest")
+	env.BridgeGroup = bridgeGroup
+	route, err := lifecycle.RouteBetween(ctx, cl, from, from, plan.StagingTopic(to), "earliest")
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func run(ctx context.Context) error {
 	fmt.Printf("plan --measure-stop: %d bytes to copy, %s; forecast copy %s + 2 verifies %s = stop %s\n", forecast.Bytes, forecast.Measured,
 		forecast.Copy.Round(time.Millisecond), forecast.Verify.Round(time.Millisecond), forecast.Total.Round(time.Millisecond))
 
-	res, err := lifecycle.CutoverSwap(ctx, env, lifecycle.SwapOptions{Rename: from, BridgeGroup: bridgeGroup, SwapGroup: "swapbench-swap",
+	res, err := lifecycle.Swap(ctx, env, lifecycle.SwapOptions{Rename: from, SwapGroup: "swapbench-swap",
 		QuietFor: time.Second, DrainTimeout: time.Minute, Copy: copyRoute})
 	if err != nil {
 		return err

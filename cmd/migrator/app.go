@@ -2,18 +2,14 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/clientconfig"
 	"github.com/huleedu/topic-migrator/output"
-	"github.com/huleedu/topic-migrator/plan"
 	"github.com/huleedu/topic-migrator/state"
 )
 
@@ -143,83 +139,4 @@ func connect(c *cli.Context) (*admin.Client, error) {
 		return nil, err
 	}
 	return admin.Connect(c.Context, cfg, logger(c))
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "version",
-		Usage:     "print the migrator and librdkafka versions",
-		UsageText: "migrator version\nmigrator -o json version",
-		Action: func(c *cli.Context) error {
-			_, librdkafka := kafka.LibraryVersion()
-			info := map[string]string{
-				"version": version, "commit": commit, "date": date,
-				"go": runtime.Version(), "librdkafka": librdkafka,
-			}
-			return printer(c).Print(info, []string{"version", "commit", "date", "go", "librdkafka"}, func() [][]string {
-				return [][]string{{version, commit, date, runtime.Version(), librdkafka}}
-			})
-		},
-	}
-}
-
-func pingCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "ping",
-		Usage:     "check that the cluster answers and show its brokers",
-		UsageText: "migrator --bootstrap-servers 127.0.0.1:9092 ping\nmigrator --command-config client.properties --timeout 10s ping",
-		Action: func(c *cli.Context) error {
-			cl, err := connect(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			info, err := cl.DescribeCluster(c.Context)
-			if err != nil {
-				return err
-			}
-			return printer(c).Print(info, []string{"cluster id", "broker", "host", "port", "controller"}, func() [][]string {
-				var rows [][]string
-				for _, b := range info.Brokers {
-					ctrl := ""
-					if b.ID == info.ControllerID {
-						ctrl = "yes"
-					}
-					rows = append(rows, []string{info.ClusterID, fmt.Sprint(b.ID), b.Host, fmt.Sprint(b.Port), ctrl})
-				}
-				return rows
-			})
-		},
-	}
-}
-
-func validateMapCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "validate-map",
-		Usage:     "check rename-map.yaml for errors without touching the cluster",
-		UsageText: "migrator --map rename-map.yaml validate-map",
-		Action: func(c *cli.Context) error {
-			m, err := plan.LoadRenameMap(c.Path(flagMap))
-			if err != nil {
-				return err
-			}
-			type row struct {
-				Event    string `json:"event,omitempty"`
-				From     string `json:"from"`
-				To       string `json:"to"`
-				Strategy string `json:"strategy"`
-			}
-			rows := make([]row, len(m.Renames))
-			for i, r := range m.Renames {
-				rows[i] = row{r.Event, r.From, r.To, string(r.Strategy)}
-			}
-			return printer(c).Print(rows, []string{"event", "from", "to", "strategy"}, func() [][]string {
-				out := make([][]string, len(rows))
-				for i, r := range rows {
-					out[i] = []string{r.Event, r.From, r.To, r.Strategy}
-				}
-				return out
-			})
-		},
-	}
 }

@@ -139,8 +139,8 @@ func TestCutoverResumesAfterCrash(t *testing.T) {
 
 		// The crashed run: intent recorded, group reset, nothing committed.
 		st, _ := state.Open(stateFile, state.Options{})
-		offsets, _ := json.Marshal(map[string]map[int32]int64{dst: {0: want}})
-		if _, err := st.BeginStep(ctx, src, "move-group:app:"+dst, map[string]string{"group": "app", "to": dst, "offsets": string(offsets)}, state.AuditEntry{Action: "move group: begin"}); err != nil {
+		intent := state.Step{Name: "move-group:app:" + dst, Params: map[string]string{"group": "app", "to": dst}, Offsets: state.GroupOffsets{dst: {0: want}}}
+		if _, err := st.BeginStep(ctx, src, intent, state.AuditEntry{Action: "move group: begin"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Admin(t).Kafka().DeleteConsumerGroups(ctx, []string{"app"}); err != nil {

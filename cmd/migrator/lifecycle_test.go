@@ -123,7 +123,7 @@ func TestRetireResumesAfterCrash(t *testing.T) {
 		must("cutover", "producers", "--rename", src)
 		// The crashed run: intent recorded, old topic deleted, nothing after.
 		st, _ := state.Open(stateFile, state.Options{})
-		if _, err := st.BeginStep(ctx, src, "retire", nil, state.AuditEntry{Action: "retire: begin"}); err != nil {
+		if _, err := st.BeginStep(ctx, src, state.Step{Name: "retire"}, state.AuditEntry{Action: "retire: begin"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Admin(t).Kafka().DeleteTopics(ctx, []string{src}); err != nil {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/lifecycle"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -33,7 +33,7 @@ func mirrorCommand() *cli.Command {
 			"migrator -b kafka:9092 mirror --delivery at-least-once       # faster; a crash may copy a batch twice\n" +
 			"migrator -b kafka:9092 mirror --reverse --rename OLD         # new → old, for a rollback after producers moved",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "group", Value: "topic-migrator-bridge", Usage: "consumer group the bridge processes share"},
+			&cli.StringFlag{Name: "group", Value: bridge.DefaultGroup, Usage: "consumer group the bridge processes share"},
 			&cli.StringFlag{Name: "instance-id", Usage: "this process's id within the group; names its transactional producer (default: hostname)"},
 			&cli.StringFlag{Name: "delivery", Value: string(bridge.ExactlyOnce), Usage: "exactly-once or at-least-once"},
 			&cli.BoolFlag{Name: "enrich-headers", Value: true, Usage: "add the standard X-* headers when a record lacks them"},
@@ -73,7 +73,7 @@ func mirrorCommand() *cli.Command {
 				return err
 			}
 			defer cl.Close()
-			routes := &bridge.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse"), Log: log}
+			routes := &lifecycle.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse"), Command: commandLine(), Log: log}
 			if path := c.Path(flagState); !c.Bool("no-state") && fileExists(path) {
 				if routes.Store, err = openState(c); err != nil {
 					return err
@@ -157,9 +157,4 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, re
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

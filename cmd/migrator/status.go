@@ -3,13 +3,10 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
-	"github.com/huleedu/topic-migrator/plan"
-	"github.com/huleedu/topic-migrator/state"
 )
 
 func statusCommand() *cli.Command {
@@ -19,28 +16,19 @@ func statusCommand() *cli.Command {
 		UsageText: "migrator -b kafka:9092 status\n" +
 			"migrator -b kafka:9092 -o json status --bridge-group topic-migrator-bridge",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the bridge's consumer group (for lag)"},
+			bridgeGroupFlag("the bridge's consumer group (for lag)"),
 		},
 		Action: func(c *cli.Context) error {
-			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			env, done, err := newEnv(c, stateIfExists)
 			if err != nil {
 				return err
 			}
-			var st *state.Store
-			if fileExists(c.Path(flagState)) {
-				if st, err = openState(c); err != nil {
-					return err
-				}
-			}
-			cl, err := connect(c)
+			defer done()
+			res, err := lifecycle.Status(c.Context, env, lifecycle.StatusOptions{})
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			rows, err := lifecycle.Status(c.Context, cl, st, m, c.String("bridge-group"), time.Now())
-			if err != nil {
-				return err
-			}
+			rows := res.Renames
 			return printer(c).Print(rows, []string{"from", "to", "phase", "since", "days left", "copying to", "lag", "DLQ", "groups on old", "groups on new", "ACLs", "stray writes"}, func() [][]string {
 				var out [][]string
 				for _, r := range rows {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/lifecycle"
 	"github.com/huleedu/topic-migrator/output"
 )
@@ -26,10 +24,10 @@ func cutoverSwapCommand() *cli.Command {
 		UsageText: "migrator -b kafka:9092 cutover swap --rename huleedu.email.delivery_failed.v1 --dry-run\n" +
 			"migrator -b kafka:9092 cutover swap --rename huleedu.email.delivery_failed.v1 --yes",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "rename", Required: true, Usage: "the rename, by its old `TOPIC`"},
+			renameFlag(),
 			&cli.DurationFlag{Name: "quiet-for", Value: 10 * time.Second, Usage: "the old topic must take no write for this long before the swap starts"},
-			&cli.StringFlag{Name: "bridge-group", Value: "topic-migrator-bridge", Usage: "the bridge's consumer group (old → staging)"},
-			&cli.StringFlag{Name: "swap-group", Value: "topic-migrator-swap", Usage: "consumer group of the staging → new copy"},
+			bridgeGroupFlag("the bridge's consumer group (old → staging)"),
+			&cli.StringFlag{Name: "swap-group", Value: lifecycle.DefaultSwapGroup, Usage: "consumer group of the staging → new copy"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Minute, Usage: "how long to wait for a running bridge to catch up"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the preconditions and list the steps, change nothing"},
 			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation (the old topic is deleted)"},
@@ -40,23 +38,14 @@ func cutoverSwapCommand() *cli.Command {
 					return err
 				}
 			}
-			env, done, err := lifecycleEnv(c)
+			env, done, err := newEnv(c, stateToChange)
 			if err != nil {
 				return err
 			}
 			defer done()
-			copyRoute := func(ctx context.Context, group string, route bridge.Route) error {
-				return bridge.Run(ctx, bridge.Options{
-					Client: env.Admin.Config(), Group: group, InstanceID: "swap", UntilCaughtUp: true, OneOff: true,
-					Admin: env.Admin, Log: env.Log, Routes: bridge.StaticRoutes{route},
-					// The first hop added the standard headers already.
-					Headers: bridge.HeaderPolicy{Enrich: false},
-				})
-			}
-			res, err := lifecycle.CutoverSwap(c.Context, env, lifecycle.SwapOptions{
-				Rename: c.String("rename"), BridgeGroup: c.String("bridge-group"), SwapGroup: c.String("swap-group"),
+			res, err := lifecycle.Swap(c.Context, env, lifecycle.SwapOptions{
+				Rename: c.String("rename"), SwapGroup: c.String("swap-group"),
 				QuietFor: c.Duration("quiet-for"), DrainTimeout: c.Duration("drain-timeout"), DryRun: c.Bool("dry-run"),
-				Copy: copyRoute,
 				Progress: func(step, detail string) {
 					if detail == "" {
 						detail = "step " + step

@@ -2,11 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"strings"
-
-	"github.com/mattn/go-isatty"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,45 +22,15 @@ func verifyCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "rename", Usage: "verify only the rename from this `TOPIC` (repeatable)"},
 		},
 		Action: func(c *cli.Context) error {
-			m, cl, err := mapAndConnect(c)
+			env, done, err := newEnv(c, stateIfExists)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c)}
-			if fileExists(c.Path(flagState)) {
-				if env.Store, err = openState(c); err != nil {
-					return err
-				}
-			}
-			only := map[string]bool{}
-			for _, r := range c.StringSlice("rename") {
-				only[r] = true
-			}
-			var names []string
-			for _, r := range m.Renames {
-				names = append(names, r.From, r.To, plan.StagingTopic(r.To))
-			}
-			topics, err := cl.DescribeTopics(c.Context, names)
-			if err != nil {
-				return err
-			}
+			defer done()
 			terminal := isTerminal(c.App.ErrWriter)
-			var reports []*lifecycle.VerifyReport
-			for _, r := range m.Renames {
-				if len(only) > 0 && !only[r.From] {
-					continue
-				}
-				to := r.To
-				if r.Strategy == plan.StrategySwap && topics[r.To] == nil {
-					to = plan.StagingTopic(r.To)
-				}
-				if topics[r.From] == nil || topics[to] == nil {
-					fmt.Fprintf(c.App.ErrWriter, "verify: %s → %s: skipped, both topics must exist\n", r.From, to)
-					continue
-				}
-				total := topics[r.From].Partitions
-				rep, err := lifecycle.VerifyAndRecord(c.Context, env, r.From, to, int32(total), func(p lifecycle.PartitionReport) {
+			res, err := lifecycle.Verify(c.Context, env, lifecycle.VerifyOptions{
+				Renames: c.StringSlice("rename"),
+				Progress: func(r plan.Rename, total int, p lifecycle.PartitionReport) {
 					line := fmt.Sprintf("verify %s: partition %d/%d: %d compared, %d dead-lettered, %d not yet copied", r.From, p.Partition+1, total, p.Compared, p.DeadLettered, p.NotYetCopied)
 					if terminal {
 						// A progress line that rewrites itself on a terminal.
@@ -77,12 +42,17 @@ func verifyCommand() *cli.Command {
 						return
 					}
 					fmt.Fprintln(c.App.ErrWriter, line)
-				})
-				if err != nil {
-					return fmt.Errorf("verify %s → %s: %w", r.From, to, err)
+				},
+			})
+			if res != nil {
+				for _, s := range res.Skipped {
+					fmt.Fprintf(c.App.ErrWriter, "verify: %s → %s: skipped, %s\n", s.From, s.To, s.Reason)
 				}
-				reports = append(reports, rep)
 			}
+			if err != nil {
+				return err
+			}
+			reports := res.Reports
 			err = printer(c).Print(reports, []string{"source", "target", "partition", "from", "compared", "dead-lettered", "skipped", "not yet copied", "result"}, func() [][]string {
 				var rows [][]string
 				for _, rep := range reports {
@@ -100,26 +70,10 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			for _, rep := range reports {
-				if !rep.OK() {
-					return fmt.Errorf("verify: %s → %s does not match its source", rep.Source, rep.Target)
-				}
+			if rep := res.Mismatched(); rep != nil {
+				return fmt.Errorf("verify: %s → %s does not match its source", rep.Source, rep.Target)
 			}
 			return nil
 		},
 	}
-}
-
-// bar draws done of total as [#####-----].
-func bar(done, total int) string {
-	const width = 20
-	n := width * done / max(total, 1)
-	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
-}
-
-// isTerminal reports whether w is a terminal (progress bars) rather than
-// a file or pipe (plain lines).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/plan"
+)
+
+func catalogCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "catalog",
+		Usage: "generate the event catalog (Markdown) from the map and the cluster",
+		UsageText: "migrator -b kafka:9092 catalog --out docs/event-catalog.md\n" +
+			"migrator catalog          # without a cluster: retention is left out",
+		Flags: []cli.Flag{
+			&cli.PathFlag{Name: "out", Usage: "write to `FILE` instead of standard output"},
+		},
+		Action: func(c *cli.Context) error {
+			m, err := plan.LoadRenameMap(c.Path(flagMap))
+			if err != nil {
+				return err
+			}
+			var snap *admin.Snapshot
+			if cfg, err := clientConfig(c); err != nil {
+				return err
+			} else if cfg.Bootstrap() != "" {
+				if snap, err = describe(c, admin.DescribeOptions{}); err != nil {
+					return err
+				}
+			}
+			doc := plan.Catalog(m, snap)
+			if out := c.Path("out"); out != "" {
+				if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
+					return fmt.Errorf("write catalog: %w", err)
+				}
+				return nil
+			}
+			_, err = fmt.Fprint(c.App.Writer, doc)
+			return err
+		},
+	}
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/huleedu/topic-migrator/lifecycle"
+)
+
+func retireCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "retire",
+		Usage: "delete the old topic once it is safe (window over, no readers, no recent stray writes, verified)",
+		UsageText: "migrator -b kafka:9092 retire --rename huleedu.commands.batch.pipeline.v1 --yes\n" +
+			"migrator -b kafka:9092 retire --rename OLD --force --reason 'INC-123: disk pressure' --yes",
+		Flags: []cli.Flag{
+			renameFlag(),
+			&cli.BoolFlag{Name: "force", Usage: "retire before the window ends (needs --reason)"},
+			&cli.StringFlag{Name: "reason", Usage: "why --force; recorded in the audit log"},
+			&cli.DurationFlag{Name: "quiet-period", Value: 24 * time.Hour, Usage: "no stray write to the old topic for this long"},
+			bridgeGroupFlag("the bridge's consumer group"),
+			&cli.BoolFlag{Name: "dry-run", Usage: "check only"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+		},
+		Action: func(c *cli.Context) error {
+			if !c.Bool("dry-run") && !c.Bool("yes") {
+				if err := confirm(c, "Delete "+c.String("rename")+"?"); err != nil {
+					return err
+				}
+			}
+			env, done, err := newEnv(c, stateToChange)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := lifecycle.Retire(c.Context, env, lifecycle.RetireOptions{
+				Rename: c.String("rename"), Force: c.Bool("force"), Reason: c.String("reason"),
+				QuietPeriod: c.Duration("quiet-period"), DryRun: c.Bool("dry-run"),
+			})
+			if err != nil {
+				return err
+			}
+			verb := "retired"
+			if res.DryRun {
+				verb = "safe to retire"
+			}
+			fmt.Fprintf(c.App.Writer, "%s: %s\n", verb, res.From)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,106 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/clientconfig"
+)
+
+// partitionReader reads one partition in order, read_committed.
+type partitionReader struct {
+	c    *kafka.Consumer
+	high int64
+	next int64
+	done bool
+}
+
+func newVerifyConsumer(cfg clientconfig.Config) (*kafka.Consumer, error) {
+	cm, err := cfg.ConfigMap(kafka.ConfigMap{
+		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
+		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "log_level": 3,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := kafka.NewConsumer(&cm)
+	if err != nil {
+		return nil, cfg.ScrubError(fmt.Errorf("verify consumer: %w", err))
+	}
+	return c, nil
+}
+
+// targetEnds returns the committed end (last stable offset) of each
+// partition of topic.
+func targetEnds(cfg clientconfig.Config, topic string, partitions int32) ([]int64, error) {
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ends := make([]int64, partitions)
+	for p := range partitions {
+		_, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
+		if err != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+		}
+		ends[p] = high
+	}
+	return ends, nil
+}
+
+// openReader opens a reader of topic/p from its first record to its end,
+// or to upTo when that is not negative and comes first.
+func openReader(cfg clientconfig.Config, topic string, p int32, upTo int64) (*partitionReader, error) {
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	low, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+	}
+	if upTo >= 0 {
+		high = min(high, upTo)
+	}
+	r := &partitionReader{c: c, high: high, next: low, done: high <= low}
+	if !r.done {
+		if err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: p, Offset: kafka.Offset(low)}}); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("assign %s/%d: %w", topic, p, err)
+		}
+	}
+	return r, nil
+}
+
+// read returns the next record, or nil at the end.
+func (r *partitionReader) read(ctx context.Context) (*kafka.Message, error) {
+	for !r.done {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		switch e := r.c.Poll(100).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return nil, e.TopicPartition.Error
+			}
+			r.next = int64(e.TopicPartition.Offset) + 1
+			if r.next >= r.high {
+				r.done = true
+			}
+			return e, nil
+		case kafka.PartitionEOF:
+			r.done = true
+		case kafka.Error:
+			if e.IsFatal() {
+				return nil, e
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (r *partitionReader) close() { r.c.Close() }
