@@ -1,5 +1,8 @@
 // Package admin is the migrator's admin layer: it connects to the cluster,
-// describes topics, configs, ACLs and consumer groups, and creates topics.
+// describes topics, configs, ACLs and consumer groups, and creates, alters
+// and deletes topics and ACLs, retrying what Kafka reports as
+// retriable. It knows nothing of renames, phases or the state: it answers
+// what is on the cluster and does what it is told.
 package admin
 
 import (

@@ -1,5 +1,6 @@
 // Package output prints command results as a table for people or as JSON
-// for machines (-o table|json).
+// for machines (-o table|json), both from the same value. It decides
+// nothing about what a result means.
 package output
 
 import (

@@ -1,4 +1,9 @@
-// Package plan reads the rename map and works out what a migration will do.
+// Package plan reads the rename map and works out what a migration will do:
+// it loads and validates the map, applies the naming rules, diffs the map
+// against a snapshot of the cluster (collisions, chains, partitions,
+// configs, ACLs) and renders lint findings and the event catalog. It reads
+// the cluster and never changes it, and it keeps no state: carrying a plan
+// out is package lifecycle's job.
 package plan
 
 import (

@@ -1,6 +1,8 @@
 // Package state keeps a migration's state in a bbolt file (by default
 // migrator.db): every rename's phase, its history and the step in progress,
-// and an append-only audit log of what was done, by whom.
+// and an append-only audit log of what was done, by whom. It only stores:
+// which phase may follow which is checked here (CanTransition), but what a
+// step does and when is package lifecycle's, and state never talks to Kafka.
 //
 // The file is never held open. Each Store operation opens it, runs one
 // short transaction and closes it, so a long-running mirror process and an

@@ -124,7 +124,7 @@ func run(ctx context.Context) error {
 		forecast.Copy.Round(time.Millisecond), forecast.Verify.Round(time.Millisecond), forecast.Total.Round(time.Millisecond))
 
 	res, err := lifecycle.Swap(ctx, env, lifecycle.SwapOptions{Rename: from, SwapGroup: "swapbench-swap",
-		QuietFor: time.Second, DrainTimeout: time.Minute, Copy: copyRoute})
+		QuietFor: time.Second, DrainTimeout: time.Minute})
 	if err != nil {
 		return err
 	}
