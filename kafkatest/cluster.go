@@ -126,8 +126,36 @@ func (c *Cluster) ConfigMap(extra kafka.ConfigMap) *kafka.ConfigMap {
 // internalTopic reports whether Kafka owns the topic.
 func internalTopic(name string) bool { return strings.HasPrefix(name, "__") }
 
+// EnvAllowWipe, set to 1, lets the tests wipe a cluster that
+// scripts/kafka-up.sh did not start.
+const EnvAllowWipe = "KAFKA_TEST_ALLOW_WIPE"
+
+// testClusterIDPrefix starts the cluster id of every cluster
+// scripts/kafka-up.sh formats: the base64 of the bytes "tmig-t", followed
+// by random ones. It marks a cluster the tests started, and may wipe.
+const testClusterIDPrefix = "dG1pZy10"
+
+// mayWipe refuses a cluster the tests did not start: reset deletes every
+// topic, group and ACL, and a KAFKA_BOOTSTRAP_SERVERS left in a shell
+// (a common variable in Kafka shops) must never cost anyone a cluster.
+func mayWipe(ctx context.Context, cl *admin.Client) error {
+	if os.Getenv(EnvAllowWipe) == "1" {
+		return nil
+	}
+	info, err := cl.DescribeCluster(ctx)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(info.ClusterID, testClusterIDPrefix) {
+		return fmt.Errorf("refusing to wipe cluster %s: it was not started by scripts/kafka-up.sh (its cluster id does not start with %s), and the tests delete every topic, group and ACL of the cluster they run on. Unset %s to run against kfake only, start a test broker with scripts/kafka-up.sh, or set %s=1 to wipe this cluster",
+			info.ClusterID, testClusterIDPrefix, EnvBootstrap, EnvAllowWipe)
+	}
+	return nil
+}
+
 // reset deletes every non-internal topic, every consumer group and every
-// ACL (when the broker has an authorizer).
+// ACL (when the broker has an authorizer), after checking that the
+// cluster is one the tests started (mayWipe).
 func (c *Cluster) reset(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -137,6 +165,9 @@ func (c *Cluster) reset(t testing.TB) {
 		t.Fatalf("real Kafka at %s: %v", c.Bootstrap, err)
 	}
 	defer cl.Close()
+	if err := mayWipe(ctx, cl); err != nil {
+		t.Fatalf("real Kafka at %s: %v", c.Bootstrap, err)
+	}
 	ka := cl.Kafka()
 
 	// A group with a static member left by an earlier test can only be
