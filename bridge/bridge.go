@@ -348,6 +348,9 @@ func (b *Bridge) loop(ctx context.Context) error {
 			if lastRefresh.IsZero() && b.opts.OnReady != nil {
 				b.opts.OnReady()
 			}
+			if lastRefresh.IsZero() && b.opts.UntilCaughtUp && b.routeCount() == 0 {
+				return ErrNothingToCopy
+			}
 			lastRefresh = time.Now()
 		}
 		fillStart := time.Now()
@@ -376,6 +379,17 @@ func (b *Bridge) loop(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// ErrNothingToCopy is returned by a bridge told to copy until caught up
+// that has no route to copy when it starts.
+var ErrNothingToCopy = errors.New("nothing to copy: no route has both its topics")
+
+// routeCount is how many routes the bridge copies.
+func (b *Bridge) routeCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.routes)
 }
 
 // refreshRoutes re-reads the routes and re-subscribes when they changed.

@@ -30,11 +30,43 @@ type PartitionReport struct {
 	// Direct counts target records that are not copies: written to the
 	// new topic directly once producers moved there.
 	Direct int64 `json:"direct"`
-	// From is the first source offset compared: earlier history is gone
-	// from one side (retention) or was never meant to be copied (start).
+	// From is the first source offset compared: the source's first
+	// record, or the origin of the target's first copy when the target's
+	// retention removed earlier copies or the copy began later by design
+	// (the rename's start is not earliest).
 	From int64 `json:"from"`
+	// FirstDirect is the first target record that is not a copy, nil when
+	// there is none.
+	FirstDirect *RecordRef `json:"first_direct,omitempty"`
+	// FirstDeadLetter is the first source record found only in the DLQ;
+	// DeadLetters lists every one.
+	FirstDeadLetter *bridge.Origin  `json:"first_dead_letter,omitempty"`
+	DeadLetters     []bridge.Origin `json:"dead_letters,omitempty"`
 	// Divergence describes the first mismatch, "" when none.
 	Divergence string `json:"divergence,omitempty"`
+}
+
+// RecordRef names one record: where it is and what it holds, enough for an
+// operator to find its producer.
+type RecordRef struct {
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Key       string    `json:"key"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+func (r RecordRef) String() string {
+	return fmt.Sprintf("%s/%d@%d (key %q, written %s)", r.Topic, r.Partition, r.Offset, r.Key, r.Timestamp.UTC().Format(time.RFC3339))
+}
+
+// recordRef names m, its key cut to 64 bytes.
+func recordRef(m *kafka.Message) *RecordRef {
+	key := string(m.Key)
+	if len(key) > 64 {
+		key = key[:64] + "…"
+	}
+	return &RecordRef{Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset), Key: key, Timestamp: m.Timestamp}
 }
 
 // VerifyReport is what verify found for one rename.
@@ -64,6 +96,12 @@ func (r *VerifyReport) Totals() PartitionReport {
 		t.Skipped += p.Skipped
 		t.NotYetCopied += p.NotYetCopied
 		t.Direct += p.Direct
+		if t.FirstDirect == nil {
+			t.FirstDirect = p.FirstDirect
+		}
+		if t.FirstDeadLetter == nil {
+			t.FirstDeadLetter = p.FirstDeadLetter
+		}
 		if t.Divergence == "" && p.Divergence != "" {
 			t.Divergence = fmt.Sprintf("partition %d: %s", p.Partition, p.Divergence)
 		}
@@ -81,21 +119,38 @@ func (r *VerifyReport) Summary() string {
 	return s
 }
 
-// CompareCopy proves that target is a copy of source, partition by partition:
-// every committed source record from the first one both sides still hold
+// Complete reports whether every source record compared has its copy or
+// its dead letter: none is still to be copied.
+func (r *VerifyReport) Complete() bool { return r.Totals().NotYetCopied == 0 }
+
+// CompareCopy proves that target is a copy of source, partition by
+// partition: every committed source record from the source's first one
 // is, in order, either in the target (same key, value, timestamp and
 // headers, ignoring the ones the bridge adds) or in dlq, or came from the
-// target itself; the target holds nothing else. Records the bridge has not
-// reached yet are counted, not failed. progress, when set, is called after
-// each partition.
+// target itself; the target holds nothing else but records written to it
+// directly. A copy that lacks the source's first records fails (a missing
+// head), unless the target's retention removed its first copies. Records
+// after the last copy are counted (NotYetCopied), not failed: the caller
+// decides whether a copy must be complete. progress, when set, is called
+// after each partition.
 func CompareCopy(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, progress func(PartitionReport)) (*VerifyReport, error) {
-	return verifyUpTo(ctx, cfg, source, target, dlq, partitions, nil, progress)
+	return compareCopy(ctx, cfg, source, target, dlq, partitions, compareOptions{}, progress)
 }
 
-// verifyUpTo is CompareCopy reading each source partition p only up to
-// sourceEnds[p] when sourceEnds is given (the plan's probe verifies a
-// copy of part of a topic).
-func verifyUpTo(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, sourceEnds map[int32]int64, progress func(PartitionReport)) (*VerifyReport, error) {
+// compareOptions narrow a comparison.
+type compareOptions struct {
+	// sourceEnds, when set, bounds each source partition p at
+	// sourceEnds[p] (the plan's probe verifies a copy of part of a topic).
+	sourceEnds map[int32]int64
+	// startedLater says the copy began after the source's first record
+	// by design (the rename's start is latest or a time): the source's
+	// records before the first copy are not missing.
+	startedLater bool
+}
+
+// compareCopy is CompareCopy with options.
+func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, opts compareOptions, progress func(PartitionReport)) (*VerifyReport, error) {
+	sourceEnds := opts.sourceEnds
 	// The target's ends are fixed before the DLQ is read: the bridge
 	// writes a dead letter in the same transaction as the copies after
 	// it, so every record dead-lettered before a copy verify will see is
@@ -133,7 +188,7 @@ func verifyUpTo(ctx context.Context, cfg clientconfig.Config, source, target, dl
 			if sourceEnds != nil {
 				sourceEnd = sourceEnds[p]
 			}
-			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, ends[p], dead)
+			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, ends[p], dead, opts.startedLater)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -184,7 +239,7 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 	}
 }
 
-func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool) (PartitionReport, error) {
+func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool, startedLater bool) (PartitionReport, error) {
 	pr := PartitionReport{Partition: p}
 	// The target's end was taken first: every copy it holds up to there
 	// is of a source record below the source's end taken after, even
@@ -215,17 +270,33 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 				return m, nil
 			}
 			pr.Direct++
+			if pr.FirstDirect == nil {
+				pr.FirstDirect = recordRef(m)
+			}
 		}
 	}
+	targetLow := dst.next
 	copyRec, err := nextCopy()
 	if err != nil {
 		return pr, err
 	}
-	// Start where both sides still have history.
+	// Compare from the source's first record: a copy that lacks it has
+	// lost its head. Only the target's retention (its first copies are
+	// gone) or a later start by design explain a gap.
 	pr.From = src.next
-	if copyRec != nil {
+	if copyRec != nil && (targetLow > 0 || startedLater) {
 		o, _ := bridge.OriginOf(copyRec.Headers)
 		pr.From = max(pr.From, o.Offset)
+	}
+	// Copies of records the source's retention has removed since have
+	// nothing left to be compared with.
+	for copyRec != nil {
+		if o, _ := bridge.OriginOf(copyRec.Headers); o.Offset >= pr.From {
+			break
+		}
+		if copyRec, err = nextCopy(); err != nil {
+			return pr, err
+		}
 	}
 	for {
 		s, err := src.read(ctx)
@@ -246,6 +317,10 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 		}
 		if dead[origin] {
 			pr.DeadLettered++
+			pr.DeadLetters = append(pr.DeadLetters, origin)
+			if pr.FirstDeadLetter == nil {
+				pr.FirstDeadLetter = &origin
+			}
 			continue
 		}
 		if copyRec == nil {

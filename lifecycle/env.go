@@ -244,3 +244,17 @@ func (e *Env) copyUntilCaughtUp(ctx context.Context, group, instance string, rou
 		Headers: bridge.HeaderPolicy{Enrich: enrich},
 	})
 }
+
+// startedLater reports whether the bridge starts the rename's copy after
+// the old topic's first record by design (its start is latest or a time).
+func startedLater(r plan.Rename) bool { return r.Start != "" && r.Start != "earliest" }
+
+// appendAudit appends a successful action to the audit log.
+func appendAudit(ctx context.Context, env *Env, rename, action, detail string) error {
+	if env.Store == nil {
+		return nil
+	}
+	return env.Store.Update(ctx, func(tx *state.Tx) error {
+		return tx.Append(state.AuditEntry{Command: env.Command, Rename: rename, Action: action, Detail: detail, Result: "ok"})
+	})
+}

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
-	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/plan"
 	"github.com/huleedu/topic-migrator/state"
 )
 
@@ -33,14 +32,12 @@ type RetireResult struct {
 	Outcome string `json:"outcome"`
 }
 
-// ErrNotSafe is returned when retiring would lose a reader or a record.
-var ErrNotSafe = errors.New("not safe to retire")
-
 // Retire deletes the old topic once that is safe: the window is over (or
-// forced with a reason), no consumer group has offsets or members on it,
-// no stray write arrived within the quiet period, and verify has passed
-// since the last write. The rename moves to retired and the bridge stops
-// copying it.
+// forced with a reason), no stray write arrived within the quiet period,
+// and the safety proof passes at the moment of the delete (see
+// deleteTopic: no reader left, the bridge caught up, every record of the
+// old topic in the new one, none only in a DLQ). The rename moves to
+// retired and the bridge stops copying it.
 func Retire(ctx context.Context, env *Env, opts RetireOptions) (*RetireResult, error) {
 	r, err := env.rename(opts.Rename)
 	if err != nil {
@@ -65,28 +62,21 @@ func Retire(ctx context.Context, env *Env, opts RetireOptions) (*RetireResult, e
 	if w := windowOf(*rec, env.Map.Window); now.Before(w.End) && !opts.Force {
 		return nil, fmt.Errorf("%w: the window of %s ends %s (%.1f days left); retire then, or --force --reason", ErrNotSafe, r.From, w.End.Format(time.RFC3339), w.DaysLeft(now))
 	}
-	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{r.From}, Groups: true})
+	topics, err := env.Admin.DescribeTopics(ctx, []string{r.From})
 	if err != nil {
 		return nil, err
 	}
-	src := snap.Topics[r.From]
-	if src == nil {
+	if topics[r.From] == nil {
 		// Deleted by an interrupted run (or by hand): finish the record.
+		if err := env.deleteTopic(ctx, retireDeletion(env, r)); err != nil {
+			return nil, err
+		}
 		return res, finishRetire(ctx, env, r.From, opts)
 	}
-	var onOld []string
-	for _, g := range snap.Groups {
-		if g.ID == env.bridgeGroup() {
-			continue
-		}
-		if len(g.Offsets[r.From]) > 0 || memberReads(g, r.From) {
-			onOld = append(onOld, g.ID)
-		}
+	ends, err := endOffsets(ctx, env.Admin, r.From)
+	if err != nil {
+		return nil, err
 	}
-	if len(onOld) > 0 {
-		return nil, fmt.Errorf("%w: consumer group(s) %s still read %s; move them with cutover consumers", ErrNotSafe, strings.Join(onOld, ", "), r.From)
-	}
-	ends := latestOffsets(src)
 	if n := strayWrites(*rec, ends); n > 0 {
 		last, err := lastWrite(ctx, env.Admin, r.From)
 		if err != nil {
@@ -96,24 +86,31 @@ func Retire(ctx context.Context, env *Env, opts RetireOptions) (*RetireResult, e
 			return nil, fmt.Errorf("%w: %d stray write(s) to %s since producers were cut over, the last at %s, within the quiet period of %s", ErrNotSafe, n, r.From, last.Format(time.RFC3339), opts.QuietPeriod)
 		}
 	}
-	if rec.Verified == nil || !maps.Equal(rec.Verified.OldEnd, ends) {
-		return nil, fmt.Errorf("%w: verify has not passed since the last write to %s; run migrator verify --rename %s", ErrNotSafe, r.From, r.From)
-	}
+	d := retireDeletion(env, r)
 	if opts.DryRun {
+		if _, err := env.prove(ctx, d, topics[r.From]); err != nil {
+			return nil, err
+		}
 		res.Outcome = "safe to retire"
 		return res, nil
 	}
-	intent := state.Step{Name: stepRetire, Params: map[string]string{"reason": opts.Reason}}
-	if _, err := env.Store.BeginStep(ctx, r.From, intent,
-		state.AuditEntry{Command: env.Command, Action: "retire: begin", Detail: fmt.Sprintf("delete %s (force %v, reason %q)", r.From, opts.Force, opts.Reason)}); err != nil {
+	if err := appendAudit(ctx, env, r.From, "retire: begin", fmt.Sprintf("delete %s (force %v, reason %q)", r.From, opts.Force, opts.Reason)); err != nil {
 		return nil, err
 	}
-	if err := env.Admin.DeleteTopic(ctx, r.From); err != nil {
+	if err := env.deleteTopic(ctx, d); err != nil {
 		return nil, err
 	}
 	return res, finishRetire(ctx, env, r.From, opts)
 }
 
+// retireDeletion is the delete of a rename's old topic, whose records its
+// new topic keeps.
+func retireDeletion(env *Env, r plan.Rename) deletion {
+	return deletion{rename: r.From, topic: r.From, keeper: r.To, startedLater: startedLater(r), copyGroups: []string{env.bridgeGroup()}}
+}
+
+// stepRetire is the step a retire of an older migrator recorded while it
+// deleted the old topic; a re-run closes it.
 const stepRetire = "retire"
 
 func finishRetire(ctx context.Context, env *Env, from string, opts RetireOptions) error {

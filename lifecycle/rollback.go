@@ -34,22 +34,27 @@ type RollbackResult struct {
 	From string `json:"from"`
 	To   string `json:"to"`
 	// FromPhase is the phase the rename was in.
-	FromPhase   state.Phase    `json:"from_phase"`
-	DryRun      bool           `json:"dry_run"`
-	Groups      []GroupCutover `json:"groups"`
-	ReverseCopy bool           `json:"reverse_copy"`
-	// NewTopic is "deleted" when it held nothing but copies, else "kept"
-	// with the reason.
+	FromPhase state.Phase    `json:"from_phase"`
+	DryRun    bool           `json:"dry_run"`
+	Groups    []GroupCutover `json:"groups"`
+	// ReverseCopy says whether records written to the new topic directly
+	// were (or would be) copied back; DirectRecords counts them.
+	ReverseCopy   bool `json:"reverse_copy"`
+	DirectRecords int  `json:"direct_records"`
+	// NewTopic says what became of the new topic: deleted once the safety
+	// proof passed ("would be deleted" for a dry run), or absent.
 	NewTopic string `json:"new_topic"`
 }
 
 // Rollback takes a rename back to its old topic from any phase before
-// retired: when producers already write to the new topic it first copies
-// their records back (the reverse bridge, which skips the forward copies),
-// then moves every consumer group on the new topic back to the old one
-// with exact translation through the records' origin headers, records
-// phase rolled-back (the bridge stops), and deletes the new topic only when
-// it holds nothing but copies of the old one.
+// retired: it fences writes to the new topic, copies back every record
+// written to it directly (the reverse bridge, which skips the forward
+// copies), whatever the phase, moves every consumer group on the new topic
+// back to the old one with exact translation through the records' origin
+// headers, deletes the new topic once the safety proof passes (every
+// record of it is in the old topic), and only then records phase
+// rolled-back. Each of these is safe to run again: a re-run after a crash
+// finishes the rollback.
 func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackResult, error) {
 	r, err := env.rename(opts.Rename)
 	if err != nil {
@@ -84,13 +89,30 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if err := state.CanTransition(rec.Phase, state.PhaseRolledBack); err != nil {
 		return nil, fmt.Errorf("rollback of %s refused: %w (the old topic is deleted)", r.From, err)
 	}
-	if rec.Phase == state.PhaseProducersCut && opts.DryRun {
-		res.ReverseCopy = true
-	} else if rec.Phase == state.PhaseProducersCut {
-		if err := opts.Reverse(ctx); err != nil {
-			return nil, fmt.Errorf("reverse copy %s → %s: %w", r.To, r.From, err)
+	topics, err := env.Admin.DescribeTopics(ctx, []string{r.To})
+	if err != nil {
+		return nil, err
+	}
+	d := deletion{rename: r.From, topic: r.To, keeper: r.From, copyGroups: []string{env.bridgeGroup(), opts.ReverseGroup}}
+	if topics[r.To] != nil {
+		if !opts.DryRun {
+			// Nothing more may reach the new topic: what producers wrote to
+			// it is copied back and proven before it goes.
+			if err := env.fence(ctx, d); err != nil {
+				return nil, err
+			}
 		}
-		res.ReverseCopy = true
+		direct, err := countDirect(ctx, env, r.From, r.To, int32(topics[r.To].Partitions))
+		if err != nil {
+			return nil, err
+		}
+		res.DirectRecords = direct
+		res.ReverseCopy = direct > 0 || rec.Phase == state.PhaseProducersCut
+		if res.ReverseCopy && !opts.DryRun {
+			if err := opts.Reverse(ctx); err != nil {
+				return nil, fmt.Errorf("reverse copy %s → %s: %w", r.To, r.From, err)
+			}
+		}
 	}
 	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{r.From, r.To}, Groups: true})
 	if err != nil {
@@ -101,26 +123,30 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 			return res, err
 		}
 	}
+	switch {
+	case snap.Topics[r.To] == nil:
+		res.NewTopic = "absent"
+	case res.DirectRecords > 0:
+		res.NewTopic = fmt.Sprintf("deleted once its %d record(s) written to it directly were copied back to %s and proven there", res.DirectRecords, r.From)
+	default:
+		res.NewTopic = "deleted (it held only copies)"
+	}
 	if opts.DryRun {
-		direct, err := countDirect(ctx, env, r.From, r.To, snap)
-		switch {
-		case err != nil:
-			return res, err
-		case snap.Topics[r.To] == nil:
-			res.NewTopic = "absent"
-		case direct > 0:
-			res.NewTopic = fmt.Sprintf("would be kept: it holds %d record(s) written to it directly", direct)
-		default:
-			res.NewTopic = "would be deleted (it holds only copies)"
+		if snap.Topics[r.To] != nil {
+			res.NewTopic = "would be " + res.NewTopic
 		}
 		return res, nil
 	}
+	if snap.Topics[r.To] != nil {
+		if err := env.deleteTopic(ctx, d); err != nil {
+			return res, fmt.Errorf("rollback of %s: %w (the consumer groups are back on %s; run rollback again once fixed)", r.From, err, r.From)
+		}
+	}
 	if _, err := env.Store.Transition(ctx, r.From, state.PhaseRolledBack, "rollback from "+string(rec.Phase),
-		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: fmt.Sprintf("from %s; %d group(s) moved back", rec.Phase, len(res.Groups))}); err != nil {
+		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: fmt.Sprintf("from %s; %d group(s) moved back; new topic %s", rec.Phase, len(res.Groups), res.NewTopic)}); err != nil {
 		return res, err
 	}
-	res.NewTopic, err = deleteIfOnlyCopies(ctx, env, r.From, r.To, snap)
-	return res, err
+	return res, nil
 }
 
 // moveGroupsBack moves every group with offsets on to back to from. A group
@@ -194,33 +220,10 @@ func moveGroupsBack(ctx context.Context, env *Env, r plan.Rename, from, to strin
 	return out, nil
 }
 
-// deleteIfOnlyCopies deletes to when every record in it is a copy of a
-// record of from; otherwise it keeps it and says why.
-func deleteIfOnlyCopies(ctx context.Context, env *Env, from, to string, snap *admin.Snapshot) (string, error) {
-	if snap.Topics[to] == nil {
-		return "absent", nil
-	}
-	direct, err := countDirect(ctx, env, from, to, snap)
-	if err != nil {
-		return "", err
-	}
-	if direct > 0 {
-		return fmt.Sprintf("kept: it holds %d record(s) written to it directly (copied back to %s)", direct, from), nil
-	}
-	if err := env.Admin.DeleteTopic(ctx, to); err != nil {
-		return "", err
-	}
-	return "deleted (it held only copies)", nil
-}
-
 // countDirect counts the records of to that are not copies of from's.
-func countDirect(ctx context.Context, env *Env, from, to string, snap *admin.Snapshot) (int, error) {
-	t := snap.Topics[to]
-	if t == nil {
-		return 0, nil
-	}
+func countDirect(ctx context.Context, env *Env, from, to string, partitions int32) (int, error) {
 	direct := 0
-	for p := int32(0); p < int32(t.Partitions); p++ {
+	for p := range partitions {
 		rd, err := openReader(env.Admin.Config(), to, p, -1)
 		if err != nil {
 			return 0, err
@@ -276,7 +279,7 @@ func rollbackSwap(ctx context.Context, env *Env, r plan.Rename, rec *state.Renam
 	}
 	res.To = staging
 	if res.DryRun {
-		res.NewTopic = "staging " + staging + " would be deleted when it holds only copies"
+		res.NewTopic = "staging " + staging + " would be deleted once the safety proof passes"
 		if progress.Fence != nil {
 			res.NewTopic += "; writes to " + r.From + " would be allowed again"
 		}
@@ -297,10 +300,17 @@ func rollbackSwap(ctx context.Context, env *Env, r plan.Rename, rec *state.Renam
 	if err != nil {
 		return res, err
 	}
+	res.NewTopic = "absent"
+	if snap.Topics[staging] != nil {
+		d := deletion{rename: r.From, topic: staging, keeper: r.From, copyGroups: []string{env.bridgeGroup(), DefaultSwapGroup}}
+		if err := env.deleteTopic(ctx, d); err != nil {
+			return res, fmt.Errorf("rollback of %s: %w", r.From, err)
+		}
+		res.NewTopic = "deleted (it held only copies)"
+	}
 	if _, err := env.Store.Transition(ctx, r.From, state.PhaseRolledBack, "rollback of the swap from "+string(rec.Phase),
-		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: "swap abandoned before the old topic was deleted"}); err != nil {
+		state.AuditEntry{Command: env.Command, Action: "phase rolled-back", Detail: "swap abandoned before the old topic was deleted; staging " + res.NewTopic}); err != nil {
 		return res, err
 	}
-	res.NewTopic, err = deleteIfOnlyCopies(ctx, env, r.From, staging, snap)
-	return res, err
+	return res, nil
 }

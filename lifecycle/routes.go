@@ -44,6 +44,9 @@ type MapRoutes struct {
 func (s *MapRoutes) Routes(ctx context.Context) ([]bridge.Route, error) {
 	only := map[string]bool{}
 	for _, o := range s.Only {
+		if _, err := findRename(s.Map, o); err != nil {
+			return nil, err
+		}
 		only[o] = true
 	}
 	var records map[string]state.Rename
@@ -84,6 +87,9 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]bridge.Route, error) {
 	var missing []string
 	for _, r := range selected {
 		from, to, start := r.From, copyTarget(r, exists), r.Start
+		if del := records[r.From].Deleting; del != nil && !s.Reverse && (del.Topic == to || del.Topic == from) {
+			continue // Fenced for its delete: nothing more is copied to or from it.
+		}
 		if s.Reverse {
 			// From the earliest offset: the forward copies in the new topic
 			// are skipped (their origin is the old topic), so nothing loops

@@ -40,6 +40,9 @@ type RenameStatus struct {
 	// StrayWrites counts records written to the old topic since producers
 	// were cut over; nil before that.
 	StrayWrites *int64 `json:"stray_writes,omitempty"`
+	// EarlyWrites is what the last verify found written to the new topic
+	// directly before producers were cut over; nil when it found none.
+	EarlyWrites *state.EarlyWrites `json:"early_writes,omitempty"`
 }
 
 // StatusOptions shape a status report; there are none yet.
@@ -84,6 +87,7 @@ func Status(ctx context.Context, env *Env, _ StatusOptions) (*StatusResult, erro
 		s := RenameStatus{From: r.From, To: r.To, Strategy: string(r.Strategy)}
 		if rec, ok := records[r.From]; ok {
 			s.Phase, s.PhaseSince = rec.Phase, rec.PhaseSince
+			s.EarlyWrites = rec.EarlyWrites
 			if rec.Phase != state.PhaseRetired && rec.Swap != nil {
 				s.SwapStep = rec.Swap.Done
 			}

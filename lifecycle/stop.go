@@ -2,6 +2,8 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -18,15 +20,18 @@ type StopOptions struct {
 	// MaxStop is the longest acceptable stop; longer ones get a warning.
 	MaxStop time.Duration
 	// Measure runs a probe copy to measure the cluster's copy throughput.
-	// It creates and deletes a scratch topic, ProbeTopic.
+	// It creates a scratch topic of its own, named ProbePrefix and a
+	// random suffix, and deletes it.
 	Measure bool
 	// ProbeBytes bounds the probe copy (default 128 MiB).
 	ProbeBytes int64
 }
 
-// ProbeTopic is the scratch topic the copy-throughput probe writes to and
-// deletes; its consumer group has the same name.
-const ProbeTopic = "migrator.probe.copy-rate"
+// ProbePrefix starts the name of the scratch topic each copy-throughput
+// probe creates, writes to and deletes (a random suffix makes it its own:
+// a probe deletes no topic but the one it created); its consumer group has
+// the same name.
+const ProbePrefix = "migrator.probe.copy-rate."
 
 // sampleRecords is how many records per partition are read to size a
 // topic's average record.
@@ -39,7 +44,8 @@ const sampleRecords = 500
 // throughput (the swap verifies staging, then new). Both throughputs are
 // measured by copying up to ProbeBytes of the largest swap's staging
 // topic (its source while staging is empty), exactly once as the swap
-// does, into ProbeTopic, and verifying that copy; ProbeTopic is deleted
+// does, into a probe topic of its own, and verifying that copy; the probe
+// topic is deleted
 // after. Without opts.Measure the estimate has the bytes only. A stop
 // longer than MaxStop adds a warning finding.
 func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOptions) error {
@@ -150,34 +156,42 @@ func averageRecordBytes(ctx context.Context, env *Env, topic string, partitions 
 	return float64(total) / float64(n), nil
 }
 
-// measureRates copies up to limit bytes of source into ProbeTopic with
-// the exactly-once bridge, then verifies the copy against the part of
-// source it holds, and returns both throughputs in bytes of the topic per
-// second, and how they were measured. The probe topic and group are
-// deleted after.
+// measureRates copies up to limit bytes of source into a probe topic of
+// its own with the exactly-once bridge, then verifies the copy against the
+// part of source it holds, and returns both throughputs in bytes of the
+// topic per second, and how they were measured. The probe topic and group
+// are deleted after, through the safety proof like every delete.
 func measureRates(ctx context.Context, env *Env, source string, limit int64) (copyRate, verifyRate float64, how string, err error) {
-	probe, err := measureCopyRate(ctx, env, source, limit)
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return 0, 0, "", err
+	}
+	probeTopic := ProbePrefix + hex.EncodeToString(suffix[:])
+	probe, err := measureCopyRate(ctx, env, source, probeTopic, limit)
 	defer func() {
+		if !probe.created {
+			return
+		}
 		cctx := context.WithoutCancel(ctx)
 		// The DLQ exists only if the probe refused a record.
-		for _, t := range []string{ProbeTopic, plan.DLQTopic(ProbeTopic)} {
-			if err := env.Admin.DeleteTopic(cctx, t); err != nil {
-				env.logger().Warn("could not delete the probe's topic", "topic", t, "err", err)
+		for _, t := range []string{probeTopic, plan.DLQTopic(probeTopic)} {
+			if err := env.deleteTopic(cctx, deletion{topic: t, keeper: source, copyGroups: []string{probeTopic}}); err != nil {
+				env.logger().Warn("could not delete the probe's topic; delete it by hand", "topic", t, "err", err)
 			}
 		}
-		_, _ = env.Admin.Kafka().DeleteConsumerGroups(cctx, []string{ProbeTopic})
+		_, _ = env.Admin.Kafka().DeleteConsumerGroups(cctx, []string{probeTopic})
 	}()
 	if err != nil || probe.rate <= 0 {
 		return 0, 0, probe.how, err
 	}
 	// The probe's group committed, with each transaction, how far into
 	// source the copy got: verify reads source that far.
-	committed, err := env.Admin.GroupOffsets(ctx, ProbeTopic)
+	committed, err := env.Admin.GroupOffsets(ctx, probeTopic)
 	if err != nil {
 		return 0, 0, "", err
 	}
 	start := time.Now()
-	rep, err := verifyUpTo(ctx, env.Admin.Config(), source, ProbeTopic, plan.DLQTopic(ProbeTopic), probe.partitions, committed[source], nil)
+	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: committed[source]}, nil)
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("verify the probe copy: %w", err)
 	}
@@ -190,17 +204,20 @@ func measureRates(ctx context.Context, env *Env, source string, limit int64) (co
 
 // probeCopy is what measureCopyRate measured.
 type probeCopy struct {
+	// created says the probe topic was created by this run (and so is its
+	// to delete).
+	created    bool
 	partitions int32
 	rate       float64 // bytes per second once warm
 	copied     float64 // bytes copied in all
 	how        string
 }
 
-// measureCopyRate copies up to limit bytes of source into ProbeTopic (which
-// it creates; the caller deletes it) with the exactly-once bridge and
+// measureCopyRate creates probeTopic and copies up to limit bytes of
+// source into it (the caller deletes it) with the exactly-once bridge and
 // returns the bytes per second the copy reached once copying had begun
 // (the group join and transaction setup are not a cost per byte).
-func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) (probeCopy, error) {
+func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, limit int64) (probeCopy, error) {
 	topics, err := env.Admin.DescribeTopics(ctx, []string{source})
 	if err != nil {
 		return probeCopy{}, err
@@ -209,21 +226,21 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 	if src == nil {
 		return probeCopy{}, fmt.Errorf("topic %s does not exist", source)
 	}
-	_ = env.Admin.DeleteTopic(ctx, ProbeTopic) // Left by an interrupted probe.
-	errs, err := env.Admin.CreateTopics(ctx, []admin.TopicSpec{{Name: ProbeTopic, Partitions: src.Partitions, ReplicationFactor: src.ReplicationFactor,
+	errs, err := env.Admin.CreateTopics(ctx, []admin.TopicSpec{{Name: probeTopic, Partitions: src.Partitions, ReplicationFactor: src.ReplicationFactor,
 		Configs: map[string]string{"retention.ms": "-1", "max.message.bytes": src.Effective["max.message.bytes"]}}}, false)
 	if err == nil {
-		err = errs[ProbeTopic]
+		err = errs[probeTopic]
 	}
 	if err != nil {
-		return probeCopy{}, err
+		return probeCopy{}, fmt.Errorf("create the probe topic %s: %w", probeTopic, err)
 	}
-	if err := env.Admin.WaitForTopics(ctx, []string{ProbeTopic}, true); err != nil {
-		return probeCopy{}, err
+	created := probeCopy{created: true}
+	if err := env.Admin.WaitForTopics(ctx, []string{probeTopic}, true); err != nil {
+		return created, err
 	}
-	route, err := RouteBetween(ctx, env.Admin, "probe", source, ProbeTopic, "earliest")
+	route, err := RouteBetween(ctx, env.Admin, "probe", source, probeTopic, "earliest")
 	if err != nil {
-		return probeCopy{}, err
+		return created, err
 	}
 	metrics := bridge.NewMetrics(nil)
 	copied := func() float64 {
@@ -240,7 +257,7 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- env.copyUntilCaughtUp(cctx, ProbeTopic, "probe", bridge.StaticRoutes{route}, false, metrics)
+		done <- env.copyUntilCaughtUp(cctx, probeTopic, "probe", bridge.StaticRoutes{route}, false, metrics)
 	}()
 	// The clock starts when the partitions are assigned (joining the
 	// group and setting up transactions are not a cost per byte) and,
@@ -258,15 +275,15 @@ func measureCopyRate(ctx context.Context, env *Env, source string, limit int64) 
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, context.Canceled) {
-				return probeCopy{}, err
+				return created, err
 			}
 			bytes := copied()
 			elapsed := time.Since(startAt).Seconds()
 			if startAt.IsZero() || bytes <= startBytes || elapsed <= 0 {
-				return probeCopy{how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
+				return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
 			}
 			rate := (bytes - startBytes) / elapsed
-			return probeCopy{partitions: int32(src.Partitions), rate: rate, copied: bytes,
+			return probeCopy{created: true, partitions: int32(src.Partitions), rate: rate, copied: bytes,
 				how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
 		case <-tick.C:
 			b := copied()

@@ -467,7 +467,13 @@ func (s *swapRun) deleteOld(ctx context.Context) (string, error) {
 	if err := s.setProgress(ctx, "swap: delete "+s.r.From, "staging "+s.staging+" holds every record", func(p *state.SwapProgress) { p.DeletingAt = at }); err != nil {
 		return "", err
 	}
-	if err := s.env.Admin.DeleteTopic(ctx, s.r.From); err != nil {
+	p, err := s.progress(ctx)
+	if err != nil {
+		return "", err
+	}
+	d := deletion{rename: s.r.From, topic: s.r.From, keeper: s.staging, startedLater: startedLater(s.r), copyGroups: []string{s.env.bridgeGroup()},
+		savedGroups: slices.Collect(maps.Keys(p.Groups))}
+	if err := s.env.deleteTopic(ctx, d); err != nil {
 		return "", err
 	}
 	return s.r.From + " deleted; " + s.staging + " holds every record", nil
@@ -610,7 +616,8 @@ func (s *swapRun) commitGroups(ctx context.Context) (string, error) {
 // finish deletes staging and the swap's group, and moves the rename to
 // retired: the old name is gone, consumers and producers use the new one.
 func (s *swapRun) finish(ctx context.Context) (string, error) {
-	if err := s.env.Admin.DeleteTopic(ctx, s.staging); err != nil {
+	d := deletion{rename: s.r.From, topic: s.staging, keeper: s.r.To, copyGroups: []string{s.env.bridgeGroup(), s.opts.SwapGroup}}
+	if err := s.env.deleteTopic(ctx, d); err != nil {
 		return "", err
 	}
 	if _, err := s.env.Admin.Kafka().DeleteConsumerGroups(ctx, []string{s.opts.SwapGroup}); err != nil {

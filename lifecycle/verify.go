@@ -2,8 +2,11 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/plan"
 	"github.com/huleedu/topic-migrator/state"
 )
@@ -12,6 +15,9 @@ import (
 type VerifyOptions struct {
 	// Renames limits verify to these renames (by from topic); empty: all.
 	Renames []string
+	// AcceptDeadLetters lists the source records (by origin) whose dead
+	// letters verify accepts in place of their copy.
+	AcceptDeadLetters []bridge.Origin
 	// Progress, when set, is called after each partition of a rename
 	// whose old topic has partitions partitions.
 	Progress func(r plan.Rename, partitions int, p PartitionReport)
@@ -24,29 +30,68 @@ type VerifySkip struct {
 	Reason string `json:"reason"`
 }
 
+// VerifyProblem is why a rename's copy is not complete and identical.
+type VerifyProblem struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Kind is one of the VerifyXxx kinds below.
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
+}
+
+// Kinds of VerifyProblem.
+const (
+	// VerifyDiffers: a record is missing, duplicated, out of order or
+	// different in the copy.
+	VerifyDiffers = "differs"
+	// VerifyIncomplete: records are not copied yet; run again once the
+	// bridge caught up.
+	VerifyIncomplete = "incomplete"
+	// VerifyDeadLetters: records are only in the DLQ.
+	VerifyDeadLetters = "dead-letters"
+	// VerifyEarlyWrites: the new topic holds records that are not copies
+	// while producers still write to the old one.
+	VerifyEarlyWrites = "early-writes"
+)
+
 // VerifyResult is what verify found, rename by rename.
 type VerifyResult struct {
-	Reports []*VerifyReport `json:"reports"`
-	Skipped []VerifySkip    `json:"skipped,omitempty"`
+	Reports  []*VerifyReport `json:"reports"`
+	Skipped  []VerifySkip    `json:"skipped,omitempty"`
+	Problems []VerifyProblem `json:"problems,omitempty"`
 }
 
-// Mismatched returns the first report that does not match, nil when all
-// match.
-func (r *VerifyResult) Mismatched() *VerifyReport {
-	for _, rep := range r.Reports {
-		if !rep.OK() {
-			return rep
+// Passed reports whether every copy verify compared is complete and
+// identical.
+func (r *VerifyResult) Passed() bool { return len(r.Problems) == 0 }
+
+// OnlyIncomplete reports whether the copies verify found wanting are only
+// behind (the bridge has not copied everything yet), not wrong.
+func (r *VerifyResult) OnlyIncomplete() bool {
+	for _, p := range r.Problems {
+		if p.Kind != VerifyIncomplete {
+			return false
 		}
 	}
-	return nil
+	return len(r.Problems) > 0
 }
 
-// Verify compares each chosen rename's copy target (its new topic, or a
-// swap's staging topic until the swap created the new one) with its old
-// topic, record by record (see CompareCopy). For each that matches, with a
-// state file, it records that verify passed up to the old topic's end
-// offsets seen before it began: retire requires that no write came after
-// them. A rename one of whose topics is missing is skipped.
+// ErrNothingVerified is returned when no rename could be compared.
+var ErrNothingVerified = errors.New("verify compared nothing")
+
+// Verify proves that each chosen rename's copy target (its new topic, or a
+// swap's staging topic until the swap created the new one) is complete and
+// identical: every record of the old topic, from its first, is in it, in
+// order, byte for byte (see CompareCopy). A copy fails it (a Problem) when
+// a record differs or is missing, when records are not copied yet
+// (VerifyIncomplete: run again once the bridge caught up), when a record
+// is only in the DLQ and not accepted, and when the new topic holds
+// records written to it directly while producers are not yet cut over
+// (the state does not say producers-cut), naming the first. For each copy
+// that passes, with a state file, it records that verify passed up to the
+// old topic's end offsets seen before it began. A rename one of whose
+// topics is missing is skipped; when nothing could be compared Verify
+// fails with ErrNothingVerified.
 func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, error) {
 	want := map[string]bool{}
 	for _, name := range opts.Renames {
@@ -54,6 +99,10 @@ func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, e
 			return nil, err
 		}
 		want[name] = true
+	}
+	accepted := map[bridge.Origin]bool{}
+	for _, o := range opts.AcceptDeadLetters {
+		accepted[o] = true
 	}
 	var names []string
 	for _, r := range env.Map.Renames {
@@ -78,32 +127,92 @@ func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, e
 		if opts.Progress != nil {
 			progress = func(p PartitionReport) { opts.Progress(r, partitions, p) }
 		}
-		rep, err := verifyAndRecord(ctx, env, r.From, to, int32(partitions), progress)
+		ends, err := endOffsets(ctx, env.Admin, r.From)
+		if err != nil {
+			return res, err
+		}
+		rep, err := compareCopy(ctx, env.Admin.Config(), r.From, to, plan.DLQTopic(to), int32(partitions), compareOptions{startedLater: startedLater(r)}, progress)
 		if err != nil {
 			return res, fmt.Errorf("verify %s → %s: %w", r.From, to, err)
 		}
 		res.Reports = append(res.Reports, rep)
+		rec, err := verifyRecord(ctx, env, r.From)
+		if err != nil {
+			return res, err
+		}
+		problems := judge(r, to, rep, rec, accepted)
+		res.Problems = append(res.Problems, problems...)
+		if err := recordVerify(ctx, env, rec, rep, ends, len(problems) == 0); err != nil {
+			return res, err
+		}
+	}
+	if len(res.Reports) == 0 {
+		return res, fmt.Errorf("%w: no rename has both its topics (%d skipped)", ErrNothingVerified, len(res.Skipped))
 	}
 	return res, nil
 }
 
-// verifyAndRecord compares to with from and, when it matches and env has
-// a state file that knows the rename, records the verification.
-func verifyAndRecord(ctx context.Context, env *Env, from, to string, partitions int32, progress func(PartitionReport)) (*VerifyReport, error) {
-	ends, err := endOffsets(ctx, env.Admin, from)
-	if err != nil {
-		return nil, err
+// verifyRecord returns the rename's state record, nil without a state file
+// or a record.
+func verifyRecord(ctx context.Context, env *Env, from string) (*state.Rename, error) {
+	if env.Store == nil {
+		return nil, nil
 	}
-	rep, err := CompareCopy(ctx, env.Admin.Config(), from, to, plan.DLQTopic(to), partitions, progress)
-	if err != nil || !rep.OK() || env.Store == nil {
-		return rep, err
+	rec, _, err := env.Store.Rename(ctx, from)
+	return rec, err
+}
+
+// judge says what keeps a compared copy from passing.
+func judge(r plan.Rename, to string, rep *VerifyReport, rec *state.Rename, accepted map[bridge.Origin]bool) []VerifyProblem {
+	var out []VerifyProblem
+	add := func(kind, format string, args ...any) {
+		out = append(out, VerifyProblem{From: r.From, To: to, Kind: kind, Detail: fmt.Sprintf(format, args...)})
 	}
-	if _, found, err := env.Store.Rename(ctx, from); err != nil || !found {
-		return rep, err
+	t := rep.Totals()
+	if !rep.OK() {
+		add(VerifyDiffers, "%s is not an identical copy of %s: %s", to, r.From, t.Divergence)
+	}
+	if t.NotYetCopied > 0 {
+		add(VerifyIncomplete, "%d record(s) of %s are not in %s yet: run verify again once the bridge caught up (migrator drain --rename %s)", t.NotYetCopied, r.From, to, r.From)
+	}
+	var unaccepted []string
+	for _, p := range rep.Partitions {
+		for _, o := range p.DeadLetters {
+			if !accepted[o] {
+				unaccepted = append(unaccepted, o.String())
+			}
+		}
+	}
+	if len(unaccepted) > 0 {
+		shown := unaccepted[:min(len(unaccepted), 5)]
+		add(VerifyDeadLetters, "%d record(s) of %s are only in the DLQ %s, not in %s: %s; accept them with --accept-dead-letters %s, or fix the target's configs and copy them",
+			len(unaccepted), r.From, plan.DLQTopic(to), to, strings.Join(shown, ", "), strings.Join(shown, ","))
+	}
+	producersCut := rec != nil && rec.Phase == state.PhaseProducersCut
+	if t.Direct > 0 && !producersCut && to == r.To {
+		add(VerifyEarlyWrites, "%d record(s) in %s are not copies of %s although producers are not cut over yet (the first: %s): a producer writes to the new topic early; consumers of the old topic never see these. Stop it, or, if producers moved, record it with `migrator cutover producers --rename %s`",
+			t.Direct, to, r.From, t.FirstDirect, r.From)
+	}
+	return out
+}
+
+// recordVerify records, when the state knows the rename, a verify that
+// passed (the old topic's ends it covered) and what it found written early
+// to the new topic.
+func recordVerify(ctx context.Context, env *Env, rec *state.Rename, rep *VerifyReport, ends state.Offsets, passed bool) error {
+	if rec == nil {
+		return nil
 	}
 	now := env.now().UTC()
-	return rep, env.updateRecord(ctx, from, func(cur *state.Rename) error {
-		cur.Verified = &state.Verification{At: now, OldEnd: ends}
+	t := rep.Totals()
+	return env.updateRecord(ctx, rec.From, func(cur *state.Rename) error {
+		if passed {
+			cur.Verified = &state.Verification{At: now, OldEnd: ends}
+		}
+		cur.EarlyWrites = nil
+		if t.Direct > 0 && cur.Phase != state.PhaseProducersCut && t.FirstDirect != nil {
+			cur.EarlyWrites = &state.EarlyWrites{At: now, Count: t.Direct, First: t.FirstDirect.String()}
+		}
 		return nil
 	})
 }

@@ -31,6 +31,40 @@ type Rename struct {
 	Verified *Verification `json:"verified,omitempty"`
 	// Swap is the progress of a cutover swap; nil when none has begun.
 	Swap *SwapProgress `json:"swap,omitempty"`
+	// Deleting is a topic delete of this rename in progress (fenced,
+	// proven or sent); nil when none is.
+	Deleting *Deletion `json:"deleting,omitempty"`
+	// EarlyWrites is what the last verify found written to the new topic
+	// directly before producers were cut over; nil when it found none.
+	EarlyWrites *EarlyWrites `json:"early_writes,omitempty"`
+}
+
+// Deletion is the intent to delete a topic of a rename, recorded before
+// the topic is fenced and again once the safety proof passed, so that a
+// re-run after a crash finishes it, proves it again, or lifts the fence.
+type Deletion struct {
+	// Topic is the topic to delete; Keeper the one that holds its records.
+	Topic  string `json:"topic"`
+	Keeper string `json:"keeper"`
+	// Fence is the topic's own max.message.bytes before the deletion
+	// fenced writes to it; nil when the deletion did not fence it (it was
+	// fenced already, by a swap).
+	Fence *Fence `json:"fence,omitempty"`
+	// ProvenAt is when the proof passed, zero before; Ends are the topic's
+	// end offsets it covered.
+	ProvenAt time.Time `json:"proven_at,omitzero"`
+	Ends     Offsets   `json:"ends,omitempty"`
+}
+
+// EarlyWrites are records found in a new topic that are not copies, while
+// producers were still meant to write to the old topic.
+type EarlyWrites struct {
+	// At is when verify found them.
+	At time.Time `json:"at"`
+	// Count is how many there were.
+	Count int64 `json:"count"`
+	// First names the first one: partition, offset, key, timestamp.
+	First string `json:"first"`
 }
 
 // Offsets maps a partition to an offset.

@@ -200,7 +200,13 @@ func TestFaultOddRecords(t *testing.T) {
 		if !strings.Contains(strings.ToLower(dl.ErrorMessage+dl.ErrorType), "large") && !strings.Contains(dl.ErrorMessage, "max.message.bytes") {
 			t.Errorf("dead letter reason %q / %q does not say the record is too large", dl.ErrorType, dl.ErrorMessage)
 		}
-		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "-o", "json", "verify")
+		// A record only in the DLQ fails verify, naming it, until the
+		// operator accepts its dead letter.
+		_, _, err = run(t, "-b", c.Bootstrap, "--map", mapFile, "-o", "json", "verify")
+		if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "only in the DLQ") || !strings.Contains(fmt.Sprint(err), src+"/0/4") {
+			t.Errorf("verify with a dead letter: %v (exit %d), want exit 1 naming %s/0/4", err, exitCode(err), src)
+		}
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "-o", "json", "verify", "--accept-dead-letters", src+"/0/4")
 		if err != nil || !strings.Contains(out, `"dead_lettered": 1`) || !strings.Contains(out, `"compared": 8`) {
 			t.Errorf("verify: %v\n%s", err, out)
 		}

@@ -30,7 +30,7 @@ func planCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.PathFlag{Name: "out", Usage: "save the plan as JSON to `FILE`, for apply --plan"},
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on errors"},
-			&cli.BoolFlag{Name: "measure-stop", Usage: "measure the cluster's copy throughput with a probe copy (creates and deletes the scratch topic " + lifecycle.ProbeTopic + ") to forecast each swap's stop"},
+			&cli.BoolFlag{Name: "measure-stop", Usage: "measure the cluster's copy throughput with a probe copy (creates and deletes a scratch topic of its own, " + lifecycle.ProbePrefix + "<random>) to forecast each swap's stop"},
 			&cli.DurationFlag{Name: "max-stop", Value: 5 * time.Minute, Usage: "warn about a swap whose forecast stop is longer than this"},
 			&cli.Int64Flag{Name: "probe-bytes", Value: 128 << 20, Usage: "how many bytes the --measure-stop probe copies at most"},
 		},

@@ -18,7 +18,7 @@ import (
 // TestRollbackAfterProducersCut rolls back when producers already wrote to
 // the new topic: their records are copied back, the group resumes on the
 // old topic at exactly the record it had not processed, and the new topic
-// is kept because it holds records of its own.
+// is deleted once the records written to it are proven copied back.
 func TestRollbackAfterProducersCut(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
@@ -44,7 +44,7 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 
 		// A dry run says what would happen and changes nothing.
 		dry := must("rollback", "--rename", src, "--dry-run")
-		if !strings.Contains(dry, "would roll back back.old_name.v1 from phase producers-cut; reverse copy: true; new topic would be kept: it holds 5 record(s)") {
+		if !strings.Contains(dry, "would roll back back.old_name.v1 from phase producers-cut; reverse copy: true; new topic would be deleted once its 5 record(s) written to it directly were copied back") {
 			t.Errorf("dry run output:\n%s", dry)
 		}
 		for _, m := range c.ReadPartition(t, src, 0) {
@@ -54,8 +54,11 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 		}
 
 		out := must("rollback", "--rename", src, "--yes")
-		if !strings.Contains(out, "reverse copy: true") || !strings.Contains(out, "kept: it holds 5 record(s) written to it directly") {
+		if !strings.Contains(out, "reverse copy: true") || !strings.Contains(out, "new topic deleted once its 5 record(s) written to it directly were copied back to back.old_name.v1 and proven there") {
 			t.Errorf("rollback output:\n%s", out)
+		}
+		if topics, err := c.Admin(t).DescribeTopics(ctx, []string{dst}); err != nil || topics[dst] != nil {
+			t.Errorf("the new topic still exists after the rollback (err %v)", err)
 		}
 		committed, err := c.Admin(t).GroupOffsets(ctx, "app")
 		if err != nil {

@@ -29,7 +29,7 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			rows := res.Renames
-			return printer(c).Print(rows, []string{"from", "to", "phase", "since", "days left", "copying to", "lag", "DLQ", "groups on old", "groups on new", "ACLs", "stray writes"}, func() [][]string {
+			return printer(c).Print(rows, []string{"from", "to", "phase", "since", "days left", "copying to", "lag", "DLQ", "groups on old", "groups on new", "ACLs", "stray writes", "early writes"}, func() [][]string {
 				var out [][]string
 				for _, r := range rows {
 					phase, since, left, lag := "(not in state)", "", "", "-"
@@ -49,8 +49,12 @@ func statusCommand() *cli.Command {
 					if r.StrayWrites != nil {
 						stray = fmt.Sprint(*r.StrayWrites)
 					}
+					early := "-"
+					if r.EarlyWrites != nil {
+						early = fmt.Sprintf("%d (first %s)", r.EarlyWrites.Count, r.EarlyWrites.First)
+					}
 					out = append(out, []string{r.From, r.To, phase, since, left, r.Copying, lag, fmt.Sprint(r.DeadLetters),
-						strings.Join(r.GroupsOnOld, " "), strings.Join(r.GroupsOnNew, " "), r.ACLParity, stray})
+						strings.Join(r.GroupsOnOld, " "), strings.Join(r.GroupsOnNew, " "), r.ACLParity, stray, early})
 				}
 				return out
 			})

@@ -2,12 +2,18 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/lifecycle"
 	"github.com/huleedu/topic-migrator/plan"
 )
+
+// exitIncomplete is verify's exit code when a copy is behind but not
+// wrong: run it again once the bridge caught up.
+const exitIncomplete = 3
 
 func verifyCommand() *cli.Command {
 	return &cli.Command{
@@ -15,11 +21,15 @@ func verifyCommand() *cli.Command {
 		Usage: "prove that each new topic is a copy of its old one, record by record",
 		Description: "Per partition, reads both topics and compares the record sequences (key, value, headers without\n" +
 			"the ones the bridge adds, timestamp), accounting for DLQ records, records that came from the new\n" +
-			"topic, and history retention removed from either side. Records the bridge has not copied yet are\n" +
-			"counted, not failed. Exits 1 on any mismatch and names the first one by offset.",
+			"topic, and history the new topic's retention removed. It passes only when each copy is complete\n" +
+			"and identical: exit 1 on a missing, different, duplicated or reordered record, on a record only in\n" +
+			"the DLQ (unless --accept-dead-letters names it) and on records written to the new topic before\n" +
+			"producers were cut over; exit 3 when the only problem is records not copied yet (run it again once\n" +
+			"the bridge caught up).",
 		UsageText: "migrator -b kafka:9092 verify\nmigrator -b kafka:9092 verify --rename huleedu.commands.batch.pipeline.v1",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "rename", Usage: "verify only the rename from this `TOPIC` (repeatable)"},
+			&cli.StringSliceFlag{Name: "accept-dead-letters", Usage: "accept the dead letter of these source records in place of their copy, as `TOPIC/PARTITION/OFFSET,...` (verify names them)"},
 		},
 		Action: func(c *cli.Context) error {
 			env, done, err := newEnv(c, stateIfExists)
@@ -27,9 +37,17 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			defer done()
+			var accepted []bridge.Origin
+			for _, v := range c.StringSlice("accept-dead-letters") {
+				o, err := bridge.ParseOrigin([]byte(strings.TrimSpace(v)))
+				if err != nil {
+					return fmt.Errorf("--accept-dead-letters %s: %w (want TOPIC/PARTITION/OFFSET)", v, err)
+				}
+				accepted = append(accepted, o)
+			}
 			terminal := isTerminal(c.App.ErrWriter)
 			res, err := lifecycle.Verify(c.Context, env, lifecycle.VerifyOptions{
-				Renames: c.StringSlice("rename"),
+				Renames: c.StringSlice("rename"), AcceptDeadLetters: accepted,
 				Progress: func(r plan.Rename, total int, p lifecycle.PartitionReport) {
 					line := fmt.Sprintf("verify %s: partition %d/%d: %d compared, %d dead-lettered, %d not yet copied", r.From, p.Partition+1, total, p.Compared, p.DeadLettered, p.NotYetCopied)
 					if terminal {
@@ -70,10 +88,18 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if rep := res.Mismatched(); rep != nil {
-				return fmt.Errorf("verify: %s → %s does not match its source", rep.Source, rep.Target)
+			if res.Passed() {
+				return nil
 			}
-			return nil
+			var msgs []string
+			for _, p := range res.Problems {
+				msgs = append(msgs, p.Detail)
+			}
+			err = fmt.Errorf("verify: %s", strings.Join(msgs, "; "))
+			if res.OnlyIncomplete() {
+				return &exitError{code: exitIncomplete, err: err}
+			}
+			return err
 		},
 	}
 }
