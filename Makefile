@@ -39,8 +39,8 @@ test: ## all tests, against real Kafka, a SASL_SSL real Kafka (both started here
 test-faults: ## the fault suite alone (also part of make test): SIGKILLs, a broker restart, odd records, state-file and lock errors
 	scripts/with-kafka.sh env KAFKA_REQUIRE_REAL=1 $(GO) test -count=1 -timeout 20m ./cmd/migrator/ -run 'TestFault' -v
 
-test-fast: ## all tests against kfake only; real-Kafka subtests are skipped
-	$(GO) test ./...
+test-fast: ## all tests against kfake only; real-Kafka subtests are skipped (a broker named in the environment is never used)
+	env -u KAFKA_BOOTSTRAP_SERVERS -u KAFKA_SECURE_BOOTSTRAP -u KAFKA_SECURE_DIR -u KAFKA_REQUIRE_REAL $(GO) test ./...
 
 vet:
 	$(GO) vet ./...

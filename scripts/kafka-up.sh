@@ -118,14 +118,11 @@ print_tail() {
 }
 
 new_cluster_id() {
-  # Same shape as Kafka's Uuid.randomUuid().toString(): 16 random bytes, base64url, no
-  # padding, never starting with '-' (it would look like a CLI flag).
-  local id
-  while :; do
-    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
-    [[ $id != -* ]] && break
-  done
-  echo "$id"
+  # Same shape as Kafka's Uuid.randomUuid().toString(): 16 bytes, base64url, no padding.
+  # The first 6 bytes are "tmig-t" (base64 "dG1pZy10"): the mark of a cluster this script
+  # started, which the tests (kafkatest) may wipe; they refuse any other cluster.
+  { printf 'tmig-t'; head -c 10 /dev/urandom; } | base64 | tr '+/' '-_' | tr -d '=\n'
+  echo
 }
 
 # fetch_jars: make $LIBS hold every jar the broker and tools need (Maven Central, cached).
