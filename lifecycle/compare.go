@@ -13,6 +13,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/clientconfig"
+	"github.com/huleedu/topic-migrator/state"
 )
 
 // PartitionReport is what verify found in one partition.
@@ -42,6 +43,9 @@ type PartitionReport struct {
 	// DeadLetters lists every one.
 	FirstDeadLetter *bridge.Origin  `json:"first_dead_letter,omitempty"`
 	DeadLetters     []bridge.Origin `json:"dead_letters,omitempty"`
+	// SourceEnd is where the comparison of the source partition ended
+	// (its committed end then, or the bound it was given).
+	SourceEnd int64 `json:"source_end"`
 	// Divergence describes the first mismatch, "" when none.
 	Divergence string `json:"divergence,omitempty"`
 }
@@ -119,6 +123,15 @@ func (r *VerifyReport) Summary() string {
 	return s
 }
 
+// sourceEnds returns where the comparison of each source partition ended.
+func (r *VerifyReport) sourceEnds() state.Offsets {
+	out := state.Offsets{}
+	for _, p := range r.Partitions {
+		out[p.Partition] = p.SourceEnd
+	}
+	return out
+}
+
 // Complete reports whether every source record compared has its copy or
 // its dead letter: none is still to be copied.
 func (r *VerifyReport) Complete() bool { return r.Totals().NotYetCopied == 0 }
@@ -146,6 +159,10 @@ type compareOptions struct {
 	// by design (the rename's start is latest or a time): the source's
 	// records before the first copy are not missing.
 	startedLater bool
+	// forDelete compares for a delete of the source: a gap the target's
+	// retention left is then missing too (the source is the last place
+	// those records are).
+	forDelete bool
 }
 
 // compareCopy is CompareCopy with options.
@@ -188,7 +205,7 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 			if sourceEnds != nil {
 				sourceEnd = sourceEnds[p]
 			}
-			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, ends[p], dead, opts.startedLater)
+			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, ends[p], dead, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -239,7 +256,7 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 	}
 }
 
-func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool, startedLater bool) (PartitionReport, error) {
+func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool, opts compareOptions) (PartitionReport, error) {
 	pr := PartitionReport{Partition: p}
 	// The target's end was taken first: every copy it holds up to there
 	// is of a source record below the source's end taken after, even
@@ -275,16 +292,18 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 			}
 		}
 	}
+	pr.SourceEnd = src.high
 	targetLow := dst.next
 	copyRec, err := nextCopy()
 	if err != nil {
 		return pr, err
 	}
 	// Compare from the source's first record: a copy that lacks it has
-	// lost its head. Only the target's retention (its first copies are
-	// gone) or a later start by design explain a gap.
+	// lost its head. Only a later start by design, or, unless the source
+	// is to be deleted, the target's retention (its first copies are
+	// gone) explain a gap.
 	pr.From = src.next
-	if copyRec != nil && (targetLow > 0 || startedLater) {
+	if copyRec != nil && ((targetLow > 0 && !opts.forDelete) || opts.startedLater) {
 		o, _ := bridge.OriginOf(copyRec.Headers)
 		pr.From = max(pr.From, o.Offset)
 	}

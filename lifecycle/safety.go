@@ -32,6 +32,11 @@ type deletion struct {
 	// swap's, a reverse copy's): they may read topic and hold offsets on
 	// it, which go with it. Every other group must have neither.
 	copyGroups []string
+	// proven, when set, is a strict comparison of topic with keeper made
+	// in this run (the swap's verify step); it stands for the proof's own
+	// when topic's ends still equal the ends it covered, so that nothing
+	// can have been written since (the topic is fenced now).
+	proven *VerifyReport
 	// savedGroups are groups whose positions are recorded elsewhere (the
 	// swap saved them, to commit them on the new topic): they may hold
 	// offsets on topic, but no member may read it.
@@ -173,9 +178,11 @@ func (e *Env) prove(ctx context.Context, d deletion, t *admin.Topic) (state.Offs
 			return nil, refuse("the bridge (group %s) has %d record(s) of it still to copy; wait until it caught up (`migrator drain --rename %s`) and run again", bridgeGroup, lag, d.rename)
 		}
 	}
-	rep, err := compareCopy(ctx, e.Admin.Config(), d.topic, d.keeper, plan.DLQTopic(d.keeper), int32(t.Partitions), compareOptions{startedLater: d.startedLater}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("prove the delete of %s: %w", d.topic, err)
+	rep := d.proven
+	if rep == nil || rep.Source != d.topic || rep.Target != d.keeper || !maps.Equal(rep.sourceEnds(), ends) {
+		if rep, err = compareCopy(ctx, e.Admin.Config(), d.topic, d.keeper, plan.DLQTopic(d.keeper), int32(t.Partitions), compareOptions{startedLater: d.startedLater, forDelete: true}, nil); err != nil {
+			return nil, fmt.Errorf("prove the delete of %s: %w", d.topic, err)
+		}
 	}
 	tot := rep.Totals()
 	switch {

@@ -97,6 +97,10 @@ type swapRun struct {
 	r       plan.Rename
 	staging string
 	res     *SwapResult
+	// proven holds, by source topic, the strict comparisons this run made
+	// (the verify steps): the deletes' safety proof reuses one when
+	// nothing was written since.
+	proven map[string]*VerifyReport
 }
 
 // Swap replaces the old topic of a swap rename by the new one in one
@@ -386,7 +390,8 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 	if topics[from] == nil {
 		return "", fmt.Errorf("topic %s does not exist", from)
 	}
-	rep, err := CompareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), nil)
+	later := from == s.r.From && startedLater(s.r)
+	rep, err := compareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), compareOptions{startedLater: later, forDelete: true}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -402,6 +407,10 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 		return "", fmt.Errorf("%d record(s) of %s are not in %s but only in the DLQ %s (the copy refused them: read its dead letters for why, usually max.message.bytes): a swap deletes %s, so it stops here; roll the swap back (`migrator rollback --rename %s`), fix the target's configs in the map, apply and swap again",
 			t.DeadLettered, from, to, plan.DLQTopic(to), from, s.r.From)
 	}
+	if s.proven == nil {
+		s.proven = map[string]*VerifyReport{}
+	}
+	s.proven[from] = rep
 	return fmt.Sprintf("%s equals %s: %s", to, from, rep.Summary()), nil
 }
 
@@ -472,7 +481,7 @@ func (s *swapRun) deleteOld(ctx context.Context) (string, error) {
 		return "", err
 	}
 	d := deletion{rename: s.r.From, topic: s.r.From, keeper: s.staging, startedLater: startedLater(s.r), copyGroups: []string{s.env.bridgeGroup()},
-		savedGroups: slices.Collect(maps.Keys(p.Groups))}
+		savedGroups: slices.Collect(maps.Keys(p.Groups)), proven: s.proven[s.r.From]}
 	if err := s.env.deleteTopic(ctx, d); err != nil {
 		return "", err
 	}
@@ -616,7 +625,7 @@ func (s *swapRun) commitGroups(ctx context.Context) (string, error) {
 // finish deletes staging and the swap's group, and moves the rename to
 // retired: the old name is gone, consumers and producers use the new one.
 func (s *swapRun) finish(ctx context.Context) (string, error) {
-	d := deletion{rename: s.r.From, topic: s.staging, keeper: s.r.To, copyGroups: []string{s.env.bridgeGroup(), s.opts.SwapGroup}}
+	d := deletion{rename: s.r.From, topic: s.staging, keeper: s.r.To, copyGroups: []string{s.env.bridgeGroup(), s.opts.SwapGroup}, proven: s.proven[s.staging]}
 	if err := s.env.deleteTopic(ctx, d); err != nil {
 		return "", err
 	}

@@ -406,3 +406,41 @@ func TestSwapRefusesDeadLetters(t *testing.T) {
 		}
 	})
 }
+
+// TestSwapResumeReprovesStaging: the swap's resume path used to delete the
+// old topic without checking staging again. Here staging loses its first
+// records after the verify step and before the delete (the run crashed in
+// between); the resumed swap must refuse the delete and keep the old
+// topic.
+func TestSwapResumeReprovesStaging(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "resume.delivery_failed.v1", "resume.delivery.failed.v1", 20)
+		opts := f.options(nil)
+		opts.AfterStep = func(step string) error {
+			if step == lifecycle.SwapSaved {
+				return errCrash
+			}
+			return nil
+		}
+		if _, err := lifecycle.Swap(ctx, f.env, opts); !errors.Is(err, errCrash) {
+			t.Fatalf("swap: %v, want the simulated crash", err)
+		}
+		staging := plan.StagingTopic(f.to)
+		res, err := f.env.Admin.Kafka().DeleteRecords(ctx, []kafka.TopicPartition{{Topic: &staging, Partition: 0, Offset: 5}})
+		if err != nil || res.DeleteRecordsResults[0].TopicPartition.Error != nil {
+			t.Fatalf("delete the head of staging: %v %+v", err, res)
+		}
+		_, err = lifecycle.Swap(ctx, f.env, f.options(nil))
+		if !errors.Is(err, lifecycle.ErrNotSafe) || !strings.Contains(err.Error(), "missing") {
+			t.Fatalf("resumed swap over a staging without its head: %v, want ErrNotSafe naming the missing records", err)
+		}
+		topics, err := f.env.Admin.DescribeTopics(ctx, []string{f.from})
+		if err != nil || topics[f.from] == nil {
+			t.Fatalf("the old topic was deleted although staging lost records (err %v)", err)
+		}
+		if got := c.ReadPartition(t, f.from, 0); len(got) != len(f.records[0]) {
+			t.Errorf("the old topic holds %d records on partition 0, want %d", len(got), len(f.records[0]))
+		}
+	})
+}
