@@ -27,7 +27,20 @@ type RollbackOptions struct {
 	// DryRun says what would happen and changes nothing; offsets of
 	// records that only the reverse copy would bring back show as -1.
 	DryRun bool
+	// AfterStep, when set, is called after each step of a rollback of a
+	// dual rename (RollbackFenced, RollbackCopiedBack, RollbackGroupsMoved,
+	// RollbackDeleted); an error stops the rollback there, as a crash
+	// would (for tests).
+	AfterStep func(step string) error
 }
+
+// The steps of a rollback of a dual rename, in order.
+const (
+	RollbackFenced      = "fenced"       // writes to the new topic refused
+	RollbackCopiedBack  = "copied-back"  // its direct records copied to the old topic
+	RollbackGroupsMoved = "groups-moved" // every group on the new topic moved back
+	RollbackDeleted     = "deleted"      // the new topic deleted through the proof
+)
 
 // RollbackResult says what the rollback did.
 type RollbackResult struct {
@@ -101,6 +114,9 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 			if err := env.fence(ctx, d); err != nil {
 				return nil, err
 			}
+			if err := after(opts, RollbackFenced); err != nil {
+				return res, err
+			}
 		}
 		direct, err := countDirect(ctx, env, r.From, r.To, int32(topics[r.To].Partitions))
 		if err != nil {
@@ -112,6 +128,9 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 			if err := opts.Reverse(ctx); err != nil {
 				return nil, fmt.Errorf("reverse copy %s → %s: %w", r.To, r.From, err)
 			}
+			if err := after(opts, RollbackCopiedBack); err != nil {
+				return res, err
+			}
 		}
 	}
 	snap, err := env.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{r.From, r.To}, Groups: true})
@@ -121,6 +140,11 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if snap.Topics[r.To] != nil {
 		if res.Groups, err = moveGroupsBack(ctx, env, r, r.From, r.To, snap, opts); err != nil {
 			return res, err
+		}
+		if !opts.DryRun {
+			if err := after(opts, RollbackGroupsMoved); err != nil {
+				return res, err
+			}
 		}
 	}
 	switch {
@@ -140,6 +164,9 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if snap.Topics[r.To] != nil {
 		if err := env.deleteTopic(ctx, d); err != nil {
 			return res, fmt.Errorf("rollback of %s: %w (the consumer groups are back on %s; run rollback again once fixed)", r.From, err, r.From)
+		}
+		if err := after(opts, RollbackDeleted); err != nil {
+			return res, err
 		}
 	}
 	if _, err := env.Store.Transition(ctx, r.From, state.PhaseRolledBack, "rollback from "+string(rec.Phase),
@@ -313,4 +340,12 @@ func rollbackSwap(ctx context.Context, env *Env, r plan.Rename, rec *state.Renam
 		return res, err
 	}
 	return res, nil
+}
+
+// after calls opts.AfterStep, when set, for step.
+func after(opts RollbackOptions, step string) error {
+	if opts.AfterStep == nil {
+		return nil
+	}
+	return opts.AfterStep(step)
 }

@@ -324,3 +324,71 @@ func TestProbeLeavesOthersTopicsAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestRollbackResumesAfterACrashAtEachStep: a rollback killed after any of
+// its steps is finished by running it again, with every record written to
+// the new topic copied back exactly once, the new topic deleted, and
+// phase rolled-back recorded only then.
+func TestRollbackResumesAfterACrashAtEachStep(t *testing.T) {
+	for _, step := range []string{lifecycle.RollbackFenced, lifecycle.RollbackCopiedBack, lifecycle.RollbackGroupsMoved, lifecycle.RollbackDeleted} {
+		t.Run(step, func(t *testing.T) {
+			kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+				ctx := context.Background()
+				f := newDualFixture(t, c, "crash.rb_old.v1", "crash.rb.new.v1")
+				f.produce(t, f.from, 0, 20)
+				f.mirror(t)
+				if _, err := lifecycle.CutoverConsumers(ctx, f.env, lifecycle.CutoverConsumersOptions{Rename: f.from, AllGroups: true}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := lifecycle.CutoverProducers(ctx, f.env, lifecycle.CutoverProducersOptions{Rename: f.from}); err != nil {
+					t.Fatal(err)
+				}
+				f.produce(t, f.to, 500, 8) // producers moved: direct writes
+				c.CommitOffsets(t, "app", f.to, map[int32]int64{0: 3, 1: 2})
+
+				opts := lifecycle.RollbackOptions{Rename: f.from, ReverseGroup: "reverse-" + f.from}
+				opts.AfterStep = func(s string) error {
+					if s == step {
+						return errCrash
+					}
+					return nil
+				}
+				if _, err := lifecycle.Rollback(ctx, f.env, opts); !errors.Is(err, errCrash) {
+					t.Fatalf("rollback: %v, want the simulated crash after %s", err, step)
+				}
+				rec, _, _ := f.env.Store.Rename(ctx, f.from)
+				if rec.Phase == state.PhaseRolledBack {
+					t.Fatalf("phase rolled-back recorded before the rollback finished (crash after %s)", step)
+				}
+				if _, err := lifecycle.Rollback(ctx, f.env, lifecycle.RollbackOptions{Rename: f.from, ReverseGroup: "reverse-" + f.from}); err != nil {
+					t.Fatalf("re-run after a crash after %s: %v", step, err)
+				}
+				if f.exists(t, f.to) {
+					t.Error("the new topic still exists")
+				}
+				count := map[string]int{}
+				for _, recs := range f.records(t, f.from) {
+					for _, m := range recs {
+						count[string(m.Key)]++
+					}
+				}
+				for i := 500; i < 508; i++ {
+					if n := count[fmt.Sprintf("k%d", i)]; n != 1 {
+						t.Errorf("direct record k%d is in the old topic %d time(s), want once", i, n)
+					}
+				}
+				offsets, err := f.env.Admin.GroupOffsets(ctx, "app")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(offsets[f.from]) != dualPartitions || len(offsets[f.to]) != 0 {
+					t.Errorf("app's offsets after the rollback: %v, want both partitions of %s only", offsets, f.from)
+				}
+				rec, _, _ = f.env.Store.Rename(ctx, f.from)
+				if rec.Phase != state.PhaseRolledBack || rec.Deleting != nil {
+					t.Errorf("after the re-run: phase %s, deletion %+v", rec.Phase, rec.Deleting)
+				}
+			})
+		})
+	}
+}
