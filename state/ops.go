@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -386,6 +387,31 @@ func (s *Store) putRename(tx *bolt.Tx, r *Rename) error {
 	if err := r.validate(); err != nil {
 		return fmt.Errorf("state file %q: cannot store rename: %w", s.path, err)
 	}
+	// A write that changes nothing keeps the revision and is not a change
+	// (a re-run command stores the same record again).
+	var old struct {
+		Revision int64 `json:"revision"`
+	}
+	if prev := tx.Bucket(bucketRenames).Get([]byte(r.From)); prev != nil && json.Unmarshal(prev, &old) == nil {
+		same := *r
+		same.Revision = old.Revision
+		if v, err := json.Marshal(&same); err == nil && bytes.Equal(v, prev) {
+			r.Revision = old.Revision
+			return nil
+		}
+	}
+	r.Revision = max(r.Revision, old.Revision) + 1
+	if err := s.storeRename(tx, r); err != nil {
+		return err
+	}
+	if s.journal != nil {
+		s.journal.renames[r.From] = *r
+	}
+	return nil
+}
+
+// storeRename writes r as it is, revision included.
+func (s *Store) storeRename(tx *bolt.Tx, r *Rename) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("state file %q: encode rename %q: %w", s.path, r.From, err)
@@ -417,6 +443,9 @@ func (s *Store) appendAudit(tx *bolt.Tx, e AuditEntry, now time.Time) (AuditEntr
 	}
 	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 		return e, fmt.Errorf("state file %q: append audit entry: %w", s.path, err)
+	}
+	if s.journal != nil {
+		s.journal.audit = append(s.journal.audit, e)
 	}
 	return e, nil
 }
@@ -465,4 +494,59 @@ func cloneGroupOffsets(g GroupOffsets) GroupOffsets {
 		out[k] = maps.Clone(v)
 	}
 	return out
+}
+
+// Snapshot is the whole state: every rename record and the audit log, in
+// order. It is what moves between a state file and the cluster.
+type Snapshot struct {
+	Renames []Rename     `json:"renames"`
+	Audit   []AuditEntry `json:"audit"`
+}
+
+// Export returns the whole state.
+func (s *Store) Export(ctx context.Context) (*Snapshot, error) {
+	renames, err := s.Renames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	audit, err := s.Audit(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{Renames: renames, Audit: audit}, nil
+}
+
+// Import makes the file hold snap, in one transaction: its renames as
+// they are (revisions included) and, when replaceAudit, its audit log in
+// place of the file's (numbered from 1 in snap's order). Nothing is
+// published to a replica: an import comes from it.
+func (s *Store) Import(ctx context.Context, snap *Snapshot, replaceAudit bool) error {
+	for i := range snap.Renames {
+		if err := snap.Renames[i].validate(); err != nil {
+			return fmt.Errorf("state file %q: cannot import: %w", s.path, err)
+		}
+	}
+	return s.update(ctx, "importing a snapshot", func(tx *bolt.Tx) error {
+		for i := range snap.Renames {
+			if err := s.storeRename(tx, &snap.Renames[i]); err != nil {
+				return err
+			}
+		}
+		if !replaceAudit {
+			return nil
+		}
+		if err := tx.DeleteBucket(bucketAudit); err != nil {
+			return fmt.Errorf("state file %q: clear the audit log: %w", s.path, err)
+		}
+		if _, err := tx.CreateBucket(bucketAudit); err != nil {
+			return fmt.Errorf("state file %q: clear the audit log: %w", s.path, err)
+		}
+		for _, e := range snap.Audit {
+			e.Seq = 0
+			if _, err := s.appendAudit(tx, e, s.clock()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

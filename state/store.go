@@ -9,8 +9,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,6 +74,13 @@ type Store struct {
 	now         func() time.Time
 	actor       string
 
+	// replica, when set, gets every change before it commits (SetReplica);
+	// journal collects the changes of the write transaction in progress,
+	// one at a time (replicaMu).
+	replica   Replica
+	replicaMu *sync.Mutex
+	journal   *journal
+
 	// openFile opens the file for bbolt; nil means os.OpenFile. Tests
 	// replace it to simulate a disk that fails writes.
 	openFile func(name string, flag int, perm os.FileMode) (*os.File, error)
@@ -94,6 +103,7 @@ func Open(path string, opts Options) (*Store, error) {
 		lockTimeout: opts.LockTimeout,
 		now:         opts.Now,
 		actor:       opts.Actor,
+		replicaMu:   &sync.Mutex{},
 	}
 	if s.lockTimeout <= 0 {
 		s.lockTimeout = DefaultLockTimeout
@@ -230,8 +240,66 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) 
 		if fn == nil {
 			return nil
 		}
-		return s.run(db, true, op, fn)
+		replica := s.replicaOf()
+		if replica == nil {
+			return s.run(db, true, op, fn)
+		}
+		// With a replica every change is published before it is
+		// committed here: the replica (the cluster) is the record, this
+		// file its cache. A publish that fails rolls the change back.
+		s.replicaMu.Lock()
+		defer s.replicaMu.Unlock()
+		return s.run(db, true, op, func(tx *bolt.Tx) error {
+			j := &journal{renames: map[string]Rename{}}
+			s.journal = j
+			defer func() { s.journal = nil }()
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if len(j.renames) == 0 && len(j.audit) == 0 {
+				return nil
+			}
+			renames := make([]Rename, 0, len(j.renames))
+			for _, r := range j.renames {
+				renames = append(renames, r)
+			}
+			slices.SortFunc(renames, func(a, b Rename) int { return strings.Compare(a.From, b.From) })
+			if err := replica.Publish(ctx, renames, j.audit); err != nil {
+				return fmt.Errorf("state: %s: %w (nothing was recorded)", op, err)
+			}
+			return nil
+		})
 	})
+}
+
+// Replica keeps the state elsewhere too (package clusterstate: in the
+// cluster being migrated), as the record of which the state file is a
+// cache. Publish gets, before a write transaction commits, every rename it
+// stored and every audit entry it appended; an error rolls the
+// transaction back.
+type Replica interface {
+	Publish(ctx context.Context, renames []Rename, audit []AuditEntry) error
+}
+
+// journal collects what one write transaction stores, for the replica.
+type journal struct {
+	renames map[string]Rename
+	audit   []AuditEntry
+}
+
+// SetReplica makes every later write publish to r before it commits (nil:
+// none). Writes are then made one at a time in this process.
+func (s *Store) SetReplica(r Replica) {
+	s.replicaMu.Lock()
+	defer s.replicaMu.Unlock()
+	s.replica = r
+}
+
+// replicaOf returns the replica, nil when there is none.
+func (s *Store) replicaOf() Replica {
+	s.replicaMu.Lock()
+	defer s.replicaMu.Unlock()
+	return s.replica
 }
 
 // run runs fn in one transaction, read-write when writable. An error fn

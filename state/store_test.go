@@ -253,7 +253,7 @@ func TestEnsureRename(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Rename{From: "a", To: "b", Strategy: "dual", Phase: PhasePlanned, PhaseSince: r.CreatedAt, CreatedAt: r.CreatedAt}
+	want := Rename{From: "a", To: "b", Strategy: "dual", Revision: 1, Phase: PhasePlanned, PhaseSince: r.CreatedAt, CreatedAt: r.CreatedAt}
 	if !reflect.DeepEqual(*r, want) || r.CreatedAt.IsZero() {
 		t.Errorf("new rename = %+v, want %+v", *r, want)
 	}

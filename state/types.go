@@ -14,6 +14,10 @@ type Rename struct {
 	To string `json:"to"`
 	// Strategy is "dual" or "swap" (see plan.Strategy).
 	Strategy string `json:"strategy"`
+	// Revision counts the record's writes; the store sets it. A cache of
+	// the cluster's state is stale for a rename when its revision is
+	// lower than the cluster's.
+	Revision int64 `json:"revision,omitempty"`
 	// Phase is the phase the rename is in.
 	Phase Phase `json:"phase"`
 	// PhaseSince is when the rename entered Phase.
