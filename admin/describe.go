@@ -527,10 +527,14 @@ func (c *Client) GroupOffsets(ctx context.Context, group string) (map[string]map
 
 // retriableCodes are errors worth retrying that librdkafka does not always
 // flag retriable: a leader moving, a partition not ready, offsets a
-// transaction is still committing, a group coordinator loading or moving.
+// transaction is still committing, a group coordinator loading or moving,
+// and the leader epochs of a topic just deleted and created again under
+// the same name (apply after a rollback), which brokers and the client
+// learn one after another.
 var retriableCodes = map[kafka.ErrorCode]bool{
 	kafka.ErrNotLeaderForPartition: true, kafka.ErrLeaderNotAvailable: true, kafka.ErrUnstableOffsetCommit: true,
 	kafka.ErrCoordinatorLoadInProgress: true, kafka.ErrCoordinatorNotAvailable: true, kafka.ErrNotCoordinator: true,
+	kafka.ErrUnknownLeaderEpoch: true, kafka.ErrFencedLeaderEpoch: true, kafka.ErrOffsetNotAvailable: true,
 }
 
 // retryRetriable runs call until it succeeds, fails with an error Kafka

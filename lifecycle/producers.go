@@ -62,6 +62,9 @@ func CutoverProducers(ctx context.Context, env *Env, opts CutoverProducersOption
 	if err != nil {
 		return nil, err
 	}
+	if opts.DryRun {
+		rec.ProducersCut = &state.ProducersCut{OldEnd: ends} // as it would be
+	}
 	return &CutoverProducersResult{Rename: rec}, nil
 }
 

@@ -83,7 +83,8 @@ func TestRollbackFromConsumersCut(t *testing.T) {
 // TestRollbackFromProducersCut rolls back once producers wrote to the new
 // topic: their records are copied back to the old topic in order, byte
 // for byte; a group resumes at the copy of the first record it had not
-// read, one at the end stays at the end; the new topic is kept.
+// read, one at the end stays at the end; the new topic is deleted once the
+// copy-back is proven.
 func TestRollbackFromProducersCut(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
@@ -107,8 +108,8 @@ func TestRollbackFromProducersCut(t *testing.T) {
 		if res.FromPhase != state.PhaseProducersCut || !res.ReverseCopy {
 			t.Errorf("rollback result %+v, want a reverse copy from producers-cut", res)
 		}
-		if !strings.HasPrefix(res.NewTopic, "kept") || !strings.Contains(res.NewTopic, "holds 7 record(s) written to it directly") || !f.topicExists(t, to) {
-			t.Errorf("new topic: %q, exists %v; want it kept, holding 7 direct records", res.NewTopic, f.topicExists(t, to))
+		if res.DirectRecords != 7 || !strings.HasPrefix(res.NewTopic, "deleted once its 7 record(s) written to it directly were copied back") || f.topicExists(t, to) {
+			t.Errorf("new topic: %q (%d direct), exists %v; want it deleted once its 7 direct records were copied back", res.NewTopic, res.DirectRecords, f.topicExists(t, to))
 		}
 
 		// The old topic: what it had, then the direct records in order.
