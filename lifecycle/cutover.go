@@ -200,7 +200,7 @@ func markConsumersCut(ctx context.Context, env *Env, r plan.Rename, snap *admin.
 		return err
 	}
 	for _, next := range []state.Phase{state.PhaseCreated, state.PhaseMirroring, state.PhaseConsumersCut} {
-		if state.CanTransition(rec.Phase, next) != nil {
+		if rec.Phase == next || state.CanTransition(rec.Phase, next) != nil {
 			continue
 		}
 		if rec, err = env.Store.Transition(ctx, r.From, next, "every consumer group moved to "+r.To,

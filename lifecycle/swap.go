@@ -641,7 +641,7 @@ func (s *swapRun) finish(ctx context.Context) (string, error) {
 		return "", err
 	}
 	for _, next := range []state.Phase{state.PhaseMirroring, state.PhaseConsumersCut, state.PhaseProducersCut, state.PhaseRetired} {
-		if state.CanTransition(rec.Phase, next) != nil {
+		if rec.Phase == next || state.CanTransition(rec.Phase, next) != nil {
 			continue
 		}
 		if rec, err = s.env.Store.Transition(ctx, s.r.From, next, "swapped to "+s.r.To,

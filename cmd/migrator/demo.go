@@ -110,7 +110,7 @@ func runDemo(c *cli.Context) error {
 	}
 	steps := []func(context.Context) error{
 		d.planStep, d.applyStep, d.mirrorStep, d.cutoverConsumersStep, d.cutoverProducersStep,
-		d.swapStep, d.verifyStep, d.statusStep,
+		d.swapStep, d.verifyStep, d.statusStep, d.historyStep,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -501,6 +501,16 @@ func (d *demoRun) statusStep(ctx context.Context) error {
 	return d.migrator(ctx, "status")
 }
 
+func (d *demoRun) historyStep(ctx context.Context) error {
+	if len(d.dual) == 0 {
+		return nil
+	}
+	r := d.dual[0]
+	d.heading("history: the audit trail of one rename",
+		"every step, phase change and refusal is in the audit log with who ran which command and when; `migrator history` reads it (here for "+r.From+"; without --rename, for all).")
+	return d.migrator(ctx, "history", "--rename", r.From)
+}
+
 // keepRunning leaves everything up until the command's context ends
 // (Ctrl-C).
 func (d *demoRun) keepRunning(ctx context.Context) error {
@@ -509,8 +519,8 @@ func (d *demoRun) keepRunning(ctx context.Context) error {
 	fmt.Fprintf(d.out, "bootstrap: %s\n", d.cluster.Bootstrap)
 	fmt.Fprintf(d.out, "metrics:   http://%s/metrics\n", d.metricsAddr)
 	fmt.Fprintf(d.out, "state:     %s\n", d.statePath)
-	fmt.Fprintf(d.out, "Try:\n  migrator -b %s --map %s --state %s status\n  kcat -b %s -L\n  curl -s http://%s/metrics | grep migrator_bridge_records_total\n",
-		first, d.mapPath, d.statePath, first, d.metricsAddr)
+	fmt.Fprintf(d.out, "Try:\n  migrator -b %s --map %s --state %s status\n  migrator --state %s history\n  kcat -b %s -L\n  curl -s http://%s/metrics | grep migrator_bridge_records_total\n",
+		first, d.mapPath, d.statePath, d.statePath, first, d.metricsAddr)
 	<-ctx.Done()
 	fmt.Fprintln(d.out, "\nStopping.")
 	return nil
