@@ -33,6 +33,14 @@ type MapRoutes struct {
 	Reverse bool
 	// Command is the command line, for the audit log.
 	Command string
+	// Sync, when set, brings Store up to the record it caches (the
+	// cluster's state, --state-backend cluster) before the routes are
+	// read.
+	Sync func(ctx context.Context) error
+	// Lock, when set, is taken around recording a rename's phase (the
+	// rename's lease in the cluster); a rename it refuses is recorded at a
+	// later refresh.
+	Lock func(ctx context.Context, rename string) (unlock func(), err error)
 	// Log reports state-file trouble and unauthorized topics, which never
 	// stop the bridge.
 	Log *slog.Logger
@@ -50,6 +58,11 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]bridge.Route, error) {
 		only[o] = true
 	}
 	var records map[string]state.Rename
+	if s.Sync != nil {
+		if err := s.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+	}
 	if s.Store != nil {
 		recs, err := s.Store.Renames(ctx)
 		if err != nil {
@@ -162,8 +175,19 @@ func (s *MapRoutes) markMirroring(ctx context.Context, routes []bridge.Route, re
 		if records[r.Rename].Phase != state.PhaseCreated {
 			continue
 		}
+		unlock := func() {}
+		if s.Lock != nil {
+			var err error
+			if unlock, err = s.Lock(ctx, r.Rename); err != nil {
+				if s.Log != nil {
+					s.Log.Info("phase mirroring not recorded yet", "rename", r.Rename, "reason", err)
+				}
+				continue
+			}
+		}
 		_, err := s.Store.Transition(ctx, r.Rename, state.PhaseMirroring, "the bridge copies "+r.From+" → "+r.To,
 			state.AuditEntry{Command: command, Action: "phase mirroring", Detail: r.From + " → " + r.To})
+		unlock()
 		if err != nil {
 			return fmt.Errorf("record phase mirroring of %s: %w", r.Rename, err)
 		}
