@@ -258,3 +258,10 @@ func appendAudit(ctx context.Context, env *Env, rename, action, detail string) e
 		return tx.Append(state.AuditEntry{Command: env.Command, Rename: rename, Action: action, Detail: detail, Result: "ok"})
 	})
 }
+
+// CheckRename returns an *UnknownRenameError, suggesting close names, when
+// the map has no rename from topic from.
+func CheckRename(m *plan.RenameMap, from string) error {
+	_, err := findRename(m, from)
+	return err
+}

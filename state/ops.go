@@ -526,7 +526,7 @@ func (s *Store) Import(ctx context.Context, snap *Snapshot, replaceAudit bool) e
 			return fmt.Errorf("state file %q: cannot import: %w", s.path, err)
 		}
 	}
-	return s.update(ctx, "importing a snapshot", func(tx *bolt.Tx) error {
+	return s.write(ctx, "importing a snapshot", false, func(tx *bolt.Tx) error {
 		for i := range snap.Renames {
 			if err := s.storeRename(tx, &snap.Renames[i]); err != nil {
 				return err

@@ -95,3 +95,29 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("imported state = %+v, want %+v", again, snap)
 	}
 }
+
+// TestImportIsNotPublished: an import comes from the replica (state pull,
+// a sync), so nothing of it goes back there.
+func TestImportIsNotPublished(t *testing.T) {
+	ctx := context.Background()
+	src, _ := openTest(t)
+	if _, err := src.EnsureRename(ctx, "a", "b", "dual"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Transition(ctx, "a", PhaseCreated, "apply", AuditEntry{Command: "apply"}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := openTest(t)
+	rep := &recordingReplica{}
+	dst.SetReplica(rep)
+	if err := dst.Import(ctx, snap, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.renames) != 0 || len(rep.audit) != 0 {
+		t.Errorf("an import published %+v and %+v, want nothing", rep.renames, rep.audit)
+	}
+}

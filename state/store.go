@@ -185,6 +185,12 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bolt.Tx) error) er
 // package refuses is never opened for writing. A nil fn only creates,
 // checks or upgrades the file.
 func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
+	return s.write(ctx, op, true, fn)
+}
+
+// write is update; replicate false keeps the change from the replica (an
+// import, which comes from it).
+func (s *Store) write(ctx context.Context, op string, replicate bool, fn func(*bolt.Tx) error) error {
 	if err := s.ready(ctx, op); err != nil {
 		return err
 	}
@@ -241,7 +247,7 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) 
 			return nil
 		}
 		replica := s.replicaOf()
-		if replica == nil {
+		if replica == nil || !replicate {
 			return s.run(db, true, op, fn)
 		}
 		// With a replica every change is published before it is
@@ -265,7 +271,7 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) 
 			}
 			slices.SortFunc(renames, func(a, b Rename) int { return strings.Compare(a.From, b.From) })
 			if err := replica.Publish(ctx, renames, j.audit); err != nil {
-				return fmt.Errorf("state: %s: %w (nothing was recorded)", op, err)
+				return fmt.Errorf("state: %s: %w (not recorded in the state file either)", op, err)
 			}
 			return nil
 		})

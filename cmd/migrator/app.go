@@ -72,6 +72,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "log debug details (librdkafka included) to stderr"},
 			&cli.DurationFlag{Name: flagTimeout, Value: clientconfig.DefaultTimeout, Usage: "give up on an unresponsive cluster after this long"},
 			&cli.DurationFlag{Name: flagLockTimeout, Value: state.DefaultLockTimeout, Usage: "wait this long for a state file another migrator process is writing"},
+			&cli.StringFlag{Name: flagStateBackend, EnvVars: []string{"MIGRATOR_STATE_BACKEND"}, Value: backendFile, Usage: "where the migration's state lives: file (the --state file) or cluster (topics migrator.state and migrator.audit in the cluster, the --state file its cache; runbooks/state-in-cluster.md)"},
+			&cli.BoolFlag{Name: flagBreakLease, Usage: "with --state-backend cluster: take the leases of the renames the command changes even while another holder has them (recorded in the audit log)"},
 		},
 		Before: func(c *cli.Context) error {
 			if _, err := output.ParseFormat(c.String(flagOutput)); err != nil {
@@ -97,6 +99,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			retireCommand(),
 			rollbackCommand(),
 			historyCommand(),
+			stateCommand(),
 			completionCommand(),
 		},
 	}

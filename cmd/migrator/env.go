@@ -37,13 +37,17 @@ const (
 // the environment of one lifecycle step. The bridge group is the
 // command's --bridge-group, when it has one. Call done when finished.
 func newEnv(c *cli.Context, use stateUse) (env *lifecycle.Env, done func(), err error) {
+	cluster, err := onCluster(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	env = &lifecycle.Env{Command: commandLine(), Log: logger(c), BridgeGroup: c.String(flagBridgeGroup)}
 	switch {
 	case use == stateToChange:
 		if env.Store, err = openStateToChange(c); err != nil {
 			return nil, nil, err
 		}
-	case use == stateIfExists && fileExists(c.Path(flagState)):
+	case use == stateIfExists && (cluster || fileExists(c.Path(flagState))):
 		if env.Store, err = openState(c); err != nil {
 			return nil, nil, err
 		}
@@ -51,7 +55,23 @@ func newEnv(c *cli.Context, use stateUse) (env *lifecycle.Env, done func(), err 
 	if env.Map, env.Admin, err = mapAndConnect(c); err != nil {
 		return nil, nil, err
 	}
-	return env, env.Admin.Close, nil
+	done = env.Admin.Close
+	switch {
+	case !cluster || env.Store == nil:
+	case use == stateToChange:
+		release, err := attachCluster(c, env.Store, env.Map)
+		if err != nil {
+			env.Admin.Close()
+			return nil, nil, err
+		}
+		done = func() { release(); env.Admin.Close() }
+	default:
+		if err := refreshFromCluster(c, env.Store); err != nil {
+			env.Admin.Close()
+			return nil, nil, err
+		}
+	}
+	return env, done, nil
 }
 
 // flagBridgeGroup names the bridge's consumer group.

@@ -30,8 +30,18 @@ func historyCommand() *cli.Command {
 			if m, err := plan.LoadRenameMap(c.Path(flagMap)); err == nil {
 				env.Map = m // to suggest a close name for a --rename typo
 			}
-			if fileExists(c.Path(flagState)) {
+			cluster, err := onCluster(c)
+			if err != nil {
+				return err
+			}
+			if cluster || fileExists(c.Path(flagState)) {
 				if env.Store, err = openState(c); err != nil {
+					return err
+				}
+			}
+			if cluster {
+				// The cluster holds the whole trail; the file caches it.
+				if err := refreshFromCluster(c, env.Store); err != nil {
 					return err
 				}
 			}

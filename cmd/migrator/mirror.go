@@ -74,7 +74,25 @@ func mirrorCommand() *cli.Command {
 			}
 			defer cl.Close()
 			routes := &lifecycle.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse"), Command: commandLine(), Log: log}
-			if path := c.Path(flagState); !c.Bool("no-state") && fileExists(path) {
+			cluster, err := onCluster(c)
+			if err != nil {
+				return err
+			}
+			switch path := c.Path(flagState); {
+			case c.Bool("no-state"):
+			case cluster:
+				// The cluster's state, cached in a file of the bridge's own
+				// (no shared volume); phase mirroring is recorded under the
+				// rename's lease.
+				if routes.Store, err = openState(c); err != nil {
+					return err
+				}
+				stopSync, err := syncRoutesWithCluster(c, routes)
+				if err != nil {
+					return err
+				}
+				defer stopSync()
+			case fileExists(path):
 				if routes.Store, err = openState(c); err != nil {
 					return err
 				}

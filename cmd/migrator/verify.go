@@ -32,7 +32,15 @@ func verifyCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "accept-dead-letters", Usage: "accept the dead letter of these source records in place of their copy, as `TOPIC/PARTITION/OFFSET,...` (verify names them)"},
 		},
 		Action: func(c *cli.Context) error {
-			env, done, err := newEnv(c, stateIfExists)
+			// On the cluster backend verify records what it proved, under
+			// the renames' leases, as every command that changes a rename.
+			use := stateIfExists
+			if cluster, err := onCluster(c); err != nil {
+				return err
+			} else if cluster {
+				use = stateToChange
+			}
+			env, done, err := newEnv(c, use)
 			if err != nil {
 				return err
 			}
