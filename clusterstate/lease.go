@@ -238,6 +238,23 @@ func (c *Cluster) Acquire(ctx context.Context, renames []string, breakLease bool
 			// Another acquirer initialised the producer after us.
 			return nil, c.heldAfterRace(ctx, f.rename, l.token)
 		}
+		// A commit that failed otherwise (a real broker may answer the
+		// EndTxn of a producer fenced mid-commit with an error librdkafka
+		// does not name) lost the race too when another holder's lease is
+		// the latest now.
+		if committed < len(txns) {
+			n := txns[committed].rename
+			if v, rerr := c.readState(ctx, 0); rerr == nil {
+				if li, ok := v.leases[n]; ok && li.Token != l.token && !li.Expired(c.now()) {
+					return nil, &leaseHeldError{rename: n, info: &li, now: c.now()}
+				}
+			}
+			var kerr kafka.Error
+			if errors.As(err, &kerr) && (kerr.Code() == kafka.ErrUnknown || kerr.IsFatal() || kerr.TxnRequiresAbort()) {
+				// Fenced by a racer whose lease record is not written yet.
+				return nil, fmt.Errorf("%w (the commit failed: %v)", &leaseHeldError{rename: n}, err)
+			}
+		}
 		return nil, err
 	}
 
