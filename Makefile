@@ -9,6 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(D
 RELEASE  := dist/migrator-linux-amd64
 
 .PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-mm2 bench-swap kafka-up kafka-down kafka-up-secure kafka-down-secure clean
+.PHONY: test-faults3 chaos kafka-up3 kafka-down3
 
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
@@ -38,6 +39,32 @@ test: ## all tests, against real Kafka, a SASL_SSL real Kafka (both started here
 
 test-faults: ## the fault suite alone (also part of make test): SIGKILLs, a broker restart, odd records, state-file and lock errors
 	scripts/with-kafka.sh env KAFKA_REQUIRE_REAL=1 $(GO) test -count=1 -timeout 20m ./cmd/migrator/ -run 'TestFault' -v
+
+# WITH_CLUSTER3 runs the command after it with KAFKA_CLUSTER3_BOOTSTRAP and KAFKA_CLUSTER3_DIR
+# naming a three-node cluster: the one already named, or one started here with
+# scripts/kafka-up.sh --nodes 3 (clients on CLUSTER3_PORT..+2, controllers on the next three
+# ports, state in CLUSTER3_DIR) and stopped when the command ends.
+CLUSTER3_PORT ?= 19092
+CLUSTER3_DIR  ?= $(CURDIR)/.kafka/cluster3
+WITH_CLUSTER3 = set -e; if [ -z "$$KAFKA_CLUSTER3_BOOTSTRAP" ]; then \
+	  trap 'KAFKA_STATE_DIR="$(CLUSTER3_DIR)" scripts/kafka-down.sh' EXIT; \
+	  for l in $$(KAFKA_STATE_DIR="$(CLUSTER3_DIR)" KAFKA_PORT=$(CLUSTER3_PORT) scripts/kafka-up.sh --nodes 3); do export "$$l"; done; \
+	fi; KAFKA_REQUIRE_REAL=1
+# How often each three-node test runs in make test-faults3 (e.g. COUNT=3).
+COUNT    ?= 1
+DURATION ?= 10m
+
+test-faults3: ## the three-node fault suite alone (also part of make test): a node killed or bounced under the bridge (partition leader, transaction and group coordinator), a zombie bridge fenced; COUNT=3 repeats each
+	$(WITH_CLUSTER3) $(GO) test -p 1 -count=$(COUNT) -timeout 90m ./kafkatest/ ./cmd/migrator/ -run '^(TestCluster3|TestThreeNode)' -v
+
+chaos: ## random faults of every three-node kind, one after the other, for DURATION (default 10m), then the exactly-once check; stops by itself
+	$(WITH_CLUSTER3) CHAOS_DURATION=$(DURATION) $(GO) test -count=1 -timeout 24h ./cmd/migrator/ -run '^TestThreeNodeChaos$$' -v
+
+kafka-up3: ## start a three-node cluster (RF 3, min ISR 2) on 127.0.0.1:19092-19094 (CLUSTER3_PORT), state in .kafka/cluster3
+	KAFKA_STATE_DIR="$(CLUSTER3_DIR)" KAFKA_PORT=$(CLUSTER3_PORT) scripts/kafka-up.sh --nodes 3
+
+kafka-down3:
+	KAFKA_STATE_DIR="$(CLUSTER3_DIR)" scripts/kafka-down.sh
 
 test-fast: ## all tests against kfake only; real-Kafka subtests are skipped (a broker named in the environment is never used)
 	env -u KAFKA_BOOTSTRAP_SERVERS -u KAFKA_SECURE_BOOTSTRAP -u KAFKA_SECURE_DIR -u KAFKA_REQUIRE_REAL $(GO) test ./...

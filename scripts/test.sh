@@ -5,6 +5,11 @@
 # and KAFKA_SECURE_DIR), and stops what it started. The secure broker listens on
 # KAFKA_SECURE_PORT (default 9192, controller +1) with its state in KAFKA_SECURE_STATE_DIR
 # (default .kafka-secure).
+# The three-node tests (TestCluster3* in kafkatest, TestThreeNode* in cmd/migrator: nodes killed,
+# bounced and paused under the bridge) run last, on a three-node cluster started for them only,
+# once the other tests are done (scripts/kafka-up.sh --nodes 3; clients on KAFKA_CLUSTER3_PORT,
+# default 19092..19094, controllers on the next three ports; state in KAFKA_CLUSTER3_STATE_DIR,
+# default .kafka/cluster3), unless KAFKA_CLUSTER3_BOOTSTRAP and KAFKA_CLUSTER3_DIR name one.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,4 +39,19 @@ if [[ -n $unformatted ]]; then
   exit 1
 fi
 # -p 1: packages share the real brokers, which each test resets.
-KAFKA_REQUIRE_REAL=1 go test -p 1 -count=1 -timeout 30m "$@" ./...
+three_node='^(TestCluster3|TestThreeNode)'
+KAFKA_REQUIRE_REAL=1 go test -p 1 -count=1 -timeout 30m -skip "$three_node" "$@" ./...
+
+if [[ -z ${KAFKA_CLUSTER3_BOOTSTRAP:-} ]]; then
+  cluster3_state=${KAFKA_CLUSTER3_STATE_DIR:-$PWD/.kafka/cluster3}
+  trap 'KAFKA_STATE_DIR="$cluster3_state" scripts/kafka-down.sh' EXIT
+  lines=$(KAFKA_STATE_DIR=$cluster3_state KAFKA_PORT=${KAFKA_CLUSTER3_PORT:-19092} scripts/kafka-up.sh --nodes 3)
+  while read -r line; do
+    case $line in
+      KAFKA_CLUSTER3_DIR=* | KAFKA_CLUSTER3_BOOTSTRAP=*) export "${line?}" ;;
+    esac
+  done <<<"$lines"
+  [[ -n ${KAFKA_CLUSTER3_BOOTSTRAP:-} && -n ${KAFKA_CLUSTER3_DIR:-} ]] || { echo "test.sh: kafka-up.sh --nodes 3 printed no address" >&2; exit 1; }
+fi
+echo "test.sh: three-node Kafka at $KAFKA_CLUSTER3_BOOTSTRAP" >&2
+KAFKA_REQUIRE_REAL=1 go test -p 1 -count=1 -timeout 30m -run "$three_node" "$@" ./kafkatest ./cmd/migrator
