@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -63,6 +64,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// TransactionTimeout is the broker-side transaction timeout (default 60s).
 	TransactionTimeout time.Duration
+	// HungAfter is how long a transactional call may block before Run
+	// gives the client up as hung and returns a *HungError (default: the
+	// transaction timeout plus 15s).
+	HungAfter time.Duration
 	// Service is failed_by_service in dead letters (default topic-migrator).
 	Service string
 	Metrics *Metrics
@@ -159,8 +164,13 @@ type Bridge struct {
 	pending []*kafka.Message
 
 	dlqReady map[string]bool
-	// consumerFailed is set when the consumer raised a fatal error.
+	// consumerFailed is set when the consumer raised a fatal error, or the
+	// producer was fenced (the consumer's static membership then belongs to
+	// the same successor).
 	consumerFailed bool
+	// hung is set when a client call never returned (HungError): the
+	// clients are abandoned, not closed.
+	hung atomic.Bool
 	// live is the consumer whose rebalances count (guarded by mu): a
 	// consumer abandoned while closing may still report a revocation,
 	// which must not touch the assignment of its successor.
@@ -304,6 +314,11 @@ func (b *Bridge) drainProducerEvents() {
 }
 
 func (b *Bridge) close() {
+	if b.hung.Load() {
+		// Closing a wedged librdkafka client blocks as well; the process
+		// exits with the HungError and takes the clients with it.
+		return
+	}
 	if b.consumer != nil {
 		b.closeConsumer()
 	}
@@ -343,6 +358,12 @@ func (b *Bridge) loop(ctx context.Context) error {
 		}
 		if time.Since(lastRefresh) >= b.opts.Refresh {
 			if err := b.refreshRoutes(ctx); err != nil {
+				if ctx.Err() != nil {
+					// Stopped while re-reading the routes: a clean stop, not a
+					// failure to read them.
+					b.log.Info("bridge stopping", "reason", ctx.Err())
+					return nil
+				}
 				return err
 			}
 			if lastRefresh.IsZero() && b.opts.OnReady != nil {
@@ -727,13 +748,22 @@ func (b *Bridge) commitOffsetsOnly(ctx context.Context, tps []kafka.TopicPartiti
 	}
 	meta, err := b.consumer.GetConsumerGroupMetadata()
 	if err == nil {
-		err = b.producer.SendOffsetsToTransaction(ctx, tps, meta)
+		err = b.bounded(ctx, "SendOffsetsToTransaction", func(ctx context.Context) error {
+			return b.producer.SendOffsetsToTransaction(ctx, tps, meta)
+		})
 	}
 	if err == nil {
-		err = b.producer.CommitTransaction(ctx)
+		err = b.bounded(ctx, "CommitTransaction", b.producer.CommitTransaction)
+	}
+	var hung *HungError
+	if errors.As(err, &hung) {
+		return err
 	}
 	if err != nil {
-		if aerr := b.producer.AbortTransaction(ctx); aerr != nil {
+		if aerr := b.bounded(ctx, "AbortTransaction", b.producer.AbortTransaction); aerr != nil {
+			if errors.As(aerr, &hung) {
+				return aerr
+			}
 			b.log.Warn("abort transaction", "err", aerr)
 		}
 		return fmt.Errorf("commit end offsets: %w", err)

@@ -103,8 +103,16 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 			b.updateProgress(batch)
 			return nil
 		}
+		var hung *HungError
+		if errors.As(err, &hung) {
+			return fmt.Errorf("copy batch of %d records: %w", len(batch), err)
+		}
 		var kerr kafka.Error
 		if errors.As(err, &kerr) && kerr.IsFatal() {
+			// Fenced: a successor with this instance id took the
+			// transactional id and, with it, the static group membership;
+			// the consumer will not leave the group cleanly either.
+			b.consumerFailed = true
 			return b.opts.Client.ScrubError(fmt.Errorf("bridge producer: %w (another bridge process with instance id %q may have taken over)", err, b.opts.InstanceID))
 		}
 		b.opts.Metrics.Transactions.WithLabelValues("aborted").Inc()
@@ -356,11 +364,15 @@ func (b *Bridge) copyTransactional(ctx context.Context, batch []*kafka.Message, 
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	abort := func(cause error) error {
+		var hung *HungError
+		if errors.As(cause, &hung) {
+			return cause // The client is wedged: an abort would block too.
+		}
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.Client.OperationTimeout())
 		defer cancel()
-		if aerr := b.producer.AbortTransaction(actx); aerr != nil {
+		if aerr := b.bounded(actx, "AbortTransaction", b.producer.AbortTransaction); aerr != nil {
 			var kerr kafka.Error
-			if errors.As(aerr, &kerr) && kerr.IsFatal() {
+			if errors.As(aerr, &kerr) && kerr.IsFatal() || errors.As(aerr, &hung) {
 				return aerr
 			}
 			b.log.Warn("abort transaction", "err", aerr)
@@ -374,13 +386,20 @@ func (b *Bridge) copyTransactional(ctx context.Context, batch []*kafka.Message, 
 	if err != nil {
 		return abort(fmt.Errorf("group metadata: %w", err))
 	}
-	if err := b.producer.SendOffsetsToTransaction(ctx, offsetsOf(batch), meta); err != nil {
+	tps := offsetsOf(batch)
+	if err := b.bounded(ctx, "SendOffsetsToTransaction", func(ctx context.Context) error {
+		return b.producer.SendOffsetsToTransaction(ctx, tps, meta)
+	}); err != nil {
 		return abort(fmt.Errorf("send offsets to transaction: %w", err))
 	}
 	for {
-		err := b.producer.CommitTransaction(ctx)
+		err := b.bounded(ctx, "CommitTransaction", b.producer.CommitTransaction)
 		if err == nil {
 			return nil
+		}
+		var hung *HungError
+		if errors.As(err, &hung) {
+			return err
 		}
 		var kerr kafka.Error
 		if errors.As(err, &kerr) && kerr.IsRetriable() && ctx.Err() == nil {

@@ -298,11 +298,18 @@ func copyACLs(ctx context.Context, env *Env, rp *plan.RenamePlan, snap *admin.Sn
 // finishApply records the result and moves the rename to created.
 func finishApply(ctx context.Context, env *Env, rp *plan.RenamePlan, r *ApplyRenameResult) error {
 	detail := fmt.Sprintf("%s %s (%d partitions, %d configs, %d ACLs copied)", r.Outcome, r.Topic, rp.Create.Partitions, len(rp.Create.Configs), r.ACLsCopied)
-	if _, err := env.Store.EndStep(ctx, rp.From, stepApply,
-		state.AuditEntry{Command: env.Command, Action: "apply: end", Detail: detail, Result: "ok"}); err != nil {
+	rec, err := env.Store.EndStep(ctx, rp.From, stepApply,
+		state.AuditEntry{Command: env.Command, Action: "apply: end", Detail: detail, Result: "ok"})
+	if err != nil {
 		return err
 	}
-	rec, err := env.Store.Transition(ctx, rp.From, state.PhaseCreated, "apply: "+detail,
+	if rec.Phase == state.PhaseCreated {
+		// A re-run (after a crash, or to converge configs and ACLs): the
+		// phase is recorded once.
+		r.Phase = rec.Phase
+		return nil
+	}
+	rec, err = env.Store.Transition(ctx, rp.From, state.PhaseCreated, "apply: "+detail,
 		state.AuditEntry{Command: env.Command, Action: "phase created", Detail: detail, Result: "ok"})
 	if err != nil {
 		return err

@@ -59,6 +59,11 @@ type Options struct {
 	// Actor is who is acting, recorded in history and audit entries that
 	// do not name one. Empty means user@host of this process.
 	Actor string
+
+	// AfterWrite, when set, is called after each write transaction has
+	// committed to the file, with what it was for: a point at which a
+	// crash must be survivable (the fault tests kill the process there).
+	AfterWrite func(op string)
 }
 
 // Store is the migration's state file. It holds only the file's path and
@@ -73,6 +78,7 @@ type Store struct {
 	lockTimeout time.Duration
 	now         func() time.Time
 	actor       string
+	afterWrite  func(op string)
 
 	// replica, when set, gets every change before it commits (SetReplica);
 	// journal collects the changes of the write transaction in progress,
@@ -103,6 +109,7 @@ func Open(path string, opts Options) (*Store, error) {
 		lockTimeout: opts.LockTimeout,
 		now:         opts.Now,
 		actor:       opts.Actor,
+		afterWrite:  opts.AfterWrite,
 		replicaMu:   &sync.Mutex{},
 	}
 	if s.lockTimeout <= 0 {
@@ -221,7 +228,7 @@ func (s *Store) write(ctx context.Context, op string, replicate bool, fn func(*b
 	}
 	// bbolt takes a zero timeout as "wait forever": always give it some.
 	wait := max(time.Until(deadline), time.Millisecond)
-	return s.withDB(false, wait, op, func(db *bolt.DB) error {
+	err = s.withDB(false, wait, op, func(db *bolt.DB) error {
 		// Check again: the file may have changed between the two opens
 		// (another process may have upgraded it meanwhile).
 		var version int
@@ -276,6 +283,10 @@ func (s *Store) write(ctx context.Context, op string, replicate bool, fn func(*b
 			return nil
 		})
 	})
+	if err == nil && fn != nil && s.afterWrite != nil {
+		s.afterWrite(op)
+	}
+	return err
 }
 
 // Replica keeps the state elsewhere too (package clusterstate: in the

@@ -104,7 +104,11 @@ func mapAndConnect(c *cli.Context) (*plan.RenameMap, *admin.Client, error) {
 
 // openState opens the state file named by --state.
 func openState(c *cli.Context) (*state.Store, error) {
-	return state.Open(c.Path(flagState), state.Options{LockTimeout: c.Duration(flagLockTimeout)})
+	afterWrite, err := killAfterWrite()
+	if err != nil {
+		return nil, err
+	}
+	return state.Open(c.Path(flagState), state.Options{LockTimeout: c.Duration(flagLockTimeout), AfterWrite: afterWrite})
 }
 
 // openStateToChange claims the migration for this command (another
