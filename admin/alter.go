@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -29,7 +30,30 @@ func (c *Client) SetTopicConfig(ctx context.Context, topic, key string, value *s
 			return fmt.Errorf("%s on topic %q: %w", what, topic, r.Error)
 		}
 	}
-	return nil
+	return c.awaitTopicConfig(ctx, topic, key, value, what)
+}
+
+// awaitTopicConfig waits until a broker describes topic's key as set:
+// KRaft applies an altered config through the metadata log, so a broker
+// can answer with the old value for a moment after the alter returned. A
+// caller that fences a topic must not go on before the fence is seen.
+func (c *Client) awaitTopicConfig(ctx context.Context, topic, key string, value *string, what string) error {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		c.count()
+		res, err := c.admin.DescribeConfigs(ctx, []kafka.ConfigResource{{Type: kafka.ResourceTopic, Name: topic, Config: []kafka.ConfigEntry{{Name: key}}}})
+		if err == nil && len(res) == 1 && res[0].Error.Code() == kafka.ErrNoError {
+			e, ok := res[0].Config[key]
+			own := ok && e.Source == kafka.ConfigSourceDynamicTopic
+			if value == nil && !own || value != nil && own && e.Value == *value {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return c.unreachable(ctx, fmt.Errorf("%s on topic %q: the broker still describes the old value: %w", what, topic, ctx.Err()))
+		case <-time.After(wait):
+		}
+	}
 }
 
 // DeleteTopic deletes topic and waits until the cluster metadata no longer
