@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/kafkatest"
 	"github.com/huleedu/topic-migrator/lifecycle"
@@ -205,24 +203,12 @@ func sameConfigs(a, b map[string]string) bool {
 
 func alterConfig(t *testing.T, cl *admin.Client, topic, key, value string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := cl.Kafka().IncrementalAlterConfigs(ctx, []kafka.ConfigResource{{
-		Type: kafka.ResourceTopic, Name: topic,
-		Config: []kafka.ConfigEntry{{Name: key, Value: value, IncrementalOperation: kafka.AlterConfigOpTypeSet}},
-	}})
-	if err != nil || res[0].Error.Code() != kafka.ErrNoError {
-		t.Fatalf("alter %s %s=%s: %v %v", topic, key, value, err, res)
+	// SetTopicConfig returns once a broker describes the new value.
+	if err := cl.SetTopicConfig(ctx, topic, key, &value); err != nil {
+		t.Fatalf("alter %s %s=%s: %v", topic, key, value, err)
 	}
-	// Wait until describe shows it.
-	for ctx.Err() == nil {
-		snap, err := cl.Describe(ctx, admin.DescribeOptions{})
-		if err == nil && snap.Topics[topic] != nil && snap.Topics[topic].Configs[key] == value {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("config %s=%s never showed on %s", key, value, topic)
 }
 
 // waitForACLs waits until topic has n literal ACLs.
