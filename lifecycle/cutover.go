@@ -125,8 +125,12 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverConsumersOption
 		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 		for _, p := range parts {
 			o := g.Offsets[r.From][p]
-			if copied, ok := bridgeOffsets[p]; !ok || copied < o {
+			copied, ok := bridgeOffsets[p]
+			if !ok || copied < o {
 				return result, fmt.Errorf("group %s is at %s/%d offset %d but the bridge has copied only up to %d: wait for the bridge (migrator drain) and retry", g.ID, r.From, p, o, copied)
+			}
+			if err := checkTranslation(ctx, env, tr, r, p, o, copied, translated[p][o]); err != nil {
+				return result, fmt.Errorf("group %s: %w", g.ID, err)
 			}
 			res.Translations = append(res.Translations, Translation{Partition: p, OldOffset: o, NewOffset: translated[p][o]})
 		}
@@ -242,3 +246,43 @@ func waitForBridge(ctx context.Context, cl *admin.Client, from, bridgeGroup stri
 		copied = offsets[from]
 	}
 }
+
+// checkTranslation proves one translation exact before a group moves: the
+// first record of the old topic at or after the group's offset o that the
+// bridge says it copied (below copied) must be the origin of the record of
+// the new topic the group will resume at, t. Otherwise its copy is missing,
+// although the bridge's group has committed past it (the new topic was
+// re-created after the bridge had copied, as when a rename is applied again
+// after a rollback), and moving the group would skip records.
+func checkTranslation(ctx context.Context, env *Env, tr *Translator, r plan.Rename, p int32, o, copied, t int64) error {
+	if copied <= o {
+		return nil
+	}
+	rd, err := openReaderFrom(env.Admin.Config(), r.From, p, o, copied)
+	if err != nil {
+		return err
+	}
+	defer rd.close()
+	first, err := rd.read(ctx)
+	if err != nil {
+		return fmt.Errorf("read %s/%d at %d: %w", r.From, p, o, err)
+	}
+	if first == nil {
+		return nil // Nothing but markers (or aborted records) up to copied.
+	}
+	want := int64(first.TopicPartition.Offset)
+	at, origin, err := tr.probe(ctx, p, t)
+	if err != nil {
+		return err
+	}
+	if at != t || origin != want {
+		return fmt.Errorf("%w: %s/%d has no copy of %s/%d@%d, the record the group resumes at, although the bridge group %s has committed up to %d there: "+
+			"the new topic lacks records the bridge copied once (re-created after a rollback?); copy them again before moving consumers (runbooks/rollback.md)",
+			ErrCopyMissing, r.To, p, r.From, p, want, env.bridgeGroup(), copied)
+	}
+	return nil
+}
+
+// ErrCopyMissing says that the new topic lacks the copy of a record the
+// bridge's committed offsets claim it copied.
+var ErrCopyMissing = errors.New("copy missing")

@@ -54,6 +54,12 @@ func targetEnds(cfg clientconfig.Config, topic string, partitions int32) ([]int6
 // openReader opens a reader of topic/p from its first record to its end,
 // or to upTo when that is not negative and comes first.
 func openReader(cfg clientconfig.Config, topic string, p int32, upTo int64) (*partitionReader, error) {
+	return openReaderFrom(cfg, topic, p, -1, upTo)
+}
+
+// openReaderFrom is openReader starting at offset from (its first record
+// when from is before it or negative).
+func openReaderFrom(cfg clientconfig.Config, topic string, p int32, from, upTo int64) (*partitionReader, error) {
 	c, err := newVerifyConsumer(cfg)
 	if err != nil {
 		return nil, err
@@ -66,6 +72,7 @@ func openReader(cfg clientconfig.Config, topic string, p int32, upTo int64) (*pa
 	if upTo >= 0 {
 		high = min(high, upTo)
 	}
+	low = max(low, from)
 	r := &partitionReader{c: c, high: high, next: low, done: high <= low}
 	if !r.done {
 		if err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: p, Offset: kafka.Offset(low)}}); err != nil {

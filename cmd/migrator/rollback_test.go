@@ -180,3 +180,43 @@ func TestRollbackFromCreated(t *testing.T) {
 		must("apply", "--yes")
 	})
 }
+
+// TestCutoverRefusesACopyLostToAReapply: after a rollback deleted the new
+// topic, applying the rename again re-creates it empty while the bridge
+// group's offsets on the old topic still say everything was copied, so the
+// bridge copies nothing again. Moving a consumer group then would put it
+// past records that are not in the new topic; cutover consumers refuses,
+// naming the missing copy, and leaves the group where it was.
+func TestCutoverRefusesACopyLostToAReapply(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		const src, dst = "reapply.old_name.v1", "reapply.new.name.v1"
+		mapFile, stateFile := appliedRename(t, c, src, dst, 1)
+		must := mustCLI(t, c, mapFile, stateFile)
+		produceNumbered(t, c, src, 1, 0, 50)
+		for range 2 {
+			if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "reapply", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
+				t.Fatalf("mirror failed:\n%s", cmd.Stderr)
+			}
+			if len(c.ReadPartition(t, dst, 0)) == 50 {
+				must("rollback", "--rename", src, "--yes")
+				must("apply", "--yes")
+			}
+		}
+		if n := len(c.ReadPartition(t, dst, 0)); n != 0 {
+			t.Fatalf("the re-created new topic holds %d records; the test needs the bridge to copy nothing again", n)
+		}
+		commitOffsets(t, c, "app", src, map[int32]int64{0: 10})
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--rename", src, "--all-groups")
+		if err == nil || !strings.Contains(err.Error(), "copy missing") || !strings.Contains(err.Error(), "has no copy of "+src+"/0@10") {
+			t.Fatalf("cutover consumers: err %v, want a refusal naming the missing copy of %s/0@10\n%s", err, src, out)
+		}
+		offsets, err := c.Admin(t).GroupOffsets(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if offsets[src][0] != 10 || len(offsets[dst]) != 0 {
+			t.Errorf("after the refusal the group is at %v; want it left at %s/0@10", offsets, src)
+		}
+	})
+}
