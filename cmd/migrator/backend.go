@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -22,6 +23,7 @@ import (
 const (
 	flagStateBackend = "state-backend"
 	flagBreakLease   = "break-lease"
+	flagLeaseTTL     = "lease-ttl"
 	backendFile      = "file"
 	backendCluster   = "cluster"
 )
@@ -47,7 +49,22 @@ func holder(c *cli.Context) clusterstate.Holder {
 		name = u.Username
 	}
 	host, _ := os.Hostname()
-	return clusterstate.Holder{User: name, Host: host, Command: "migrator " + c.Command.FullName(), PID: os.Getpid()}
+	return clusterstate.Holder{User: name, Host: host, Command: commandPath(c), PID: os.Getpid()}
+}
+
+// commandPath is the command's name with its parents', e.g. "migrator
+// cutover consumers" (c.Command.FullName leaves the parents out).
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	if len(names) == 0 || names[0] != c.App.Name {
+		names = append([]string{c.App.Name}, names...)
+	}
+	return strings.Join(names, " ")
 }
 
 // openCluster opens the cluster's state and audit topics (creating them
@@ -57,7 +74,11 @@ func openCluster(c *cli.Context) (*clusterstate.Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return clusterstate.Open(c.Context, clusterstate.Options{Config: cfg, Holder: holder(c), Log: logger(c)})
+	ttl := c.Duration(flagLeaseTTL)
+	if ttl <= 0 {
+		return nil, fmt.Errorf("--%s %s: want a positive duration", flagLeaseTTL, ttl)
+	}
+	return clusterstate.Open(c.Context, clusterstate.Options{Config: cfg, Holder: holder(c), Log: logger(c), LeaseTTL: ttl})
 }
 
 // leaseRenames are the renames a command changes: the ones its --rename
