@@ -62,10 +62,10 @@ func (c *Cluster) newProducer(ctx context.Context, txid string) (*producer, erro
 			if r, ok := strings.CutPrefix(txid, TransactionalIDPrefix); ok {
 				what = fmt.Sprintf("rename %q", r)
 			}
-			return nil, cfg.ScrubError(fmt.Errorf("%s: this principal is not authorized to change the migration's state: "+
+			return nil, cfg.ScrubError(fmt.Errorf("%s: this principal is %w: "+
 				"it may not use the transactional id %s (Write on the transactional ids %s*, and Write on the topics of the state, "+
 				"are for the principals that change renames; a principal that only runs the bridge reads the state: runbooks/state-in-cluster.md, ACLs)",
-				what, txid, TransactionalIDPrefix))
+				what, ErrNotAuthorized, txid, TransactionalIDPrefix))
 		}
 		return nil, cfg.ScrubError(fmt.Errorf("initialise the lease producer (transactional.id %s) at %s: %w; the migrator's principal needs Write and Describe on that transactional id",
 			txid, cfg.Bootstrap(), err))

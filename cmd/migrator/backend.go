@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -145,7 +146,40 @@ func attachCluster(c *cli.Context, st *state.Store, m *plan.RenameMap) (done fun
 		return nil, err
 	}
 	st.SetReplica(lease)
+	if err := recordMarks(c, cl, st, names); err != nil {
+		release()
+		return nil, err
+	}
 	return release, nil
+}
+
+// recordMarks records phase mirroring, under the lease just taken, for
+// every rename of names still in phase created that a bridge marked in
+// the progress topic (a bridge whose principal may not change the state).
+func recordMarks(c *cli.Context, cl *clusterstate.Cluster, st *state.Store, names []string) error {
+	marks, err := cl.Marks(c.Context)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		mk, marked := marks[n]
+		if !marked || mk.Phase != state.PhaseMirroring {
+			continue
+		}
+		rec, found, err := st.Rename(c.Context, n)
+		if err != nil {
+			return err
+		}
+		if !found || rec.Phase != state.PhaseCreated {
+			continue
+		}
+		detail := fmt.Sprintf("%s → %s: the bridge %s (%s) marked that it copies since %s", rec.From, rec.To, mk.Actor, mk.Command, mk.At.Format(time.RFC3339))
+		if _, err := st.Transition(c.Context, n, state.PhaseMirroring, "the bridge copies "+rec.From+" → "+rec.To+" (its mark of "+mk.At.Format(time.RFC3339)+")",
+			state.AuditEntry{Command: commandLine(c), Action: "phase mirroring", Detail: detail}); err != nil {
+			return fmt.Errorf("record the bridge's mark of %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // refreshFromCluster replaces the local cache by the cluster's state, for
@@ -230,6 +264,15 @@ func syncRoutesWithCluster(c *cli.Context, routes *lifecycle.MapRoutes) (stop fu
 	routes.Sync = func(ctx context.Context) error { return clusterstate.Pull(ctx, cl, st) }
 	routes.Lock = func(ctx context.Context, rename string) (func(), error) {
 		lease, err := cl.Acquire(ctx, []string{rename}, false)
+		if errors.Is(err, clusterstate.ErrNotAuthorized) {
+			// A principal that may only run the bridge: mark instead, for
+			// the next command that takes the lease to record.
+			if merr := cl.MarkMirroring(ctx, rename); merr != nil {
+				return nil, fmt.Errorf("%w; marking it in %s failed too: %v", err, clusterstate.DefaultProgressTopic, merr)
+			}
+			return nil, fmt.Errorf("this principal may not change the migration's state: marked in %s that the bridge copies %s; "+
+				"the next command that changes the rename records phase mirroring", clusterstate.DefaultProgressTopic, rename)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -22,13 +22,17 @@ import (
 )
 
 // stateReaderACLs are the ACLs runbooks/state-in-cluster.md gives a bridge
-// that only copies: it reads the migration's state, and may not write it.
+// that only copies: it reads the migration's state, and may not write it;
+// it may mark its progress.
 func stateReaderACLs() []bridgeGrant {
 	return []bridgeGrant{
 		{kafka.ResourceTopic, clusterstate.DefaultStateTopic, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationRead, "read the renames and their phases (implies Describe)"},
 		{kafka.ResourceTopic, clusterstate.DefaultAuditTopic, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationRead, "the cache is pulled whole, audit log included (implies Describe)"},
 		{kafka.ResourceTopic, clusterstate.DefaultStateTopic, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationDescribeConfigs, "check that the state topic is compacted"},
 		{kafka.ResourceTopic, clusterstate.DefaultAuditTopic, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationDescribeConfigs, "check the audit topic's retention"},
+		{kafka.ResourceTopic, clusterstate.DefaultProgressTopic, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationRead, "read the progress marks (implies Describe)"},
+		{kafka.ResourceTopic, clusterstate.DefaultProgressTopic, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationWrite, "mark that it copies a rename"},
+		{kafka.ResourceTopic, clusterstate.DefaultProgressTopic, kafka.ResourcePatternTypeLiteral, kafka.ACLOperationDescribeConfigs, "check that the progress topic is compacted"},
 	}
 }
 
@@ -36,8 +40,9 @@ func stateReaderACLs() []bridgeGrant {
 // the SASL_SSL broker: the operator (admin) applies; the bridge's
 // principal, with the bridge's ACLs and the state reader's of the
 // runbook, copies every record with the cluster backend and no state
-// file, but cannot record a phase: it leaves mirroring to the operator's
-// next step, and cutover consumers, cutover producers and retire run as
+// file, and marks that it copies the rename in the progress topic, but
+// cannot record a phase: the operator's next step records mirroring from
+// its mark; cutover consumers, cutover producers and retire run as
 // it are refused (exit 1, naming the lease's transactional id it may not
 // use), with the cluster's state unchanged. No password (SCRAM) nor key
 // password (ssl.key.password) from the client settings is in any state or
@@ -108,6 +113,14 @@ func TestSecureStateInCluster(t *testing.T) {
 	if len(before.Renames) != 1 || before.Renames[0].Phase != state.PhaseCreated {
 		t.Fatalf("the cluster's renames after the bridge ran: %+v, want %s in phase created", before.Renames, src)
 	}
+	marks, err := reader.Marks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark, ok := marks[src]
+	if !ok || mark.Phase != state.PhaseMirroring || mark.Command != "migrator mirror" || mark.At.IsZero() {
+		t.Fatalf("the bridge's progress marks %+v, want %s marked mirroring by migrator mirror", marks, src)
+	}
 
 	s.CommitOffsets(t, "app", src, map[int32]int64{0: 50, 1: 20})
 	for _, args := range [][]string{
@@ -154,9 +167,17 @@ func TestSecureStateInCluster(t *testing.T) {
 	if want := []string{"created", "mirroring", "consumers-cut"}; !reflect.DeepEqual(phases, want) {
 		t.Errorf("phases %v, want %v", phases, want)
 	}
+	recorded := false
+	for _, e := range final.Audit {
+		recorded = recorded || (e.Action == "phase mirroring" && strings.Contains(e.Detail, "the bridge "+mark.Actor) &&
+			strings.Contains(e.Detail, mark.At.Format(time.RFC3339)) && strings.HasPrefix(e.Command, "migrator cutover consumers"))
+	}
+	if !recorded {
+		t.Errorf("no audit entry records phase mirroring from the bridge's mark %+v: %+v", mark, final.Audit)
+	}
 
 	// No secret in any record of either topic, keys and headers included.
-	for _, topic := range []string{clusterstate.DefaultStateTopic, clusterstate.DefaultAuditTopic} {
+	for _, topic := range []string{clusterstate.DefaultStateTopic, clusterstate.DefaultAuditTopic, clusterstate.DefaultProgressTopic} {
 		recs := s.ReadPartition(t, topic, 0)
 		if len(recs) == 0 {
 			t.Errorf("%s holds no record", topic)
