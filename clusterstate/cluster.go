@@ -511,9 +511,9 @@ func (t *tail) read(ctx context.Context, atLeast int64, done func()) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	_, high, err := t.ends.QueryWatermarkOffsets(t.topic, 0, int(t.timeout.Milliseconds()))
+	high, err := t.highWatermark(ctx)
 	if err != nil {
-		return t.scrub(fmt.Errorf("read topic %q: its end offset: %w", t.topic, err))
+		return err
 	}
 	target := max(high, atLeast)
 	var last error // the last error librdkafka reported meanwhile
@@ -553,6 +553,38 @@ func (t *tail) read(ctx context.Context, atLeast int64, done func()) error {
 		done()
 	}
 	return nil
+}
+
+// highWatermark asks for the partition's end offset, asking again while
+// its leader is not known yet (a topic just created: seen on Kafka 4.4 as
+// "Not leader for partition" right after the state topics were made) or
+// moves, until ctx ends.
+func (t *tail) highWatermark(ctx context.Context) (int64, error) {
+	for {
+		_, high, err := t.ends.QueryWatermarkOffsets(t.topic, 0, int(t.timeout.Milliseconds()))
+		if err == nil {
+			return high, nil
+		}
+		var kerr kafka.Error
+		if !errors.As(err, &kerr) || !leaderMissing(kerr) {
+			return 0, t.scrub(fmt.Errorf("read topic %q: its end offset: %w", t.topic, err))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, t.scrub(fmt.Errorf("read topic %q: its end offset: %w (asked again until %v)", t.topic, err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// leaderMissing reports whether err says that the partition has no known
+// leader for now.
+func leaderMissing(err kafka.Error) bool {
+	switch err.Code() {
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownPartition:
+		return true
+	}
+	return err.IsRetriable()
 }
 
 func (t *tail) close() {
