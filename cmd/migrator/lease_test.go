@@ -222,3 +222,124 @@ func TestLeaseBetweenProcesses(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaseRaceBetweenProcesses starts 20 migrator processes at once, each
+// with its own state file, on the same rename (cutover consumers --wait,
+// which holds the lease while it waits for a bridge that never comes):
+// exactly one holds the lease, the 19 others exit 1 with ErrLeaseHeld.
+// The winner is SIGKILLed and its lease left to expire; three rounds.
+func TestLeaseRaceBetweenProcesses(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+		defer cancel()
+		const n, rounds = 20, 3
+		src, dst := "race.orders_old.v1", "race.orders.new.v1"
+		c.CreateTopic(t, src, 1, map[string]string{"retention.ms": "-1"})
+		produceNumbered(t, c, src, 1, 0, 5)
+		c.CommitOffsets(t, "late", src, map[int32]int64{0: 5})
+		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		dir := t.TempDir()
+		args := func(cache string, cmd ...string) []string {
+			return append([]string{"-b", c.Bootstrap, "--map", mapFile, "--state", filepath.Join(dir, cache),
+				"--state-backend", "cluster", "--lease-ttl", "3s", "--timeout", "60s"}, cmd...)
+		}
+		if out, err := exec.Command(migratorBinary(t), args("setup.db", "apply", "--yes")...).CombinedOutput(); err != nil {
+			t.Fatalf("apply: %v\n%s", err, out)
+		}
+		reader, err := clusterstate.Open(ctx, clusterstate.Options{Config: c.Config(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Close()
+
+		for round := range rounds {
+			type exit struct {
+				i   int
+				err error
+			}
+			procs := make([]*exec.Cmd, n)
+			exits := make(chan exit, n)
+			for i := range procs {
+				cmd := exec.Command(migratorBinary(t), args(fmt.Sprintf("r%d-p%d.db", round, i),
+					"cutover", "consumers", "--rename", src, "--group", "late", "--wait", "10m")...)
+				cmd.Stderr = &bytes.Buffer{}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				procs[i] = cmd
+				go func() { exits <- exit{i, cmd.Wait()} }()
+			}
+			killAll := func() {
+				for _, p := range procs {
+					_ = p.Process.Kill()
+				}
+			}
+			// 19 exits, each refused; the one left is the holder.
+			exited := map[int]bool{}
+			for len(exited) < n-1 {
+				select {
+				case e := <-exits:
+					exited[e.i] = true
+					var ee *exec.ExitError
+					msg := procs[e.i].Stderr.(*bytes.Buffer).String()
+					if !errors.As(e.err, &ee) || ee.ExitCode() != 1 || !strings.Contains(msg, clusterstate.ErrLeaseHeld.Error()) {
+						killAll()
+						t.Fatalf("round %d: process %d ended with %v, want exit 1 and %q:\n%s", round, e.i, e.err, clusterstate.ErrLeaseHeld, msg)
+					}
+				case <-ctx.Done():
+					killAll()
+					t.Fatalf("round %d: only %d of %d processes were refused", round, len(exited), n-1)
+				}
+			}
+			winner := -1
+			for i := range procs {
+				if !exited[i] {
+					winner = i
+				}
+			}
+			li, _ := waitLease(ctx, t, reader, src, procs[winner].Process.Pid)
+			select {
+			case e := <-exits:
+				t.Fatalf("round %d: the winner, process %d, exited: %v\n%s", round, e.i, e.err, procs[e.i].Stderr)
+			default:
+			}
+			// Its lease expires once it is killed: the next round can win.
+			_ = procs[winner].Process.Kill()
+			<-exits
+			if li, ok := leaseOf(ctx, t, reader, src); ok && li.Holder.PID == procs[winner].Process.Pid {
+				select {
+				case <-ctx.Done():
+					t.Fatal(ctx.Err())
+				case <-time.After(time.Until(li.Expires) + 100*time.Millisecond):
+				}
+			}
+			t.Logf("round %d: process %d (pid %d) won, held since %s", round, winner, procs[winner].Process.Pid, li.Since.Format(time.RFC3339Nano))
+		}
+	})
+}
+
+// leaseOf is the lease record of rename in the cluster now.
+func leaseOf(ctx context.Context, t *testing.T, reader *clusterstate.Cluster, rename string) (clusterstate.LeaseInfo, bool) {
+	t.Helper()
+	_, leases, err := reader.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	li, ok := leases[rename]
+	return li, ok
+}
+
+// waitLease waits until the process pid holds the lease of rename.
+func waitLease(ctx context.Context, t *testing.T, reader *clusterstate.Cluster, rename string, pid int) (clusterstate.LeaseInfo, bool) {
+	t.Helper()
+	for {
+		if li, ok := leaseOf(ctx, t, reader, rename); ok && li.Holder.PID == pid {
+			return li, true
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pid %d never held the lease of %s", pid, rename)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
