@@ -71,30 +71,11 @@ func TestLeaseBetweenProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer reader.Close()
-		// lease is the lease record of src in the cluster now.
-		lease := func() (clusterstate.LeaseInfo, bool) {
-			t.Helper()
-			_, leases, err := reader.Snapshot(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			li, ok := leases[src]
-			return li, ok
-		}
-		// held waits until cmd's process holds the lease of src, and
-		// returns its record.
+		lease := func() (clusterstate.LeaseInfo, bool) { t.Helper(); return leaseOf(ctx, t, reader, src) }
 		held := func(cmd *exec.Cmd) clusterstate.LeaseInfo {
 			t.Helper()
-			for {
-				if li, ok := lease(); ok && li.Holder.PID == cmd.Process.Pid {
-					return li
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatalf("%v never held the lease:\n%s", cmd.Args, cmd.Stderr)
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
+			li, _ := waitLease(ctx, t, reader, src, cmd.Process.Pid)
+			return li
 		}
 		waitingCutover := func(cache string) *exec.Cmd {
 			t.Helper()
