@@ -27,7 +27,9 @@ import (
 const (
 	DefaultStateTopic = "migrator.state"
 	DefaultAuditTopic = "migrator.audit"
-	DefaultLeaseTTL   = 2 * time.Minute
+	// DefaultProgressTopic holds the bridge's progress marks.
+	DefaultProgressTopic = "migrator.progress"
+	DefaultLeaseTTL      = 2 * time.Minute
 )
 
 // TransactionalIDPrefix starts the transactional id of every rename's lease
@@ -60,6 +62,12 @@ type Options struct {
 	// AuditTopic keeps the audit log (default migrator.audit):
 	// append-only (retention.ms -1), one partition.
 	AuditTopic string
+	// ProgressTopic keeps the bridge's progress marks (default
+	// migrator.progress): compacted, one partition. A bridge whose
+	// principal may not change the state (no Write on the state topics and
+	// the lease transactional ids) marks there that it copies a rename; the
+	// next command that takes the rename's lease records phase mirroring.
+	ProgressTopic string
 	// LeaseTTL is how long a lease not renewed lasts (default 2m); a lease
 	// is renewed every LeaseTTL/3 while held.
 	LeaseTTL time.Duration
@@ -132,15 +140,19 @@ type Cluster struct {
 	// ends asks for the topics' high watermarks: a read_uncommitted
 	// consumer that never consumes (a read_committed one gets the last
 	// stable offset).
-	ends  *kafka.Consumer
-	state *tail
-	audit *tail
+	ends     *kafka.Consumer
+	state    *tail
+	audit    *tail
+	progress *tail
 
 	// view is the state topic as far as it was read; guarded by state.mu.
 	view stateView
 	// entries is the audit topic as far as it was read; guarded by
 	// audit.mu.
 	entries []state.AuditEntry
+	// marks are the progress topic's marks by rename; guarded by
+	// progress.mu.
+	marks map[string]Mark
 
 	mu     sync.Mutex
 	leases map[*Lease]struct{}
@@ -158,11 +170,11 @@ func (v stateView) clone() stateView {
 	return stateView{renames: maps.Clone(v.renames), revs: maps.Clone(v.revs), leases: maps.Clone(v.leases)}
 }
 
-// Open connects to the cluster, creates the state and audit topics when
-// they are missing (replication factor min(brokers, 3), min.insync.replicas
-// min(2, RF) when RF > 1; the state topic compacted, the audit topic kept
-// forever) and checks them when they exist (one partition; the state topic
-// compacted).
+// Open connects to the cluster, creates the state, audit and progress
+// topics when they are missing (replication factor min(brokers, 3),
+// min.insync.replicas min(2, RF) when RF > 1; the state and progress
+// topics compacted, the audit topic kept forever) and checks them when
+// they exist (one partition; the state topic compacted).
 func Open(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.StateTopic == "" {
 		opts.StateTopic = DefaultStateTopic
@@ -170,8 +182,11 @@ func Open(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.AuditTopic == "" {
 		opts.AuditTopic = DefaultAuditTopic
 	}
-	if opts.StateTopic == opts.AuditTopic {
-		return nil, fmt.Errorf("the state topic and the audit topic are both %q: they must differ", opts.StateTopic)
+	if opts.ProgressTopic == "" {
+		opts.ProgressTopic = DefaultProgressTopic
+	}
+	if opts.StateTopic == opts.AuditTopic || opts.ProgressTopic == opts.StateTopic || opts.ProgressTopic == opts.AuditTopic {
+		return nil, fmt.Errorf("the state, audit and progress topics (%q, %q, %q) must differ", opts.StateTopic, opts.AuditTopic, opts.ProgressTopic)
 	}
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = DefaultLeaseTTL
@@ -186,7 +201,7 @@ func Open(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := ensureTopics(ctx, opts); err != nil {
 		return nil, err
 	}
-	c := &Cluster{opts: opts, log: opts.Log, sink: newLogSink(opts.Log, opts.Config), leases: map[*Lease]struct{}{}}
+	c := &Cluster{opts: opts, log: opts.Log, sink: newLogSink(opts.Log, opts.Config), leases: map[*Lease]struct{}{}, marks: map[string]Mark{}}
 	c.view = stateView{renames: map[string][]byte{}, revs: map[string]int64{}, leases: map[string]LeaseInfo{}}
 	cm, err := opts.Config.ConfigMap(kafka.ConfigMap{
 		"group.id":               "topic-migrator-state-reader",
@@ -210,6 +225,13 @@ func Open(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	if c.audit, err = c.newTail(opts.AuditTopic, c.applyAudit); err != nil {
+		c.state.close()
+		c.ends.Close()
+		c.sink.close()
+		return nil, err
+	}
+	if c.progress, err = c.newTail(opts.ProgressTopic, c.applyProgress); err != nil {
+		c.audit.close()
 		c.state.close()
 		c.ends.Close()
 		c.sink.close()
@@ -244,8 +266,9 @@ func ensureTopics(ctx context.Context, opts Options) error {
 	specs := []admin.TopicSpec{
 		{Name: opts.StateTopic, Partitions: 1, ReplicationFactor: rf, Configs: stateConfigs},
 		{Name: opts.AuditTopic, Partitions: 1, ReplicationFactor: rf, Configs: auditConfigs},
+		{Name: opts.ProgressTopic, Partitions: 1, ReplicationFactor: rf, Configs: stateConfigs},
 	}
-	names := []string{opts.StateTopic, opts.AuditTopic}
+	names := []string{opts.StateTopic, opts.AuditTopic, opts.ProgressTopic}
 	var missing []admin.TopicSpec
 	for _, s := range specs {
 		ok, err := adm.TopicExists(ctx, s.Name)
@@ -318,6 +341,7 @@ func (c *Cluster) Close() {
 	}
 	c.state.close()
 	c.audit.close()
+	c.progress.close()
 	c.ends.Close()
 	c.sink.close()
 }
@@ -487,9 +511,9 @@ func (t *tail) read(ctx context.Context, atLeast int64, done func()) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	_, high, err := t.ends.QueryWatermarkOffsets(t.topic, 0, int(t.timeout.Milliseconds()))
+	high, err := t.highWatermark(ctx)
 	if err != nil {
-		return t.scrub(fmt.Errorf("read topic %q: its end offset: %w", t.topic, err))
+		return err
 	}
 	target := max(high, atLeast)
 	var last error // the last error librdkafka reported meanwhile
@@ -529,6 +553,38 @@ func (t *tail) read(ctx context.Context, atLeast int64, done func()) error {
 		done()
 	}
 	return nil
+}
+
+// highWatermark asks for the partition's end offset, asking again while
+// its leader is not known yet (a topic just created: seen on Kafka 4.4 as
+// "Not leader for partition" right after the state topics were made) or
+// moves, until ctx ends.
+func (t *tail) highWatermark(ctx context.Context) (int64, error) {
+	for {
+		_, high, err := t.ends.QueryWatermarkOffsets(t.topic, 0, int(t.timeout.Milliseconds()))
+		if err == nil {
+			return high, nil
+		}
+		var kerr kafka.Error
+		if !errors.As(err, &kerr) || !leaderMissing(kerr) {
+			return 0, t.scrub(fmt.Errorf("read topic %q: its end offset: %w", t.topic, err))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, t.scrub(fmt.Errorf("read topic %q: its end offset: %w (asked again until %v)", t.topic, err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// leaderMissing reports whether err says that the partition has no known
+// leader for now.
+func leaderMissing(err kafka.Error) bool {
+	switch err.Code() {
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownPartition:
+		return true
+	}
+	return err.IsRetriable()
 }
 
 func (t *tail) close() {

@@ -17,6 +17,14 @@
 // in the order written. Its Seq is the entry's place in the topic, from 1;
 // the Seq a state file gave it is not kept.
 //
+// The progress topic (default migrator.progress: compacted, one partition)
+// holds the marks of bridges whose principal may not change the state:
+// key mirroring/<from>, value a Mark (the bridge's user@host, command and
+// when it first marked). A mark changes nothing by itself; the next command
+// that takes the rename's lease records phase mirroring from it. So a
+// principal that may only run the bridge can report its progress without
+// Write on the state topic, which would let it write any rename record.
+//
 // Both are read read_committed, to their end: only committed transactions
 // count, and a read waits for the transactions open when it began (up to
 // 15 s, the transaction timeout, for one a dead process left open), so
@@ -80,8 +88,12 @@
 //
 // # Permissions
 //
-// The principal needs Create on the cluster (or the topics made
-// beforehand), Read, Write and Describe on both topics, and Write and
-// Describe on the transactional ids topic-migrator-lease-* (and
-// topic-migrator-push, for a push of audit entries alone).
+// A principal that changes renames needs Create on the cluster (or the
+// topics made beforehand), Read, Write, Describe and DescribeConfigs on the
+// three topics, and Write and Describe on the transactional ids
+// topic-migrator-lease-* (and topic-migrator-push, for a push of audit
+// entries alone). Kafka refusing it the lease's transactional id is
+// ErrNotAuthorized. A principal that only runs the bridge needs Read and
+// DescribeConfigs on the three topics and Write on the progress topic:
+// it cannot change a phase, take a lease or write the audit trail.
 package clusterstate

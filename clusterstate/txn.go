@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -55,6 +56,17 @@ func (c *Cluster) newProducer(ctx context.Context, txid string) (*producer, erro
 	defer cancel()
 	if err := kp.InitTransactions(ictx); err != nil {
 		p.close()
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrTransactionalIDAuthorizationFailed {
+			what := "state push"
+			if r, ok := strings.CutPrefix(txid, TransactionalIDPrefix); ok {
+				what = fmt.Sprintf("rename %q", r)
+			}
+			return nil, cfg.ScrubError(fmt.Errorf("%s: this principal is %w: "+
+				"it may not use the transactional id %s (Write on the transactional ids %s*, and Write on the topics of the state, "+
+				"are for the principals that change renames; a principal that only runs the bridge reads the state: runbooks/state-in-cluster.md, ACLs)",
+				what, ErrNotAuthorized, txid, TransactionalIDPrefix))
+		}
 		return nil, cfg.ScrubError(fmt.Errorf("initialise the lease producer (transactional.id %s) at %s: %w; the migrator's principal needs Write and Describe on that transactional id",
 			txid, cfg.Bootstrap(), err))
 	}

@@ -2,7 +2,6 @@ package lifecycle_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/huleedu/topic-migrator/admin"
@@ -16,17 +15,14 @@ import (
 // target but before recording it: the re-run finishes the step and touches
 // nothing that is right.
 func TestApplyResumesAfterCrash(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		c.CreateTopic(t, "crash.a.v1", 4, map[string]string{"retention.ms": "7200000"})
 		m, err := plan.ParseRenameMap("map.yaml", []byte("version: 1\nrenames:\n  - {from: crash.a.v1, to: crash.b.v1}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := state.Open(filepath.Join(t.TempDir(), "s.db"), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := openStore(t, c, m, state.Options{})
 		// The crashed run: intent recorded, topic created, nothing after.
 		if _, err := st.EnsureRename(ctx, "crash.a.v1", "crash.b.v1", "dual"); err != nil {
 			t.Fatal(err)
@@ -56,7 +52,7 @@ func TestApplyResumesAfterCrash(t *testing.T) {
 		// the state keeps the step open rather than claiming success.
 		c.CreateTopic(t, "crash.c.v1", 2, nil)
 		m2, _ := plan.ParseRenameMap("map.yaml", []byte("version: 1\nrenames:\n  - {from: crash.a.v1, to: crash.c.v1}\n"))
-		st2, _ := state.Open(filepath.Join(t.TempDir(), "s2.db"), state.Options{})
+		st2 := openStore(t, c, m2, state.Options{})
 		res, err = lifecycle.Apply(ctx, &lifecycle.Env{Admin: cl, Store: st2, Map: m2}, lifecycle.ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)

@@ -70,7 +70,7 @@ func checkMovedTo(t *testing.T, f *fixture, group, from, to string, old [][]*kaf
 // dry run changes nothing and reports the same translation; a misspelt
 // rename is refused with the name it was meant to be.
 func TestCutoverConsumers(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const from, to = "lct.cut.old_name.v1", "lct.cut.new.name.v1"
 		f, old := mirroredRename(t, c, from, to, 3, 60)
@@ -157,7 +157,7 @@ func TestCutoverConsumers(t *testing.T) {
 // is refused with ErrGroupActive naming the member, and a group ahead of
 // the bridge's copy with the partition; neither changes anything.
 func TestCutoverConsumersRefuses(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const from, to = "lct.refuse.old_name.v1", "lct.refuse.new.name.v1"
 		f, old := mirroredRename(t, c, from, to, 2, 20)
@@ -192,7 +192,7 @@ func TestCutoverConsumersRefuses(t *testing.T) {
 // TestCutoverProducers records the old topic's end offsets and phase
 // producers-cut, only once the consumers moved; a dry run records nothing.
 func TestCutoverProducers(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const from, to = "lct.prod.old_name.v1", "lct.prod.new.name.v1"
 		f, _ := mirroredRename(t, c, from, to, 3, 10)

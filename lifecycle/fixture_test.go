@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -40,10 +39,7 @@ func newFixture(t *testing.T, c *kafkatest.Cluster, mapYAML string) *fixture {
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	f := &fixture{c: c, stateNow: now, stepNow: now}
-	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{Now: f.stateClock, Actor: "tester@test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, c, m, state.Options{Now: f.stateClock, Actor: "tester@test"})
 	f.env = &lifecycle.Env{Admin: c.Admin(t), Store: st, Map: m, Command: "test", BridgeGroup: "bridge-test",
 		Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Now: f.stepClock}
 	return f

@@ -51,7 +51,7 @@ func wantNotSafe(t *testing.T, what string, err error, want string) {
 // forced retire that deletes the old topic, and a re-run that changes
 // nothing.
 func TestRetire(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const from, to = "lct.ret.old_name.v1", "lct.ret.new.name.v1"
 		f := producersCut(t, c, from, to)
@@ -118,7 +118,7 @@ func TestRetire(t *testing.T) {
 // TestRetireAfterWindow: once the window is over, retire needs no --force;
 // a minute before, it is refused.
 func TestRetireAfterWindow(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const from, to = "lct.retw.old_name.v1", "lct.retw.new.name.v1"
 		f := producersCut(t, c, from, to)

@@ -38,7 +38,7 @@ func consumersCut(t *testing.T, c *kafkatest.Cluster, from, to string, partition
 // exactly the record it had reached on the new one, and deletes the new
 // topic, which held only copies.
 func TestRollbackFromConsumersCut(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const from, to = "lct.back.old_name.v1", "lct.back.new.name.v1"
 		before := map[int32]int64{0: 17, 1: 40, 2: 0}
@@ -86,7 +86,7 @@ func TestRollbackFromConsumersCut(t *testing.T) {
 // read, one at the end stays at the end; the new topic is deleted once the
 // copy-back is proven.
 func TestRollbackFromProducersCut(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const from, to = "lct.back2.old_name.v1", "lct.back2.new.name.v1"
 		before := map[int32]int64{0: 30, 1: 10}

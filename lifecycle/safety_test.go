@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,10 +37,7 @@ func newDualFixture(t *testing.T, c *kafkatest.Cluster, from, to string) *dualFi
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, c, m, state.Options{})
 	later := func() time.Time { return time.Now().Add(48 * time.Hour) } // past the 1-day window
 	f := &dualFixture{c: c, from: from, to: to,
 		env: &lifecycle.Env{Admin: c.Admin(t), Store: st, Map: m, Command: "test", BridgeGroup: "bridge-" + from, Now: later}}
@@ -102,7 +98,7 @@ func (f *dualFixture) exists(t *testing.T, topic string) bool {
 // runs; consumers and producers are cut over. verify must say the copy is
 // incomplete, and retire, even forced, must not delete the old topic.
 func TestRetireRefusesUncopiedRecords(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newDualFixture(t, c, "safe.retire_old.v1", "safe.retire.new.v1")
 		f.produce(t, f.from, 0, 40)
@@ -157,7 +153,7 @@ func TestRetireRefusesUncopiedRecords(t *testing.T) {
 // TestRetireRefusesDeadLetters: a record that exists only in the DLQ is
 // not kept by the new topic, so the old topic must stay.
 func TestRetireRefusesDeadLetters(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newDualFixture(t, c, "safe.dlq_old.v1", "safe.dlq.new.v1")
 		f.produce(t, f.from, 0, 10)
@@ -190,7 +186,7 @@ func TestRetireRefusesDeadLetters(t *testing.T) {
 // partition used to pass, because verify compared from the first copy's
 // origin.
 func TestVerifyFailsOnMissingHead(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newDualFixture(t, c, "safe.head_old.v1", "safe.head.new.v1")
 		f.produce(t, f.from, 0, 20)
@@ -223,7 +219,7 @@ func TestVerifyFailsOnMissingHead(t *testing.T) {
 // topic, where the consumers moved back read them, then delete the new
 // topic, and only then record rolled-back.
 func TestRollbackCopiesBackEarlyWrites(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newDualFixture(t, c, "safe.early_old.v1", "safe.early.new.v1")
 		f.produce(t, f.from, 0, 30)
@@ -332,7 +328,7 @@ func TestProbeLeavesOthersTopicsAlone(t *testing.T) {
 func TestRollbackResumesAfterACrashAtEachStep(t *testing.T) {
 	for _, step := range []string{lifecycle.RollbackFenced, lifecycle.RollbackCopiedBack, lifecycle.RollbackGroupsMoved, lifecycle.RollbackDeleted} {
 		t.Run(step, func(t *testing.T) {
-			kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+			run(t, func(t *testing.T, c *kafkatest.Cluster) {
 				ctx := context.Background()
 				f := newDualFixture(t, c, "crash.rb_old.v1", "crash.rb.new.v1")
 				f.produce(t, f.from, 0, 20)

@@ -16,7 +16,7 @@ import (
 // producers-cut with stray writes to its old topic, and one never
 // applied. The clocks are fixed, so the days left are exact.
 func TestStatus(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		const (
 			zeta, zetaNew   = "lct.st.zeta.v1", "lct.st.zeta.new.v1"

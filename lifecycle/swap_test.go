@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,10 +78,7 @@ func newSwapFixture(t *testing.T, c *kafkatest.Cluster, from, to string, perPart
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, c, m, state.Options{})
 	f.env = &lifecycle.Env{Admin: cl, Store: st, Map: m, Command: "test", BridgeGroup: "bridge-" + from}
 	res, err := lifecycle.Apply(ctx, f.env, lifecycle.ApplyOptions{})
 	if err != nil || res.Failed() > 0 {
@@ -205,7 +201,7 @@ func recordDiff(src, cp *kafka.Message) string {
 // of the staging → new copy, re-running each time: the new topic ends up
 // with the exact name, every record, and both groups where they stopped.
 func TestSwap(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		perPartition := 1000
 		if c.Kind == kafkatest.Real {
@@ -290,7 +286,7 @@ func TestSwap(t *testing.T) {
 // old topic takes writes again, staging is gone, and the rename is rolled
 // back. A swap refuses to start while a consumer reads the old topic.
 func TestSwapRollback(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newSwapFixture(t, c, "y.rate_limit.v1", "y.rate.limit.v1", 50)
 
@@ -377,7 +373,7 @@ func produceOne(c *kafkatest.Cluster, topic string) error {
 // TestSwapRefusesDeadLetters: a record the staging topic refused is only
 // in its DLQ; the swap must not delete the old topic then, and says why.
 func TestSwapRefusesDeadLetters(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newSwapFixture(t, c, "z.big_one.v1", "z.big.one.v1", 20)
 		small := "2000"
@@ -413,7 +409,7 @@ func TestSwapRefusesDeadLetters(t *testing.T) {
 // between); the resumed swap must refuse the delete and keep the old
 // topic.
 func TestSwapResumeReprovesStaging(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newSwapFixture(t, c, "resume.delivery_failed.v1", "resume.delivery.failed.v1", 20)
 		opts := f.options(nil)

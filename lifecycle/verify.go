@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -142,7 +143,7 @@ func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, e
 		}
 		problems := judge(r, to, rep, rec, accepted)
 		res.Problems = append(res.Problems, problems...)
-		if err := recordVerify(ctx, env, rec, rep, ends, len(problems) == 0); err != nil {
+		if err := recordVerify(ctx, env, rec, to, rep, ends, len(problems) == 0); err != nil {
 			return res, err
 		}
 	}
@@ -198,21 +199,38 @@ func judge(r plan.Rename, to string, rep *VerifyReport, rec *state.Rename, accep
 
 // recordVerify records, when the state knows the rename, a verify that
 // passed (the old topic's ends it covered) and what it found written early
-// to the new topic.
-func recordVerify(ctx context.Context, env *Env, rec *state.Rename, rep *VerifyReport, ends state.Offsets, passed bool) error {
+// to the new topic, each with an audit entry, so that the trail shows
+// every verify that changed the record.
+func recordVerify(ctx context.Context, env *Env, rec *state.Rename, to string, rep *VerifyReport, ends state.Offsets, passed bool) error {
 	if rec == nil {
 		return nil
 	}
 	now := env.now().UTC()
 	t := rep.Totals()
-	return env.updateRecord(ctx, rec.From, func(cur *state.Rename) error {
+	return env.Store.Update(ctx, func(tx *state.Tx) error {
+		cur, found, err := tx.Rename(rec.From)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("rename %s vanished from the state file", rec.From)
+		}
 		if passed {
 			cur.Verified = &state.Verification{At: now, OldEnd: ends}
+			data, _ := json.Marshal(ends)
+			if err := tx.Append(state.AuditEntry{Command: env.Command, Rename: cur.From, Action: "verified",
+				Detail: fmt.Sprintf("%s holds identical copies of %s up to its end offsets %s", to, cur.From, data), Result: "ok"}); err != nil {
+				return err
+			}
 		}
 		cur.EarlyWrites = nil
 		if t.Direct > 0 && cur.Phase != state.PhaseProducersCut && t.FirstDirect != nil {
 			cur.EarlyWrites = &state.EarlyWrites{At: now, Count: t.Direct, First: t.FirstDirect.String()}
+			if err := tx.Append(state.AuditEntry{Command: env.Command, Rename: cur.From, Action: "verify: early writes",
+				Detail: fmt.Sprintf("%d record(s) written to %s directly before producers were cut over, the first %s", t.Direct, to, t.FirstDirect), Result: "ok"}); err != nil {
+				return err
+			}
 		}
-		return nil
+		return tx.PutRename(cur)
 	})
 }

@@ -35,7 +35,7 @@ func handCopy(t *testing.T, c *kafkatest.Cluster, src, dst string, mutate func([
 }
 
 func TestVerify(t *testing.T) {
-	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		const src = "verify.old_name.v1"
 		c.CreateTopic(t, src, 1, nil)
 		var msgs []*kafka.Message

@@ -9,6 +9,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/clientconfig"
+	"github.com/huleedu/topic-migrator/clusterstate"
 	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/state"
 )
@@ -73,6 +74,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.DurationFlag{Name: flagTimeout, Value: clientconfig.DefaultTimeout, Usage: "give up on an unresponsive cluster after this long"},
 			&cli.DurationFlag{Name: flagLockTimeout, Value: state.DefaultLockTimeout, Usage: "wait this long for a state file another migrator process is writing"},
 			&cli.StringFlag{Name: flagStateBackend, EnvVars: []string{"MIGRATOR_STATE_BACKEND"}, Value: backendFile, Usage: "where the migration's state lives: file (the --state file) or cluster (topics migrator.state and migrator.audit in the cluster, the --state file its cache; runbooks/state-in-cluster.md)"},
+			&cli.DurationFlag{Name: flagLeaseTTL, EnvVars: []string{"MIGRATOR_LEASE_TTL"}, Value: clusterstate.DefaultLeaseTTL, Usage: "with --state-backend cluster: a lease not renewed (its holder crashed or stopped) expires after this long; renewed every third of it"},
 			&cli.BoolFlag{Name: flagBreakLease, Usage: "with --state-backend cluster: take the leases of the renames the command changes even while another holder has them (recorded in the audit log)"},
 		},
 		Before: func(c *cli.Context) error {

@@ -6,9 +6,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -22,6 +24,7 @@ import (
 const (
 	flagStateBackend = "state-backend"
 	flagBreakLease   = "break-lease"
+	flagLeaseTTL     = "lease-ttl"
 	backendFile      = "file"
 	backendCluster   = "cluster"
 )
@@ -47,7 +50,22 @@ func holder(c *cli.Context) clusterstate.Holder {
 		name = u.Username
 	}
 	host, _ := os.Hostname()
-	return clusterstate.Holder{User: name, Host: host, Command: "migrator " + c.Command.FullName(), PID: os.Getpid()}
+	return clusterstate.Holder{User: name, Host: host, Command: commandPath(c), PID: os.Getpid()}
+}
+
+// commandPath is the command's name with its parents', e.g. "migrator
+// cutover consumers" (c.Command.FullName leaves the parents out).
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	if len(names) == 0 || names[0] != c.App.Name {
+		names = append([]string{c.App.Name}, names...)
+	}
+	return strings.Join(names, " ")
 }
 
 // openCluster opens the cluster's state and audit topics (creating them
@@ -57,7 +75,11 @@ func openCluster(c *cli.Context) (*clusterstate.Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return clusterstate.Open(c.Context, clusterstate.Options{Config: cfg, Holder: holder(c), Log: logger(c)})
+	ttl := c.Duration(flagLeaseTTL)
+	if ttl <= 0 {
+		return nil, fmt.Errorf("--%s %s: want a positive duration", flagLeaseTTL, ttl)
+	}
+	return clusterstate.Open(c.Context, clusterstate.Options{Config: cfg, Holder: holder(c), Log: logger(c), LeaseTTL: ttl})
 }
 
 // leaseRenames are the renames a command changes: the ones its --rename
@@ -124,7 +146,40 @@ func attachCluster(c *cli.Context, st *state.Store, m *plan.RenameMap) (done fun
 		return nil, err
 	}
 	st.SetReplica(lease)
+	if err := recordMarks(c, cl, st, names); err != nil {
+		release()
+		return nil, err
+	}
 	return release, nil
+}
+
+// recordMarks records phase mirroring, under the lease just taken, for
+// every rename of names still in phase created that a bridge marked in
+// the progress topic (a bridge whose principal may not change the state).
+func recordMarks(c *cli.Context, cl *clusterstate.Cluster, st *state.Store, names []string) error {
+	marks, err := cl.Marks(c.Context)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		mk, marked := marks[n]
+		if !marked || mk.Phase != state.PhaseMirroring {
+			continue
+		}
+		rec, found, err := st.Rename(c.Context, n)
+		if err != nil {
+			return err
+		}
+		if !found || rec.Phase != state.PhaseCreated {
+			continue
+		}
+		detail := fmt.Sprintf("%s → %s: the bridge %s (%s) marked that it copies since %s", rec.From, rec.To, mk.Actor, mk.Command, mk.At.Format(time.RFC3339))
+		if _, err := st.Transition(c.Context, n, state.PhaseMirroring, "the bridge copies "+rec.From+" → "+rec.To+" (its mark of "+mk.At.Format(time.RFC3339)+")",
+			state.AuditEntry{Command: commandLine(c), Action: "phase mirroring", Detail: detail}); err != nil {
+			return fmt.Errorf("record the bridge's mark of %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // refreshFromCluster replaces the local cache by the cluster's state, for
@@ -209,6 +264,15 @@ func syncRoutesWithCluster(c *cli.Context, routes *lifecycle.MapRoutes) (stop fu
 	routes.Sync = func(ctx context.Context) error { return clusterstate.Pull(ctx, cl, st) }
 	routes.Lock = func(ctx context.Context, rename string) (func(), error) {
 		lease, err := cl.Acquire(ctx, []string{rename}, false)
+		if errors.Is(err, clusterstate.ErrNotAuthorized) {
+			// A principal that may only run the bridge: mark instead, for
+			// the next command that takes the lease to record.
+			if merr := cl.MarkMirroring(ctx, rename); merr != nil {
+				return nil, fmt.Errorf("%w; marking it in %s failed too: %v", err, clusterstate.DefaultProgressTopic, merr)
+			}
+			return nil, fmt.Errorf("this principal may not change the migration's state: marked in %s that the bridge copies %s; "+
+				"the next command that changes the rename records phase mirroring", clusterstate.DefaultProgressTopic, rename)
+		}
 		if err != nil {
 			return nil, err
 		}

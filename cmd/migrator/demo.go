@@ -505,10 +505,10 @@ func (d *demoRun) historyStep(ctx context.Context) error {
 	if len(d.dual) == 0 {
 		return nil
 	}
-	r := d.dual[0]
-	d.heading("history: the audit trail of one rename",
-		"every step, phase change and refusal is in the audit log with who ran which command and when; `migrator history` reads it (here for "+r.From+"; without --rename, for all).")
-	return d.migrator(ctx, "history", "--rename", r.From)
+	d.heading("history: the whole audit trail",
+		"every step, phase change and refusal is in the audit log with who ran which command and when; `migrator history` reads it "+
+			"(--rename R for one rename, --since T for the recent part; on --state-backend cluster, from the cluster).")
+	return d.migrator(ctx, "history")
 }
 
 // keepRunning leaves everything up until the command's context ends

@@ -86,6 +86,7 @@ func TestDemo(t *testing.T) {
 	if dual != 2 {
 		t.Errorf("%d renames keep both names, want the 2 command renames", dual)
 	}
+	checkDemoTrail(t, m, section(out, "history: the whole audit trail"))
 	proof := regexp.MustCompile(`proof: essay-lifecycle-service-demo resumes on huleedu\.batch\.spellcheck\.initiate\.command\.v1 partition (\d+) at offset \d+, whose X-Migrator-Origin huleedu\.els\.spellcheck\.initiate\.command\.v1/(\d+)/(\d+) is exactly its committed position on the old topic`)
 	proofs := proof.FindAllStringSubmatch(out, -1)
 	if len(proofs) == 0 {
@@ -104,6 +105,45 @@ func TestDemo(t *testing.T) {
 		t.Errorf("state file %s left behind (%v)", m[1], err)
 	}
 	t.Logf("demo took %s", elapsed)
+}
+
+// checkDemoTrail checks the demo's last step, history: the whole trail,
+// every rename through every step the demo ran on it, in order, each
+// entry naming the command that wrote it (not the demo).
+func checkDemoTrail(t *testing.T, m *plan.RenameMap, history string) {
+	t.Helper()
+	actions := map[string][]string{}
+	rows := 0
+	for _, line := range strings.Split(history, "\n") {
+		cells := strings.Split(line, "│")
+		if len(cells) != 10 || strings.TrimSpace(cells[1]) == "#" {
+			continue
+		}
+		rows++
+		rename, action, command := strings.TrimSpace(cells[4]), strings.TrimSpace(cells[5]), strings.TrimSpace(cells[8])
+		if !strings.HasPrefix(command, "migrator ") || strings.HasPrefix(command, "migrator demo") {
+			t.Errorf("entry %s of %s names the command %q, want the step's", strings.TrimSpace(cells[1]), rename, command)
+		}
+		actions[rename] = append(actions[rename], action)
+	}
+	for _, r := range m.Renames {
+		want := []string{"apply: end", "phase created", "phase mirroring", "phase consumers-cut", "phase producers-cut", "verified"}
+		if r.Strategy == plan.StrategySwap {
+			want = []string{"apply: end", "phase created", "phase mirroring", "phase consumers-cut", "phase retired"}
+		}
+		got, i := actions[r.From], 0
+		for _, a := range got {
+			if i < len(want) && a == want[i] {
+				i++
+			}
+		}
+		if i < len(want) {
+			t.Errorf("the trail of %s lacks %q (in order %v): %v", r.From, want[i], want, got)
+		}
+	}
+	if rows < 200 {
+		t.Errorf("history shows %d entries of the demo, want its whole trail", rows)
+	}
 }
 
 func slicesContain(committed [][]string, partition, offset string) bool {

@@ -376,6 +376,7 @@ func TestKubernetesDeploymentMatchesMirrorFlags(t *testing.T) {
 						Args []string `yaml:"args"`
 						Env  []struct {
 							Name      string `yaml:"name"`
+							Value     string `yaml:"value"`
 							ValueFrom struct {
 								FieldRef struct {
 									FieldPath string `yaml:"fieldPath"`
@@ -395,7 +396,13 @@ func TestKubernetesDeploymentMatchesMirrorFlags(t *testing.T) {
 						Resources struct {
 							Limits map[string]string `yaml:"limits"`
 						} `yaml:"resources"`
+						VolumeMounts []struct {
+							Name      string `yaml:"name"`
+							MountPath string `yaml:"mountPath"`
+							ReadOnly  bool   `yaml:"readOnly"`
+						} `yaml:"volumeMounts"`
 					} `yaml:"containers"`
+					Volumes []map[string]any `yaml:"volumes"`
 				} `yaml:"spec"`
 			} `yaml:"template"`
 		} `yaml:"spec"`
@@ -441,6 +448,58 @@ func TestKubernetesDeploymentMatchesMirrorFlags(t *testing.T) {
 	}
 	if c.Resources.Limits["memory"] == "" {
 		t.Error("no memory limit")
+	}
+
+	// The state lives in the cluster: --state-backend cluster from the
+	// environment (variables the app reads), no --no-state, and the state
+	// file (a cache) in a volume of the pod's own that it may write, an
+	// emptyDir: no shared volume.
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["MIGRATOR_STATE_BACKEND"] != backendCluster {
+		t.Errorf("MIGRATOR_STATE_BACKEND = %q, want %s", env["MIGRATOR_STATE_BACKEND"], backendCluster)
+	}
+	appEnv := map[string]bool{}
+	for _, f := range newApp(io.Discard, io.Discard).Flags {
+		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
+			for _, v := range ef.GetEnvVars() {
+				appEnv[v] = true
+			}
+		}
+	}
+	for name := range env {
+		if strings.HasPrefix(name, "MIGRATOR_") && !appEnv[name] {
+			t.Errorf("env %s: no flag of migrator reads it", name)
+		}
+	}
+	if _, ok := flags["no-state"]; ok {
+		t.Error("the bridge runs --no-state: it cannot record its progress")
+	}
+	cache := env["MIGRATOR_STATE"]
+	if cache == "" {
+		t.Fatal("MIGRATOR_STATE is not set: the cache would go to the read-only working directory")
+	}
+	mounted := ""
+	for _, m := range c.VolumeMounts {
+		if strings.HasPrefix(cache, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			mounted = m.Name
+			if m.ReadOnly {
+				t.Errorf("the state cache %s is on the read-only mount %s", cache, m.MountPath)
+			}
+		}
+	}
+	if mounted == "" {
+		t.Fatalf("the state cache %s is on no mounted volume (the root filesystem is read-only)", cache)
+	}
+	for _, v := range pod.Volumes {
+		if v["name"] != mounted {
+			continue
+		}
+		if _, ok := v["emptyDir"]; !ok {
+			t.Errorf("volume %s of the state cache is %v, want an emptyDir of the pod's own", mounted, v)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func newEnv(c *cli.Context, use stateUse) (env *lifecycle.Env, done func(), err 
 	if err != nil {
 		return nil, nil, err
 	}
-	env = &lifecycle.Env{Command: commandLine(), Log: logger(c), BridgeGroup: c.String(flagBridgeGroup)}
+	env = &lifecycle.Env{Command: commandLine(c), Log: logger(c), BridgeGroup: c.String(flagBridgeGroup)}
 	switch {
 	case use == stateToChange:
 		if env.Store, err = openStateToChange(c); err != nil {
@@ -115,7 +115,7 @@ func openState(c *cli.Context) (*state.Store, error) {
 // operator's command waits for it or is refused, see state.Operator) and
 // opens the state file. The claim ends with the command.
 func openStateToChange(c *cli.Context) (*state.Store, error) {
-	op, err := state.ClaimOperator(c.Context, c.Path(flagState), commandLine(), c.Duration(flagLockTimeout))
+	op, err := state.ClaimOperator(c.Context, c.Path(flagState), commandLine(c), c.Duration(flagLockTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +151,20 @@ func confirm(c *cli.Context, question string) error {
 	return nil
 }
 
-// commandLine is the command as typed, for the audit log.
-func commandLine() string { return strings.Join(os.Args, " ") }
+// commandLine is the command as typed after the global flags, e.g.
+// "migrator cutover consumers --rename R --all-groups", for the audit log
+// and the operator lock: the command a step belongs to, also when the demo
+// runs it in process (os.Args would name the demo), without the global
+// flags (the cluster, the map, the state file, --command-config's path).
+func commandLine(c *cli.Context) string {
+	lineage := c.Lineage()
+	for i := len(lineage) - 1; i >= 0; i-- {
+		if lineage[i].Command != nil {
+			return strings.Join(append([]string{c.App.Name}, lineage[i].Args().Slice()...), " ")
+		}
+	}
+	return strings.Join(os.Args, " ")
+}
 
 // fileExists reports whether path names something that exists.
 func fileExists(path string) bool {

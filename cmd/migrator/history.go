@@ -26,7 +26,7 @@ func historyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			env := &lifecycle.Env{Command: commandLine(), Log: logger(c)}
+			env := &lifecycle.Env{Command: commandLine(c), Log: logger(c)}
 			if m, err := plan.LoadRenameMap(c.Path(flagMap)); err == nil {
 				env.Map = m // to suggest a close name for a --rename typo
 			}

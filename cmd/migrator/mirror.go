@@ -74,7 +74,7 @@ func mirrorCommand() *cli.Command {
 				return err
 			}
 			defer cl.Close()
-			routes := &lifecycle.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse"), Command: commandLine(), Log: log}
+			routes := &lifecycle.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse"), Command: commandLine(c), Log: log}
 			cluster, err := onCluster(c)
 			if err != nil {
 				return err

@@ -44,7 +44,7 @@ func planCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c)}
+			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(c), Log: logger(c)}
 			if err := lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
 				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"),
 			}); err != nil {
