@@ -1,15 +1,17 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/clientconfig"
 	"github.com/huleedu/topic-migrator/output"
-	"github.com/huleedu/topic-migrator/state"
 )
 
 // Set at build time with -ldflags "-X main.version=...".
@@ -19,20 +21,8 @@ var (
 	date    = "unknown"
 )
 
-// Global flag names.
-const (
-	flagBootstrap     = "bootstrap-servers"
-	flagCommandConfig = "command-config"
-	flagState         = "state"
-	flagMap           = "map"
-	flagOutput        = "output"
-	flagVerbose       = "verbose"
-	flagTimeout       = "timeout"
-	flagLockTimeout   = "lock-timeout"
-)
-
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "migrator",
 		Usage: "rename Kafka topics on a live cluster, safely and reversibly",
 		Description: "migrator reads rename-map.yaml (old topic name → new name), plans the migration against the live\n" +
@@ -43,27 +33,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		// Errors are printed once, by main.
 		ExitErrHandler:       func(*cli.Context, error) {},
-		HideVersion:          true,
+		Version:              version,
 		EnableBashCompletion: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: flagBootstrap, Aliases: []string{"b"}, EnvVars: []string{"MIGRATOR_BOOTSTRAP_SERVERS"}, Usage: "Kafka bootstrap servers, `HOST:PORT[,...]`"},
-			&cli.PathFlag{Name: flagCommandConfig, Usage: "Java-style properties `FILE` of client settings (security.protocol, sasl.*, ssl.*), passed to librdkafka"},
-			&cli.PathFlag{Name: flagState, EnvVars: []string{"MIGRATOR_STATE"}, Value: "migrator.db", Usage: "bbolt state `FILE`"},
-			&cli.PathFlag{Name: flagMap, Value: "rename-map.yaml", Usage: "rename map `FILE`"},
-			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json"},
-			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "log debug details (librdkafka included) to stderr"},
-			&cli.DurationFlag{Name: flagTimeout, Value: clientconfig.DefaultTimeout, Usage: "give up on an unresponsive cluster after this long"},
-			&cli.DurationFlag{Name: flagLockTimeout, Value: state.DefaultLockTimeout, Usage: "wait this long for a state file another migrator process is writing"},
-			&cli.StringFlag{Name: flagStateBackend, EnvVars: []string{"MIGRATOR_STATE_BACKEND"}, Value: backendFile, Usage: "where the migration's state lives: file (the --state file) or cluster (topics migrator.state and migrator.audit in the cluster, the --state file its cache; runbooks/state-in-cluster.md)"},
-			&cli.BoolFlag{Name: flagBreakLease, Usage: "with --state-backend cluster: take the leases of the renames the command changes even while another holder has them (recorded in the audit log)"},
-		},
-		Before: func(c *cli.Context) error {
-			if _, err := output.ParseFormat(c.String(flagOutput)); err != nil {
-				return err
-			}
-			return nil
-		},
-		After: releaseOperator,
+		Flags:                globalFlags(true),
+		Action:               rootAction,
+		Before:               checkOutputFormat,
+		After:                releaseOperator,
 		Commands: []*cli.Command{
 			versionCommand(),
 			demoCommand(),
@@ -85,6 +60,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			completionCommand(),
 		},
 	}
+	setUpCommands(app)
+	return app
+}
+
+func init() {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and exit"}
+	cli.VersionPrinter = func(c *cli.Context) {
+		_, librdkafka := kafka.LibraryVersion()
+		fmt.Fprintf(c.App.Writer, "migrator %s (commit %s, built %s, %s, librdkafka %s)\n", version, commit, date, runtime.Version(), librdkafka)
+	}
+}
+
+// checkOutputFormat checks -o.
+func checkOutputFormat(c *cli.Context) error {
+	if _, err := output.ParseFormat(c.String(flagOutput)); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	return nil
 }
 
 // logger returns the process logger: info level, debug with --verbose.

@@ -7,6 +7,8 @@ package main
 import (
 	"errors"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/clusterstate"
 	"github.com/huleedu/topic-migrator/lifecycle"
@@ -78,12 +80,13 @@ func (e *usageError) Error() string { return e.msg }
 func exitCode(err error) int {
 	var ee *exitError
 	var ue *usageError
+	var ec cli.ExitCoder
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ec): // urfave/cli's only ExitCoder: help of an unknown command
 		return exitUsage
 	case errors.Is(err, state.ErrLocked), errors.Is(err, state.ErrOperatorBusy), errors.Is(err, clusterstate.ErrLeaseHeld):
 		return exitLocked
