@@ -98,6 +98,25 @@ func printer(c *cli.Context) output.Printer {
 	return output.Printer{Format: f, W: c.App.Writer}
 }
 
+// say prints a sentence for people: on stdout in the table format, on
+// stderr with -o json, whose stdout holds one JSON document only.
+func say(c *cli.Context, format string, args ...any) {
+	w := c.App.Writer
+	if printer(c).Format != output.Table {
+		w = c.App.ErrWriter
+	}
+	fmt.Fprintf(w, format, args...)
+}
+
+// printOrSay prints v as JSON with -o json, else the sentence.
+func printOrSay(c *cli.Context, v any, format string, args ...any) error {
+	if pr := printer(c); pr.Format != output.Table {
+		return pr.Print(v, nil, nil)
+	}
+	_, err := fmt.Fprintf(c.App.Writer, format, args...)
+	return err
+}
+
 // clientConfig builds the connection config from the global flags.
 func clientConfig(c *cli.Context) (clientconfig.Config, error) {
 	cfg := clientconfig.Config{BootstrapServers: c.String(flagBootstrap), Timeout: c.Duration(flagTimeout)}

@@ -166,8 +166,8 @@ func stateCommand() *cli.Command {
 				if err := cl.Push(c.Context, snap); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "pushed %d rename(s) and %d audit entries from %s to the cluster\n", len(snap.Renames), len(snap.Audit), c.Path(flagState))
-				return nil
+				return printOrSay(c, stateMoved{len(snap.Renames), len(snap.Audit), c.Path(flagState)},
+					"pushed %d rename(s) and %d audit entries from %s to the cluster\n", len(snap.Renames), len(snap.Audit), c.Path(flagState))
 			},
 		}, {
 			Name:      "pull",
@@ -190,11 +190,18 @@ func stateCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "pulled %d rename(s) and %d audit entries from the cluster into %s\n", len(snap.Renames), len(snap.Audit), path)
-				return nil
+				return printOrSay(c, stateMoved{len(snap.Renames), len(snap.Audit), path},
+					"pulled %d rename(s) and %d audit entries from the cluster into %s\n", len(snap.Renames), len(snap.Audit), path)
 			},
 		}},
 	}
+}
+
+// stateMoved is what state push and pull moved, for -o json.
+type stateMoved struct {
+	Renames      int    `json:"renames"`
+	AuditEntries int    `json:"audit_entries"`
+	State        string `json:"state"`
 }
 
 // syncRoutesWithCluster makes the bridge's routes read the cluster's

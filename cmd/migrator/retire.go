@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -46,8 +45,7 @@ func retireCommand() *cli.Command {
 			if res.DryRun {
 				verb = "safe to retire"
 			}
-			fmt.Fprintf(c.App.Writer, "%s: %s\n", verb, res.From)
-			return nil
+			return printOrSay(c, res, "%s: %s\n", verb, res.From)
 		},
 	}
 }

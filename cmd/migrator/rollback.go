@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
@@ -46,7 +44,7 @@ func rollbackCommand() *cli.Command {
 				if res.DryRun {
 					verb = "would roll back"
 				}
-				fmt.Fprintf(c.App.Writer, "%s %s from phase %s; reverse copy: %v; new topic %s\n", verb, res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
+				say(c, "%s %s from phase %s; reverse copy: %v; new topic %s\n", verb, res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
 			}
 			return err
 		},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -67,7 +66,7 @@ func cutoverSwapCommand() *cli.Command {
 				perr = printGroupMoves(c, nil, res.Groups, "offset on old", "offset on new")
 			}
 			if perr == nil && err == nil && !res.DryRun && res.Stop > 0 {
-				fmt.Fprintf(c.App.Writer, "swapped %s → %s; the stop took %s\n", res.From, res.To, res.Stop.Round(time.Millisecond))
+				say(c, "swapped %s → %s; the stop took %s\n", res.From, res.To, res.Stop.Round(time.Millisecond))
 			}
 			if err == nil {
 				err = perr
