@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -37,5 +38,27 @@ func TestExitUnreachable(t *testing.T) {
 	}
 	if strings.Contains(msg, "thrd:") || strings.Contains(msg, "\n") {
 		t.Errorf("message %q is not one clean line", msg)
+	}
+}
+
+// TestLintFailOn: the shipped map has warnings but no errors, so lint
+// exits 0; --fail-on warning makes warnings fail; an error fails both.
+func TestLintFailOn(t *testing.T) {
+	_, _, err := run(t, "--map", "../../rename-map.yaml", "lint")
+	if err != nil {
+		t.Errorf("lint of the shipped map: %v, want exit 0", err)
+	}
+	_, _, err = run(t, "--map", "../../rename-map.yaml", "lint", "--fail-on", "warning")
+	if exitCode(err) != exitFailure || !strings.Contains(fmt.Sprint(err), "0 error(s)") {
+		t.Errorf("lint --fail-on warning of the shipped map: %v (exit %d), want exit 1", err, exitCode(err))
+	}
+	_, _, err = run(t, "--map", "../../rename-map.yaml", "lint", "--fail-on", "info")
+	if exitCode(err) != exitUsage {
+		t.Errorf("lint --fail-on info: %v (exit %d), want exit %d", err, exitCode(err), exitUsage)
+	}
+	chain := writeFile(t, "map.yaml", "version: 1\nrenames:\n  - {from: a.x.v1, to: a.y.v1}\n  - {from: a.y.v1, to: a.z.v1}\n")
+	_, _, err = run(t, "--map", chain, "lint")
+	if exitCode(err) != exitFailure || !strings.Contains(fmt.Sprint(err), "1 error(s)") {
+		t.Errorf("lint of a map with a chain: %v (exit %d), want exit 1 naming 1 error", err, exitCode(err))
 	}
 }
