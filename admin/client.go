@@ -57,7 +57,7 @@ func Connect(ctx context.Context, cfg clientconfig.Config, logger *slog.Logger) 
 	// consumers can forward librdkafka's logs to log/slog.
 	p, err := kafka.NewProducer(&cm)
 	if err != nil {
-		return nil, cfg.ScrubError(fmt.Errorf("kafka client config: %w", err))
+		return nil, cfg.ScrubError(cfg.ExplainError(fmt.Errorf("kafka client config: %w", err)))
 	}
 	a, err := kafka.NewAdminClientFromProducer(p)
 	if err != nil {
