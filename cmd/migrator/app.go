@@ -117,7 +117,9 @@ func printOrSay(c *cli.Context, v any, format string, args ...any) error {
 	return err
 }
 
-// clientConfig builds the connection config from the global flags.
+// clientConfig builds the connection config from the global flags. It
+// checks the files --command-config names and warns, once, about the
+// Java-only settings it skips.
 func clientConfig(c *cli.Context) (clientconfig.Config, error) {
 	cfg := clientconfig.Config{BootstrapServers: c.String(flagBootstrap), Timeout: c.Duration(flagTimeout)}
 	if path := c.Path(flagCommandConfig); path != "" {
@@ -125,16 +127,33 @@ func clientConfig(c *cli.Context) (clientconfig.Config, error) {
 		if err != nil {
 			return cfg, err
 		}
+		if err := props.CheckFiles(); err != nil {
+			return cfg, err
+		}
+		if c.App.Metadata == nil {
+			c.App.Metadata = map[string]any{}
+		}
+		if _, warned := c.App.Metadata[metaSkippedWarned]; !warned {
+			c.App.Metadata[metaSkippedWarned] = true
+			for _, s := range props.Skipped() {
+				logger(c).Warn(fmt.Sprintf("%s: %s is a Java client setting librdkafka does not have; skipped", props.Where(s.Key), s.Key))
+			}
+		}
 		cfg.Properties = props
 	}
 	return cfg, nil
 }
+
+const metaSkippedWarned = "skipped-settings-warned"
 
 // connect opens an admin connection from the global flags.
 func connect(c *cli.Context) (*admin.Client, error) {
 	cfg, err := clientConfig(c)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Bootstrap() == "" {
+		return nil, &usageError{msg: clientconfig.ErrNoBootstrap.Error(), err: clientconfig.ErrNoBootstrap}
 	}
 	return admin.Connect(c.Context, cfg, logger(c))
 }

@@ -35,7 +35,7 @@ func applyCommand() *cli.Command {
 					return err
 				}
 			}
-			use := stateToChange
+			use := stateToCreate
 			if opts.DryRun {
 				use = stateNone
 			}

@@ -148,7 +148,7 @@ func stateCommand() *cli.Command {
 			UsageText: "migrator -b kafka:9092 --state migrator.db state push",
 			Action: func(c *cli.Context) error {
 				if !fileExists(c.Path(flagState)) {
-					return fmt.Errorf("state push: no state file at %s", c.Path(flagState))
+					return fmt.Errorf("state push: %s", noState(c.Path(flagState)))
 				}
 				st, err := openState(c)
 				if err != nil {

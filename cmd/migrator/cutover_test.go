@@ -90,9 +90,7 @@ func TestCutoverConsumersExact(t *testing.T) {
 func TestCutoverRefusesActiveGroup(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		const src, dst = "busy.old_name.v1", "busy.new.name.v1"
-		c.CreateTopic(t, src, 1, nil)
-		c.CreateTopic(t, dst, 1, nil)
-		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		mapFile, stateFile := appliedRename(t, c, src, dst, 1)
 		produceNumbered(t, c, src, 1, 0, 5)
 		cons, err := kafka.NewConsumer(c.ConfigMap(kafka.ConfigMap{"group.id": "busy", "client.id": "busy-worker", "auto.offset.reset": "earliest"}))
 		if err != nil {
@@ -110,9 +108,12 @@ func TestCutoverRefusesActiveGroup(t *testing.T) {
 				break
 			}
 		}
-		_, _, err = run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", filepath.Join(t.TempDir(), "s.db"), "cutover", "consumers", "--rename", src, "--group", "busy")
+		_, _, err = run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--rename", src, "--group", "busy")
 		if err == nil || !strings.Contains(err.Error(), "consumer group has active members: group busy: busy-worker") {
 			t.Fatalf("err = %v, want the active member named", err)
+		}
+		if exitCode(err) != exitRefused {
+			t.Errorf("exit code %d, want %d (refused by a safety check)", exitCode(err), exitRefused)
 		}
 	})
 }

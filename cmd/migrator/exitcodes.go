@@ -70,10 +70,14 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// usageError is a wrong command line.
-type usageError struct{ msg string }
+// usageError is a wrong command line; err, when set, is what it wraps.
+type usageError struct {
+	msg string
+	err error
+}
 
 func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return e.err }
 
 // exitCode maps an error to the process exit code: a code the command
 // chose, else the code of the error's kind, else 1.

@@ -213,14 +213,14 @@ var undefinedFlagRE = regexp.MustCompile(`flag provided but not defined: -+(\S+)
 // onUsageError turns a flag parsing error into a usage error that names
 // the close flag for a typo.
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	where := "migrator"
-	if c.Command != nil && c.Command.Name != "" {
-		where = strings.TrimSpace(c.Command.FullName())
+	where, help := "", "migrator --help"
+	if p := commandPath(c); p != "" {
+		where, help = p+": ", "migrator "+p+" --help"
 	}
-	msg := fmt.Sprintf("%s: %v", where, err)
+	msg := where + err.Error()
 	if m := undefinedFlagRE.FindStringSubmatch(err.Error()); m != nil {
 		flags := c.App.Flags
-		if c.Command != nil && c.Command.Name != "" {
+		if where != "" {
 			flags = c.Command.Flags
 		}
 		var names []string
@@ -229,11 +229,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 				names = append(names, dashed(n))
 			}
 		}
-		help := "migrator --help"
-		if where != "migrator" {
-			help = "migrator " + where + " --help"
-		}
-		msg = fmt.Sprintf("%s: unknown flag %s%s (%s lists the flags)", where, dashed(m[1]), suggest(dashed(m[1]), names), help)
+		msg = fmt.Sprintf("%sunknown flag %s%s (%s lists the flags)", where, dashed(m[1]), suggest(dashed(m[1]), names), help)
 	}
 	return &usageError{msg: msg}
 }
@@ -289,6 +285,17 @@ func distance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
+}
+
+// commandPath is the command as typed, without flags: "cutover swap".
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }
 
 // dashed is a flag name as typed: -o, --output.
