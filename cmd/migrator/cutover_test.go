@@ -39,7 +39,7 @@ func TestCutoverConsumersExact(t *testing.T) {
 		c.CommitOffsets(t, "reader", src, stopped)
 		cl := c.Admin(t)
 
-		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "json", "cutover", "consumers", "--rename", src, "--group", "reader")
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "json", "cutover", "consumers", "--yes", "--rename", src, "--group", "reader")
 		if err != nil {
 			t.Fatalf("cutover: %v\n%s", err, out)
 		}
@@ -108,7 +108,7 @@ func TestCutoverRefusesActiveGroup(t *testing.T) {
 				break
 			}
 		}
-		_, _, err = run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--rename", src, "--group", "busy")
+		_, _, err = run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--yes", "--rename", src, "--group", "busy")
 		if err == nil || !strings.Contains(err.Error(), "consumer group has active members: group busy: busy-worker") {
 			t.Fatalf("err = %v, want the active member named", err)
 		}
@@ -133,7 +133,7 @@ func TestCutoverResumesAfterCrash(t *testing.T) {
 		}
 		commitOffsets(t, c, "app", src, map[int32]int64{0: 9})
 		var dry []lifecycle.GroupCutover
-		if err := json.Unmarshal([]byte(must("-o", "json", "cutover", "consumers", "--rename", src, "--group", "app", "--dry-run")), &dry); err != nil || len(dry) != 1 {
+		if err := json.Unmarshal([]byte(must("-o", "json", "cutover", "consumers", "--yes", "--rename", src, "--group", "app", "--dry-run")), &dry); err != nil || len(dry) != 1 {
 			t.Fatalf("dry run: %v", err)
 		}
 		want := dry[0].Translations[0].NewOffset
@@ -148,7 +148,7 @@ func TestCutoverResumesAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		must("cutover", "consumers", "--rename", src, "--all-groups")
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
 		committed, err := c.Admin(t).GroupOffsets(ctx, "app")
 		if err != nil {
 			t.Fatal(err)
@@ -174,7 +174,7 @@ func TestCutoverWaitsForTheBridge(t *testing.T) {
 		mustCLI(t, c, mapFile, stateFile)("apply", "--yes")
 		produceNumbered(t, c, src, 1, 0, 10)
 		commitOffsets(t, c, "app", src, map[int32]int64{0: 8})
-		args := []string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--rename", src, "--group", "app"}
+		args := []string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--yes", "--rename", src, "--group", "app"}
 		if _, _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "group app is at waitcut.old_name.v1/0 offset 8 but the bridge has copied only up to 0") {
 			t.Fatalf("err = %v, want a refusal naming the bridge's progress", err)
 		}

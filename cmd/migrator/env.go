@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,16 +197,39 @@ func releaseOperator(c *cli.Context) error {
 	return nil
 }
 
-// confirm asks on a terminal; elsewhere it refuses, so that scripts must
-// say --yes.
+// yesFlag is the --yes flag of a command that changes something.
+func yesFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not show what will change and ask; needed when not run from a terminal"}
+}
+
+// terminalInput is where confirmations are read, and whether it is a
+// terminal (tests replace it).
+var terminalInput = func() (io.Reader, bool) { return os.Stdin, isatty.IsTerminal(os.Stdin.Fd()) }
+
+// mustAsk reports whether the command has to show what it will change and
+// ask (neither --yes nor --dry-run). Off a terminal it cannot ask: that is
+// a usage error, found before anything is done.
+func mustAsk(c *cli.Context) (bool, error) {
+	if c.Bool("yes") || c.Bool("dry-run") {
+		return false, nil
+	}
+	if _, tty := terminalInput(); !tty {
+		return false, &usageError{msg: fmt.Sprintf("%s changes the cluster or the state: it needs --yes (-y) when not run from a terminal", commandPath(c))}
+	}
+	return true, nil
+}
+
+// confirm asks question on a terminal; elsewhere it refuses, so that
+// scripts must say --yes. What will change was shown before.
 func confirm(c *cli.Context, question string) error {
-	if !isatty.IsTerminal(os.Stdin.Fd()) {
-		return fmt.Errorf("%s needs --yes when not run from a terminal", c.Command.Name)
+	in, tty := terminalInput()
+	if !tty {
+		return &usageError{msg: fmt.Sprintf("%s needs --yes (-y) when not run from a terminal", commandPath(c))}
 	}
 	fmt.Fprintf(c.App.ErrWriter, "%s [y/N] ", question)
-	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	answer, _ := bufio.NewReader(in).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return fmt.Errorf("%s: not confirmed", c.Command.Name)
+		return fmt.Errorf("%s: not confirmed; nothing changed", commandPath(c))
 	}
 	return nil
 }

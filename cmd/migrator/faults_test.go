@@ -252,7 +252,7 @@ func TestFaultTwoOperators(t *testing.T) {
 		if err := waitProcess(mirror, 2*time.Minute); err != nil {
 			t.Fatalf("mirror: %v", err)
 		}
-		both("cutover", "consumers", "--rename", src, "--group", "twoops-readers", "--bridge-group", "topic-migrator-bridge")
+		both("cutover", "consumers", "--yes", "--rename", src, "--group", "twoops-readers", "--bridge-group", "topic-migrator-bridge")
 
 		st, err := state.Open(stateFile, state.Options{})
 		if err != nil {

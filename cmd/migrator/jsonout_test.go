@@ -74,9 +74,9 @@ func TestEveryCommandJSON(t *testing.T) {
 	}
 	run(false, "drain", "--rename", src, "--timeout", "30s")
 	run(false, "verify", "--rename", src)
-	run(false, "cutover", "consumers", "--rename", src, "--all-groups", "--dry-run")
-	run(false, "cutover", "consumers", "--rename", src, "--all-groups")
-	run(false, "cutover", "producers", "--rename", src)
+	run(false, "cutover", "consumers", "--yes", "--rename", src, "--all-groups", "--dry-run")
+	run(false, "cutover", "consumers", "--yes", "--rename", src, "--all-groups")
+	run(false, "cutover", "producers", "--yes", "--rename", src)
 	run(false, "history")
 	run(false, "retire", "--rename", src, "--dry-run", "--force", "--reason", "a test")
 	run(false, "rollback", "--rename", src, "--dry-run")

@@ -30,8 +30,8 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
 		}
 		commitOffsets(t, c, "app", src, map[int32]int64{0: 30, 1: 10})
-		must("cutover", "consumers", "--rename", src, "--all-groups")
-		must("cutover", "producers", "--rename", src)
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
+		must("cutover", "producers", "--yes", "--rename", src)
 
 		// New producers write to the new topic; the app processed two of them on p0.
 		direct := dst
@@ -137,7 +137,7 @@ func TestRollbackFromConsumersCut(t *testing.T) {
 		}
 		before := map[int32]int64{0: 17, 1: 25}
 		commitOffsets(t, c, "app", src, before)
-		must("cutover", "consumers", "--rename", src, "--all-groups")
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
 		st, _ := state.Open(stateFile, state.Options{})
 		if rec, _, _ := st.Rename(ctx, src); rec.Phase != state.PhaseConsumersCut {
 			t.Fatalf("phase %s, want consumers-cut", rec.Phase)

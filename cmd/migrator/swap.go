@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -29,20 +30,19 @@ func cutoverSwapCommand() *cli.Command {
 			&cli.StringFlag{Name: "swap-group", Value: lifecycle.DefaultSwapGroup, Usage: "consumer group of the staging → new copy"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Minute, Usage: "how long to wait for a running bridge to catch up"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the preconditions and list the steps, change nothing"},
-			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation (the old topic is deleted)"},
+			yesFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if !c.Bool("dry-run") && !c.Bool("yes") {
-				if err := confirm(c, "Delete "+c.String("rename")+" and recreate it under its new name?"); err != nil {
-					return err
-				}
+			ask, err := mustAsk(c)
+			if err != nil {
+				return err
 			}
 			env, done, err := newEnv(c, stateToChange)
 			if err != nil {
 				return err
 			}
 			defer done()
-			res, err := lifecycle.Swap(c.Context, env, lifecycle.SwapOptions{
+			opts := lifecycle.SwapOptions{
 				Rename: c.String("rename"), SwapGroup: c.String("swap-group"),
 				QuietFor: c.Duration("quiet-for"), DrainTimeout: c.Duration("drain-timeout"), DryRun: c.Bool("dry-run"),
 				Progress: func(step, detail string) {
@@ -51,7 +51,23 @@ func cutoverSwapCommand() *cli.Command {
 					}
 					env.Log.Info("swap", "rename", c.String("rename"), "doing", detail)
 				},
-			})
+			}
+			if ask {
+				preview := opts
+				preview.DryRun = true
+				res, err := lifecycle.Swap(c.Context, env, preview)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "the swap will replace %s by %s on %s, in these steps:\n", res.From, res.To, c.String(flagBootstrap))
+				for _, s := range res.Steps {
+					fmt.Fprintf(c.App.ErrWriter, "  %s: %s\n", s.Step, orElse(s.Detail, s.Outcome))
+				}
+				if err := confirm(c, "Delete "+res.From+" and recreate it as "+res.To+"?"); err != nil {
+					return err
+				}
+			}
+			res, err := lifecycle.Swap(c.Context, env, opts)
 			if res == nil {
 				return err
 			}

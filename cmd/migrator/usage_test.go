@@ -30,7 +30,7 @@ func TestGlobalFlagsAfterTheCommand(t *testing.T) {
 		}
 	}
 	// A subcommand takes them too.
-	_, _, err := run(t, "cutover", "producers", "--rename", "anywhere.a.v1", "-b", c.Bootstrap, "--map", mapFile, "--state", t.TempDir()+"/none.db", "--dry-run")
+	_, _, err := run(t, "cutover", "producers", "--yes", "--rename", "anywhere.a.v1", "-b", c.Bootstrap, "--map", mapFile, "--state", t.TempDir()+"/none.db", "--dry-run")
 	if err != nil && strings.Contains(err.Error(), "flag provided but not defined") {
 		t.Errorf("cutover producers with global flags after it: %v", err)
 	}
