@@ -98,7 +98,7 @@ func cutoverProducersCommand() *cli.Command {
 		Name:  "producers",
 		Usage: "record that producers now write to the new topic; status then reports stray writes to the old one",
 		UsageText: "migrator cutover producers --rename huleedu.commands.batch.pipeline.v1\n" +
-			"migrator -b kafka:9092 drain --rename huleedu.commands.batch.pipeline.v1 && deploy-new-producers && migrator cutover producers --rename ...",
+			"migrator -b kafka:9092 drain --rename huleedu.commands.batch.pipeline.v1 && deploy-new-producers && migrator cutover producers --rename ... --yes   # a script: no terminal to ask on",
 		Flags: []cli.Flag{
 			renameFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show, change nothing"},
