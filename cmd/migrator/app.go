@@ -99,7 +99,7 @@ func printer(c *cli.Context) output.Printer {
 }
 
 // say prints a sentence for people: on stdout in the table format, on
-// stderr with -o json, whose stdout holds one JSON document only.
+// stderr with -o json or yaml, whose stdout holds one document only.
 func say(c *cli.Context, format string, args ...any) {
 	w := c.App.Writer
 	if printer(c).Format != output.Table {
@@ -108,7 +108,8 @@ func say(c *cli.Context, format string, args ...any) {
 	fmt.Fprintf(w, format, args...)
 }
 
-// printOrSay prints v as JSON with -o json, else the sentence.
+// printOrSay prints v as JSON (YAML) with -o json (yaml), else the
+// sentence.
 func printOrSay(c *cli.Context, v any, format string, args ...any) error {
 	if pr := printer(c); pr.Format != output.Table {
 		return pr.Print(v, nil, nil)

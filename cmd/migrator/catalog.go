@@ -15,7 +15,7 @@ import (
 func catalogCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "catalog",
-		Usage: "generate the event catalog (Markdown, or JSON with -o json) from the map and the cluster",
+		Usage: "generate the event catalog (Markdown, or JSON or YAML with -o json, -o yaml) from the map and the cluster",
 		UsageText: "migrator -b kafka:9092 catalog --out docs/event-catalog.md\n" +
 			"migrator catalog          # without a cluster: retention is left out",
 		Flags: []cli.Flag{
@@ -36,9 +36,9 @@ func catalogCommand() *cli.Command {
 			}
 			cat := plan.MakeCatalog(m, snap)
 			doc := cat.Markdown()
-			if printer(c).Format == output.JSON {
+			if f := printer(c).Format; f != output.Table {
 				var b bytes.Buffer
-				if err := (output.Printer{Format: output.JSON, W: &b}).Print(cat, nil, nil); err != nil {
+				if err := (output.Printer{Format: f, W: &b}).Print(cat, nil, nil); err != nil {
 					return err
 				}
 				doc = b.String()

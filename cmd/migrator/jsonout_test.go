@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/huleedu/topic-migrator/kafkatest"
 )
 
@@ -83,4 +85,27 @@ func TestEveryCommandJSON(t *testing.T) {
 	run(false, "cutover", "swap", "--rename", swapSrc, "--dry-run", "--quiet-for", "10ms")
 	run(false, "cutover", "swap", "--rename", swapSrc, "--yes", "--quiet-for", "10ms")
 	run(false, "rollback", "--rename", src, "--yes")
+
+	// -o yaml: the same document as YAML.
+	for _, args := range [][]string{{"status"}, {"plan"}, {"history"}, {"catalog"}, {"rollback", "--rename", src, "--dry-run"}} {
+		var out, errOut bytes.Buffer
+		full := append([]string{"migrator", "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "yaml"}, args...)
+		if err := newApp(&out, &errOut).Run(full); err != nil {
+			t.Fatalf("%v -o yaml: %v\n%s", args, err, errOut.String())
+		}
+		var docs int
+		dec := yaml.NewDecoder(&out)
+		for {
+			var v any
+			if err := dec.Decode(&v); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("%v -o yaml: not YAML: %v", args, err)
+			}
+			docs++
+		}
+		if docs != 1 {
+			t.Errorf("%v -o yaml: %d YAML documents on stdout, want 1", args, docs)
+		}
+	}
 }

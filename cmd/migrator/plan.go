@@ -68,7 +68,7 @@ func planCommand() *cli.Command {
 // printPlan prints a plan: JSON, or a renames table, a findings table and
 // a summary line.
 func printPlan(pr output.Printer, p *plan.Plan) error {
-	if pr.Format == output.JSON {
+	if pr.Format != output.Table {
 		return pr.Print(p, nil, nil)
 	}
 	var rows [][]string

@@ -78,7 +78,7 @@ func cutoverSwapCommand() *cli.Command {
 				}
 				return rows
 			})
-			if perr == nil && len(res.Groups) > 0 && printer(c).Format != output.JSON {
+			if perr == nil && len(res.Groups) > 0 && printer(c).Format == output.Table {
 				perr = printGroupMoves(c, nil, res.Groups, "offset on old", "offset on new")
 			}
 			if perr == nil && err == nil && !res.DryRun && res.Stop > 0 {

@@ -78,7 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"cutover"}, `cutover: name a subcommand`},
 		{[]string{"retire", "--yes"}, `retire: --rename is required`},
 		{[]string{"cutover", "swap", "--yes"}, `cutover swap: --rename is required`},
-		{[]string{"status", "-o", "xml"}, `output format "xml" is not table or json`},
+		{[]string{"status", "-o", "xml"}, `output format "xml" is not table, json or yaml`},
 		{[]string{"help", "plna"}, `No help topic for 'plna'`},
 	} {
 		out, _, err := run(t, c.args...)
