@@ -142,6 +142,9 @@ func (c *Client) Ping(ctx context.Context) error {
 	select {
 	case e := <-authErr:
 		return c.authenticationFailed(e)
+	default:
+	}
+	select {
 	case e := <-down:
 		if err != nil {
 			return c.cfg.ScrubError(fmt.Errorf("%w at %s: %s", ErrUnreachable, c.cfg.Bootstrap(), c.cause(e.Error())))
