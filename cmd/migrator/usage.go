@@ -84,15 +84,17 @@ func setUpCommands(app *cli.App) {
 		for _, cmd := range cmds {
 			path := strings.TrimSpace(parent + " " + cmd.Name)
 			required := takeRequired(cmd.Flags)
+			var copies []string
 			for _, f := range globalFlags(false) {
 				if !definesAny(cmd.Flags, f.Names()) {
 					cmd.Flags = append(cmd.Flags, f)
+					copies = append(copies, f.Names()[0])
 				}
 			}
 			cmd.OnUsageError = onUsageError
 			before := cmd.Before
 			cmd.Before = func(c *cli.Context) error {
-				if err := inheritGlobals(c); err != nil {
+				if err := inheritGlobals(c, copies); err != nil {
 					return err
 				}
 				for _, f := range required {
@@ -155,13 +157,13 @@ func definesAny(flags []cli.Flag, names []string) bool {
 	return false
 }
 
-// inheritGlobals gives a command's copies of the global flags the value
-// given before the command (or by the environment), unless the flag was
-// given after the command, which wins. It then checks -o.
-func inheritGlobals(c *cli.Context) error {
-	for _, f := range globalFlags(false) {
-		name := f.Names()[0]
-		if !definesAny(c.Command.Flags, []string{name}) || c.IsSet(name) {
+// inheritGlobals gives a command's copies of the global flags (named by
+// copies) the value given before the command (or by the environment),
+// unless the flag was given after the command, which wins. It then
+// checks -o.
+func inheritGlobals(c *cli.Context, copies []string) error {
+	for _, name := range copies {
+		if c.IsSet(name) {
 			continue
 		}
 		for _, up := range c.Lineage()[1:] {

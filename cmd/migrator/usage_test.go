@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/kafkatest"
 )
@@ -109,5 +113,23 @@ func TestSuggest(t *testing.T) {
 		if (want == "") != (got == "") || !strings.Contains(got, want) {
 			t.Errorf("suggest(%q) = %q, want %q", word, got, want)
 		}
+	}
+}
+
+// TestOwnFlagNotOverwrittenByGlobal: drain's own --timeout (how long to
+// wait) is not the global --timeout given before the command.
+func TestOwnFlagNotOverwrittenByGlobal(t *testing.T) {
+	var got time.Duration
+	app := newApp(io.Discard, io.Discard)
+	for _, cmd := range app.Commands {
+		if cmd.Name == "drain" {
+			cmd.Action = func(c *cli.Context) error { got = c.Duration("timeout"); return nil }
+		}
+	}
+	if err := app.Run([]string{"migrator", "--timeout", "7s", "drain", "--rename", "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got != 10*time.Minute {
+		t.Errorf("drain --timeout = %s, want its own default 10m, not the global 7s", got)
 	}
 }
