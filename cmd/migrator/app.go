@@ -122,7 +122,7 @@ func printOrSay(c *cli.Context, v any, format string, args ...any) error {
 // checks the files --command-config names and warns, once, about the
 // Java-only settings it skips.
 func clientConfig(c *cli.Context) (clientconfig.Config, error) {
-	cfg := clientconfig.Config{BootstrapServers: c.String(flagBootstrap), Timeout: c.Duration(flagTimeout)}
+	cfg := clientconfig.Config{BootstrapServers: c.String(flagBootstrap), Timeout: globalDuration(c, flagTimeout)}
 	if path := c.Path(flagCommandConfig); path != "" {
 		props, err := clientconfig.LoadProperties(path)
 		if err != nil {

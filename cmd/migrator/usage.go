@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -176,6 +177,20 @@ func inheritGlobals(c *cli.Context, copies []string) error {
 		}
 	}
 	return checkOutputFormat(c)
+}
+
+// globalDuration is the global duration flag name, also in a command
+// that has a flag of that name of its own (drain's --timeout is how long
+// to wait; the global one bounds each call to the cluster).
+func globalDuration(c *cli.Context, name string) time.Duration {
+	for _, f := range c.Command.Flags {
+		if d, ok := f.(*cli.DurationFlag); ok && d.Name == name && d.Category != globalCategory {
+			if parent := c.Lineage(); len(parent) > 1 {
+				return parent[1].Duration(name) // looked up from there upwards
+			}
+		}
+	}
+	return c.Duration(name)
 }
 
 // unknownSubcommand is the action of a command that only groups

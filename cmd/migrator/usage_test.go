@@ -119,17 +119,20 @@ func TestSuggest(t *testing.T) {
 // TestOwnFlagNotOverwrittenByGlobal: drain's own --timeout (how long to
 // wait) is not the global --timeout given before the command.
 func TestOwnFlagNotOverwrittenByGlobal(t *testing.T) {
-	var got time.Duration
+	var got, global time.Duration
 	app := newApp(io.Discard, io.Discard)
 	for _, cmd := range app.Commands {
 		if cmd.Name == "drain" {
-			cmd.Action = func(c *cli.Context) error { got = c.Duration("timeout"); return nil }
+			cmd.Action = func(c *cli.Context) error {
+				got, global = c.Duration("timeout"), globalDuration(c, flagTimeout)
+				return nil
+			}
 		}
 	}
 	if err := app.Run([]string{"migrator", "--timeout", "7s", "drain", "--rename", "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if got != 10*time.Minute {
-		t.Errorf("drain --timeout = %s, want its own default 10m, not the global 7s", got)
+	if got != 10*time.Minute || global != 7*time.Second {
+		t.Errorf("drain --timeout = %s and the global timeout %s, want its own default 10m and the global 7s", got, global)
 	}
 }
