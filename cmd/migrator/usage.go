@@ -247,8 +247,25 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 			}
 		}
 		msg = fmt.Sprintf("%sunknown flag %s%s (%s lists the flags)", where, dashed(m[1]), suggest(dashed(m[1]), names), help)
+		if owners := flagOwners(c.App.Commands, m[1]); where == "" && len(owners) > 0 {
+			msg = fmt.Sprintf("unknown flag %s before the command: it is a flag of %s; put it after the command", dashed(m[1]), strings.Join(owners, ", "))
+		}
 	}
 	return &usageError{msg: msg}
+}
+
+// flagOwners names the commands (and subcommands) that have flag name.
+func flagOwners(cmds []*cli.Command, name string) []string {
+	var out []string
+	for _, cmd := range cmds {
+		if definesAny(cmd.Flags, []string{name}) {
+			out = append(out, cmd.Name)
+		}
+		for _, sub := range flagOwners(cmd.Subcommands, name) {
+			out = append(out, cmd.Name+" "+sub)
+		}
+	}
+	return out
 }
 
 // suggest returns "; did you mean X?" for the candidate closest to word,
