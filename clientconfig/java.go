@@ -42,8 +42,9 @@ type Skipped struct {
 // file order, for a warning naming each.
 func (p *Properties) Skipped() []Skipped {
 	var out []Skipped
+	_, truststore := p.Get("ssl.truststore.location")
 	for _, k := range p.Keys() {
-		if javaClientOnly[k] {
+		if javaClientOnly[k] && !(k == "ssl.truststore.type" && truststore) {
 			out = append(out, Skipped{Key: k, Line: p.lines[k]})
 		}
 	}

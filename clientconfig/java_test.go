@@ -28,6 +28,10 @@ func TestJavaOnlySettingsAreSkipped(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("skipped:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// With a truststore, its type is used (translated), not skipped.
+	if s := mustProps(t, "ssl.truststore.type=PEM\nssl.truststore.location=/ca.pem\n").Skipped(); len(s) != 0 {
+		t.Errorf("skipped %v, want nothing", s)
+	}
 	m, err := Config{Properties: p}.ConfigMap(nil)
 	if err != nil {
 		t.Fatal(err)
