@@ -124,3 +124,28 @@ func TestYesOnEveryCommandThatChanges(t *testing.T) {
 		t.Errorf("command %s not found", name)
 	}
 }
+
+// TestSwapShowsStepsBeforeAsking: cutover swap lists its steps, then
+// asks; "n" leaves the old topic alone.
+func TestSwapShowsStepsBeforeAsking(t *testing.T) {
+	c := kafkatest.NewFake(t)
+	const src, dst = "asks.delivery_failed.v1", "asks.delivery.failed.v1"
+	c.CreateTopic(t, src, 1, nil)
+	mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s, strategy: swap}\n", src, dst))
+	stateFile := filepath.Join(t.TempDir(), "s.db")
+	mustCLI(t, c, mapFile, stateFile)("apply", "--yes")
+	onTerminal(t, "n\n")
+	_, stderr, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "swap", "--rename", src, "--quiet-for", "10ms")
+	if err == nil || !strings.Contains(err.Error(), "not confirmed") {
+		t.Errorf("swap answered n: %v\n%s", err, stderr)
+	}
+	steps := strings.Index(stderr, "the swap will replace "+src+" by "+dst)
+	ask := strings.Index(stderr, "Delete "+src+" and recreate it as "+dst+"? [y/N]")
+	if steps < 0 || ask < steps || !strings.Contains(stderr, "  old-deleted: would do") {
+		t.Errorf("the steps were not listed before the question:\n%s", stderr)
+	}
+	snap, err := c.Admin(t).Describe(context.Background(), admin.DescribeOptions{})
+	if err != nil || snap.Topics[src] == nil {
+		t.Errorf("a declined swap deleted %s (%v)", src, err)
+	}
+}

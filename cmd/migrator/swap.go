@@ -55,6 +55,7 @@ func cutoverSwapCommand() *cli.Command {
 			if ask {
 				preview := opts
 				preview.DryRun = true
+				preview.QuietFor = 0 // the swap itself waits for the quiet period, once
 				res, err := lifecycle.Swap(c.Context, env, preview)
 				if err != nil {
 					return err
