@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
@@ -55,7 +57,7 @@ func Connect(ctx context.Context, cfg clientconfig.Config, logger *slog.Logger) 
 	// consumers can forward librdkafka's logs to log/slog.
 	p, err := kafka.NewProducer(&cm)
 	if err != nil {
-		return nil, cfg.ScrubError(fmt.Errorf("kafka client config: %w", err))
+		return nil, cfg.ScrubError(cfg.ExplainError(fmt.Errorf("kafka client config: %w", err)))
 	}
 	a, err := kafka.NewAdminClientFromProducer(p)
 	if err != nil {
@@ -74,32 +76,61 @@ func Connect(ctx context.Context, cfg clientconfig.Config, logger *slog.Logger) 
 // refuses the client's SASL credentials.
 var ErrAuthentication = errors.New("SASL authentication failed")
 
+// ErrUnreachable is returned (wrapped) by Connect when no broker of the
+// cluster could be reached: nothing listens, the name does not resolve,
+// the TLS handshake fails, or nothing answers within the timeout.
+var ErrUnreachable = errors.New("cannot reach Kafka")
+
+// DownGrace is how long Connect keeps trying after every bootstrap
+// broker refused the connection (or its name did not resolve) before it
+// gives up, well before the operation timeout: a broker restarting in
+// that time is still reached, one that is down is reported in seconds.
+const DownGrace = 3 * time.Second
+
 // Ping asks the cluster to describe itself, within the operation timeout.
 // Refused SASL credentials end it at once with ErrAuthentication rather
-// than after the timeout: librdkafka would retry them until then.
+// than after the timeout: librdkafka would retry them until then; brokers
+// that all refuse the connection end it after DownGrace.
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout())
 	defer cancel()
 	authErr := make(chan kafka.Error, 1)
+	down := make(chan kafka.Error, 1)
 	stop := make(chan struct{})
 	var watching sync.WaitGroup
 	watching.Add(1)
 	go func() {
 		defer watching.Done()
+		var grace <-chan time.Time
+		var lastDown kafka.Error
 		for {
 			select {
 			case <-stop:
+				return
+			case <-grace:
+				down <- lastDown
+				cancel()
 				return
 			case ev, ok := <-c.producer.Events():
 				if !ok {
 					return
 				}
-				if e, isErr := ev.(kafka.Error); isErr && e.Code() == kafka.ErrAuthentication {
+				e, isErr := ev.(kafka.Error)
+				switch {
+				case !isErr:
+				case e.Code() == kafka.ErrAuthentication:
 					select {
 					case authErr <- e:
 					default:
 					}
 					cancel()
+				case e.Code() == kafka.ErrAllBrokersDown || e.Code() == kafka.ErrResolve:
+					lastDown = e
+					if grace == nil {
+						grace = time.After(DownGrace)
+					}
+				case e.Code() == kafka.ErrTransport || e.Code() == kafka.ErrSsl:
+					lastDown = e
 				}
 			}
 		}
@@ -111,6 +142,13 @@ func (c *Client) Ping(ctx context.Context) error {
 	select {
 	case e := <-authErr:
 		return c.authenticationFailed(e)
+	default:
+	}
+	select {
+	case e := <-down:
+		if err != nil {
+			return c.cfg.ScrubError(fmt.Errorf("%w at %s: %s", ErrUnreachable, c.cfg.Bootstrap(), c.cause(e.Error())))
+		}
 	default:
 	}
 	if err == nil {
@@ -131,20 +169,50 @@ func (c *Client) authenticationFailed(e kafka.Error) error {
 		who += fmt.Sprintf(" (%v)", m)
 	}
 	return c.cfg.ScrubError(fmt.Errorf("Kafka at %s: %w%s: %s; check the user and password in --command-config (sasl.jaas.config, or sasl.username and sasl.password)",
-		c.cfg.Bootstrap(), ErrAuthentication, who, e.Error()))
+		c.cfg.Bootstrap(), ErrAuthentication, who, CleanCause(e.Error())))
 }
 
 // unreachable explains a failed call: the cluster could not be reached,
 // and the last connection error librdkafka logged says why.
 func (c *Client) unreachable(ctx context.Context, err error) error {
-	why := c.logs.lastError()
-	if why == "" {
-		why = err.Error()
-	}
+	why := c.cause(err.Error())
 	if ctx.Err() != nil || isTimeout(err) {
-		return c.cfg.ScrubError(fmt.Errorf("cannot reach Kafka at %s within %s: %s", c.cfg.Bootstrap(), c.cfg.OperationTimeout(), why))
+		return c.cfg.ScrubError(fmt.Errorf("%w at %s within %s: %s", ErrUnreachable, c.cfg.Bootstrap(), c.cfg.OperationTimeout(), why))
 	}
 	return c.cfg.ScrubError(fmt.Errorf("Kafka at %s: %s", c.cfg.Bootstrap(), why))
+}
+
+// cause is the last connection error librdkafka logged, or else fallback,
+// as one line without librdkafka's thread and broker prefixes.
+func (c *Client) cause(fallback string) string {
+	if why := c.logs.lastError(); why != "" {
+		return CleanCause(why)
+	}
+	return CleanCause(fallback)
+}
+
+var (
+	threadPrefixRE = regexp.MustCompile(`^\[thrd:[^\]]*\]: `)
+	brokerPrefixRE = regexp.MustCompile(`^\S+/(\d+|bootstrap): `)
+	stateSuffixRE  = regexp.MustCompile(` \(after \d+ms in state \w+(, \d+ identical error\(s\) suppressed)?\)$`)
+	suppressedRE   = regexp.MustCompile(` \(\d+ identical error\(s\) suppressed\)$`)
+)
+
+// CleanCause turns a librdkafka error line such as
+// "[thrd:host:9/bootstrap]: host:9/bootstrap: Connect to ipv4#127.0.0.1:9
+// failed: Connection refused (after 0ms in state CONNECT)" into its cause:
+// "Connect to 127.0.0.1:9 failed: Connection refused".
+func CleanCause(msg string) string {
+	msg = strings.TrimSpace(msg)
+	msg = threadPrefixRE.ReplaceAllString(msg, "")
+	msg = brokerPrefixRE.ReplaceAllString(msg, "")
+	msg = stateSuffixRE.ReplaceAllString(msg, "")
+	msg = suppressedRE.ReplaceAllString(msg, "")
+	msg = strings.NewReplacer("ipv4#", "", "ipv6#", "").Replace(msg)
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
 }
 
 func isTimeout(err error) bool {

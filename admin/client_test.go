@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -68,4 +69,36 @@ func TestDescribeCluster(t *testing.T) {
 			t.Errorf("cluster info = %+v", info)
 		}
 	})
+}
+
+// TestConnectRefusedFailsFast: nothing listening fails in seconds, not
+// after the operation timeout, with one line naming the cause.
+func TestConnectRefusedFailsFast(t *testing.T) {
+	addr := closedPort(t)
+	start := time.Now()
+	_, err := admin.Connect(context.Background(), clientconfig.Config{BootstrapServers: addr, Timeout: 30 * time.Second}, nil)
+	took := time.Since(start)
+	if !errors.Is(err, admin.ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+	want := "cannot reach Kafka at " + addr + ": Connect to " + addr + " failed: Connection refused"
+	if err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+	if took > admin.DownGrace+3*time.Second {
+		t.Errorf("took %s to report a refused connection", took)
+	}
+}
+
+func TestCleanCause(t *testing.T) {
+	for in, want := range map[string]string{
+		"[thrd:127.0.0.1:9/bootstrap]: 127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused (after 0ms in state CONNECT, 1 identical error(s) suppressed)": "Connect to 127.0.0.1:9 failed: Connection refused",
+		"sasl_ssl://kafka:9093/bootstrap: SSL handshake failed: certificate verify failed (after 12ms in state SSL_HANDSHAKE)":                                                      "SSL handshake failed: certificate verify failed",
+		"kafka:1/1: Failed to resolve 'kafka:1': Name or service not known (after 3ms in state CONNECT)":                                                                            "Failed to resolve 'kafka:1': Name or service not known",
+		"Local: Timed out": "Local: Timed out",
+	} {
+		if got := admin.CleanCause(in); got != want {
+			t.Errorf("CleanCause(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -51,6 +51,7 @@ var ErrNoBootstrap = errors.New("no Kafka bootstrap servers: set --bootstrap-ser
 var javaOnly = map[string]bool{
 	"sasl.jaas.config": true, "ssl.truststore.location": true, "ssl.truststore.password": true,
 	"ssl.truststore.type": true, "ssl.keystore.type": true, "ssl.truststore.certificates": true,
+	"ssl.keystore.key": true, "ssl.keystore.certificate.chain": true,
 	"bootstrap.servers": true,
 }
 
@@ -64,7 +65,7 @@ func (c Config) ConfigMap(extra kafka.ConfigMap) (kafka.ConfigMap, error) {
 	}
 	m := kafka.ConfigMap{"bootstrap.servers": bootstrap}
 	for _, k := range c.Properties.Keys() {
-		if javaOnly[k] {
+		if javaOnly[k] || javaClientOnly[k] {
 			continue
 		}
 		v, _ := c.Properties.Get(k)
@@ -95,7 +96,7 @@ func (c Config) translateJava(m kafka.ConfigMap) error {
 				opts[sub[1]] = strings.ReplaceAll(sub[2], `\"`, `"`)
 			}
 			if opts["username"] == "" {
-				return errors.New("command config: sasl.jaas.config has no username=\"...\" option")
+				return fmt.Errorf("%s: sasl.jaas.config has no username=\"...\" option", c.Properties.Where("sasl.jaas.config"))
 			}
 			if _, set := m["sasl.username"]; !set {
 				m["sasl.username"] = opts["username"]
@@ -104,21 +105,27 @@ func (c Config) translateJava(m kafka.ConfigMap) error {
 				m["sasl.password"] = opts["password"]
 			}
 		default:
-			return errors.New("command config: sasl.jaas.config: only PlainLoginModule and ScramLoginModule can be translated; set sasl.username and sasl.password (or the librdkafka sasl.oauthbearer.* settings) instead")
+			return fmt.Errorf("%s: sasl.jaas.config: only PlainLoginModule and ScramLoginModule can be translated; set sasl.username and sasl.password (or the librdkafka sasl.oauthbearer.* settings) instead", c.Properties.Where("sasl.jaas.config"))
 		}
 	}
 	if loc, ok := c.Properties.Get("ssl.truststore.location"); ok {
 		typ, _ := c.Properties.Get("ssl.truststore.type")
 		if !strings.EqualFold(typ, "PEM") {
-			return fmt.Errorf("command config: ssl.truststore.location %q is a Java %s truststore, which librdkafka cannot read; export the CA certificate as PEM and set ssl.ca.location (or set ssl.truststore.type=PEM)", loc, orDefault(typ, "JKS"))
+			return fmt.Errorf("%s: ssl.truststore.location %q is a Java %s truststore, which librdkafka cannot read; export the CA certificate as PEM and set ssl.ca.location (or set ssl.truststore.type=PEM)", c.Properties.Where("ssl.truststore.location"), loc, orDefault(typ, "JKS"))
 		}
 		m["ssl.ca.location"] = loc
 	}
 	if pem, ok := c.Properties.Get("ssl.truststore.certificates"); ok {
 		m["ssl.ca.pem"] = pem
 	}
+	if pem, ok := c.Properties.Get("ssl.keystore.key"); ok {
+		m["ssl.key.pem"] = pem
+	}
+	if pem, ok := c.Properties.Get("ssl.keystore.certificate.chain"); ok {
+		m["ssl.certificate.pem"] = pem
+	}
 	if typ, ok := c.Properties.Get("ssl.keystore.type"); ok && !strings.EqualFold(typ, "PKCS12") && !strings.EqualFold(typ, "PEM") {
-		return fmt.Errorf("command config: ssl.keystore.type %s is not readable by librdkafka; convert the keystore to PKCS12 or PEM (ssl.certificate.location and ssl.key.location)", typ)
+		return fmt.Errorf("%s: ssl.keystore.type %s is not readable by librdkafka; convert the keystore to PKCS12 or PEM (ssl.certificate.location and ssl.key.location)", c.Properties.Where("ssl.keystore.type"), typ)
 	}
 	return nil
 }
@@ -131,7 +138,7 @@ func orDefault(s, def string) string {
 }
 
 // secretKeyRE matches the names of settings whose values are secrets.
-var secretKeyRE = regexp.MustCompile(`(?i)(password|secret|jaas|token|credential|\.pem$|ssl\.key\.)`)
+var secretKeyRE = regexp.MustCompile(`(?i)(password|secret|jaas|token|credential|\.pem$|ssl\.key\.|keystore\.key$)`)
 
 // IsSecret reports whether the value of setting key must not be shown.
 func IsSecret(key string) bool { return secretKeyRE.MatchString(key) }

@@ -19,15 +19,17 @@ const (
 	Table Format = "table"
 	// JSON prints one JSON document for machines.
 	JSON Format = "json"
+	// YAML prints the JSON document as one YAML document.
+	YAML Format = "yaml"
 )
 
 // ParseFormat checks an -o value.
 func ParseFormat(s string) (Format, error) {
 	switch Format(s) {
-	case Table, JSON:
+	case Table, JSON, YAML:
 		return Format(s), nil
 	}
-	return "", fmt.Errorf("output format %q is not table or json", s)
+	return "", fmt.Errorf("output format %q is not table, json or yaml", s)
 }
 
 // Printer writes results in one format.
@@ -36,13 +38,16 @@ type Printer struct {
 	W      io.Writer
 }
 
-// Print writes v as JSON, or, in table format, the table rows gives.
-// rows is only called for the table format.
+// Print writes v as JSON (or YAML), or, in table format, the table rows
+// gives. rows is only called for the table format.
 func (p Printer) Print(v any, header []string, rows func() [][]string) error {
-	if p.Format == JSON {
+	switch p.Format {
+	case JSON:
 		enc := json.NewEncoder(p.W)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
+	case YAML:
+		return writeYAML(p.W, v)
 	}
 	return p.Table(header, rows())
 }

@@ -9,8 +9,9 @@ import (
 // Lint checks the seed's event contracts over the topics HuleEdu will have
 // once the map's renames are done: every event has a topic, every name
 // follows the naming rules (command pattern included), and every domain
-// has a reachable partition-key contract. topics are live topic names to
-// check as well (lint --cluster); nil checks the map alone.
+// has a reachable partition-key contract; and the map's own errors
+// (CheckMap: cycles, chains, colliding targets). topics are live topic
+// names to check as well (lint --cluster); nil checks the map alone.
 func Lint(m *RenameMap, topics []string) []Finding {
 	final := map[string]bool{}
 	if topics == nil {
@@ -30,7 +31,7 @@ func Lint(m *RenameMap, topics []string) []Finding {
 	for n := range final {
 		names = append(names, n)
 	}
-	return lint(m, names, nil)
+	return append(CheckMap(m), lint(m, names, nil)...)
 }
 
 // NewName returns the name topic has after the map's renames.

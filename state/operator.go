@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"syscall"
@@ -30,7 +31,13 @@ type Operator struct {
 // names the holder.
 func ClaimOperator(ctx context.Context, path, command string, wait time.Duration) (*Operator, error) {
 	name := path + ".lock"
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openShared(name, os.O_RDWR|os.O_CREATE, 0o660)
+	if errors.Is(err, fs.ErrPermission) {
+		// A lock file another operator created without group write
+		// access (an older migrator): a read-only descriptor can still
+		// be locked; the holder line is then left as it is.
+		f, err = os.Open(name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("operator lock %q: %w", name, err)
 	}

@@ -42,7 +42,7 @@ var (
 )
 
 // fileMode is the mode a new state file is created with, before the umask
-// (as os.Create does).
+// (as os.Create does); the group may then write it too (shareWithGroup).
 const fileMode os.FileMode = 0o666
 
 // Options configure a Store. The zero value is ready to use.
@@ -87,7 +87,7 @@ type Store struct {
 	replicaMu *sync.Mutex
 	journal   *journal
 
-	// openFile opens the file for bbolt; nil means os.OpenFile. Tests
+	// openFile opens the file for bbolt; Open sets openShared. Tests
 	// replace it to simulate a disk that fails writes.
 	openFile func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
@@ -117,6 +117,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.openFile == nil {
+		s.openFile = openShared
 	}
 	if s.actor == "" {
 		s.actor = defaultActor()

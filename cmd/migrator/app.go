@@ -1,17 +1,17 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/clientconfig"
-	"github.com/huleedu/topic-migrator/clusterstate"
 	"github.com/huleedu/topic-migrator/output"
-	"github.com/huleedu/topic-migrator/state"
 )
 
 // Set at build time with -ldflags "-X main.version=...".
@@ -21,37 +21,8 @@ var (
 	date    = "unknown"
 )
 
-// exitError carries a process exit code other than 1.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return 1
-}
-
-// Global flag names.
-const (
-	flagBootstrap     = "bootstrap-servers"
-	flagCommandConfig = "command-config"
-	flagState         = "state"
-	flagMap           = "map"
-	flagOutput        = "output"
-	flagVerbose       = "verbose"
-	flagTimeout       = "timeout"
-	flagLockTimeout   = "lock-timeout"
-)
-
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "migrator",
 		Usage: "rename Kafka topics on a live cluster, safely and reversibly",
 		Description: "migrator reads rename-map.yaml (old topic name → new name), plans the migration against the live\n" +
@@ -62,28 +33,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		// Errors are printed once, by main.
 		ExitErrHandler:       func(*cli.Context, error) {},
-		HideVersion:          true,
+		Version:              version,
 		EnableBashCompletion: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: flagBootstrap, Aliases: []string{"b"}, EnvVars: []string{"MIGRATOR_BOOTSTRAP_SERVERS"}, Usage: "Kafka bootstrap servers, `HOST:PORT[,...]`"},
-			&cli.PathFlag{Name: flagCommandConfig, Usage: "Java-style properties `FILE` of client settings (security.protocol, sasl.*, ssl.*), passed to librdkafka"},
-			&cli.PathFlag{Name: flagState, EnvVars: []string{"MIGRATOR_STATE"}, Value: "migrator.db", Usage: "bbolt state `FILE`"},
-			&cli.PathFlag{Name: flagMap, Value: "rename-map.yaml", Usage: "rename map `FILE`"},
-			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json"},
-			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "log debug details (librdkafka included) to stderr"},
-			&cli.DurationFlag{Name: flagTimeout, Value: clientconfig.DefaultTimeout, Usage: "give up on an unresponsive cluster after this long"},
-			&cli.DurationFlag{Name: flagLockTimeout, Value: state.DefaultLockTimeout, Usage: "wait this long for a state file another migrator process is writing"},
-			&cli.StringFlag{Name: flagStateBackend, EnvVars: []string{"MIGRATOR_STATE_BACKEND"}, Value: backendFile, Usage: "where the migration's state lives: file (the --state file) or cluster (topics migrator.state and migrator.audit in the cluster, the --state file its cache; runbooks/state-in-cluster.md)"},
-			&cli.DurationFlag{Name: flagLeaseTTL, EnvVars: []string{"MIGRATOR_LEASE_TTL"}, Value: clusterstate.DefaultLeaseTTL, Usage: "with --state-backend cluster: a lease not renewed (its holder crashed or stopped) expires after this long; renewed every third of it"},
-			&cli.BoolFlag{Name: flagBreakLease, Usage: "with --state-backend cluster: take the leases of the renames the command changes even while another holder has them (recorded in the audit log)"},
-		},
-		Before: func(c *cli.Context) error {
-			if _, err := output.ParseFormat(c.String(flagOutput)); err != nil {
-				return err
-			}
-			return nil
-		},
-		After: releaseOperator,
+		Flags:                globalFlags(true),
+		Action:               rootAction,
+		Before:               checkOutputFormat,
+		After:                releaseOperator,
 		Commands: []*cli.Command{
 			versionCommand(),
 			demoCommand(),
@@ -105,6 +60,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			completionCommand(),
 		},
 	}
+	setUpCommands(app)
+	return app
+}
+
+func init() {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and exit"}
+	cli.VersionPrinter = func(c *cli.Context) {
+		_, librdkafka := kafka.LibraryVersion()
+		fmt.Fprintf(c.App.Writer, "migrator %s (commit %s, built %s, %s, librdkafka %s)\n", version, commit, date, runtime.Version(), librdkafka)
+	}
+}
+
+// checkOutputFormat checks -o.
+func checkOutputFormat(c *cli.Context) error {
+	if _, err := output.ParseFormat(c.String(flagOutput)); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	return nil
 }
 
 // logger returns the process logger: info level, debug with --verbose.
@@ -125,24 +98,63 @@ func printer(c *cli.Context) output.Printer {
 	return output.Printer{Format: f, W: c.App.Writer}
 }
 
-// clientConfig builds the connection config from the global flags.
+// say prints a sentence for people: on stdout in the table format, on
+// stderr with -o json or yaml, whose stdout holds one document only.
+func say(c *cli.Context, format string, args ...any) {
+	w := c.App.Writer
+	if printer(c).Format != output.Table {
+		w = c.App.ErrWriter
+	}
+	fmt.Fprintf(w, format, args...)
+}
+
+// printOrSay prints v as JSON (YAML) with -o json (yaml), else the
+// sentence.
+func printOrSay(c *cli.Context, v any, format string, args ...any) error {
+	if pr := printer(c); pr.Format != output.Table {
+		return pr.Print(v, nil, nil)
+	}
+	_, err := fmt.Fprintf(c.App.Writer, format, args...)
+	return err
+}
+
+// clientConfig builds the connection config from the global flags. It
+// checks the files --command-config names and warns, once, about the
+// Java-only settings it skips.
 func clientConfig(c *cli.Context) (clientconfig.Config, error) {
-	cfg := clientconfig.Config{BootstrapServers: c.String(flagBootstrap), Timeout: c.Duration(flagTimeout)}
+	cfg := clientconfig.Config{BootstrapServers: c.String(flagBootstrap), Timeout: globalDuration(c, flagTimeout)}
 	if path := c.Path(flagCommandConfig); path != "" {
 		props, err := clientconfig.LoadProperties(path)
 		if err != nil {
 			return cfg, err
+		}
+		if err := props.CheckFiles(); err != nil {
+			return cfg, err
+		}
+		if c.App.Metadata == nil {
+			c.App.Metadata = map[string]any{}
+		}
+		if _, warned := c.App.Metadata[metaSkippedWarned]; !warned {
+			c.App.Metadata[metaSkippedWarned] = true
+			for _, s := range props.Skipped() {
+				logger(c).Warn(fmt.Sprintf("%s: %s is a Java client setting librdkafka does not have; skipped", props.Where(s.Key), s.Key))
+			}
 		}
 		cfg.Properties = props
 	}
 	return cfg, nil
 }
 
+const metaSkippedWarned = "skipped-settings-warned"
+
 // connect opens an admin connection from the global flags.
 func connect(c *cli.Context) (*admin.Client, error) {
 	cfg, err := clientConfig(c)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Bootstrap() == "" {
+		return nil, &usageError{msg: clientconfig.ErrNoBootstrap.Error(), err: clientconfig.ErrNoBootstrap}
 	}
 	return admin.Connect(c.Context, cfg, logger(c))
 }

@@ -20,7 +20,7 @@ func applyCommand() *cli.Command {
 			&cli.PathFlag{Name: "plan", Usage: "apply only if the cluster still matches this saved plan `FILE`"},
 			&cli.StringSliceFlag{Name: "rename", Usage: "apply only the rename from this `TOPIC` (repeatable)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "let the broker validate the creates; change nothing"},
-			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			yesFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			opts := lifecycle.ApplyOptions{Renames: c.StringSlice("rename"), DryRun: c.Bool("dry-run")}
@@ -30,12 +30,16 @@ func applyCommand() *cli.Command {
 					return err
 				}
 			}
-			if !opts.DryRun && !c.Bool("yes") {
-				if err := confirm(c, "Create the new topics of this map on "+c.String(flagBootstrap)+"?"); err != nil {
+			ask, err := mustAsk(c)
+			if err != nil {
+				return err
+			}
+			if ask {
+				if err := confirmApply(c, opts); err != nil {
 					return err
 				}
 			}
-			use := stateToChange
+			use := stateToCreate
 			if opts.DryRun {
 				use = stateNone
 			}
@@ -59,6 +63,48 @@ func applyCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// confirmApply shows what apply will do (a dry run: the broker validates
+// the creates) and asks, before the state file is touched.
+func confirmApply(c *cli.Context, opts lifecycle.ApplyOptions) error {
+	env, done, err := newEnv(c, stateNone)
+	if err != nil {
+		return err
+	}
+	defer done()
+	opts.DryRun = true
+	res, err := lifecycle.Apply(c.Context, env, opts)
+	if err != nil {
+		return err
+	}
+	showApplyPreview(c, res)
+	return confirm(c, fmt.Sprintf("Create these topics on %s and record the renames in %s?", c.String(flagBootstrap), c.Path(flagState)))
+}
+
+// showApplyPreview lists, on stderr, what apply is about to do: the
+// topics it will create, those that exist, the renames it cannot apply.
+func showApplyPreview(c *cli.Context, res *lifecycle.ApplyResult) {
+	w := c.App.ErrWriter
+	fmt.Fprintf(w, "apply will, on %s:\n", c.String(flagBootstrap))
+	for _, r := range res.Renames {
+		switch r.Outcome {
+		case lifecycle.OutcomeWouldCreate:
+			fmt.Fprintf(w, "  create %s (for %s → %s, %d ACL(s) copied)\n", r.Topic, r.From, r.To, r.ACLsCopied)
+		case lifecycle.OutcomeExists:
+			fmt.Fprintf(w, "  keep   %s (exists; %s → %s recorded)\n", orElse(r.Topic, r.To), r.From, r.To)
+		default:
+			fmt.Fprintf(w, "  skip   %s → %s: %s %s\n", r.From, r.To, r.Outcome, r.Detail)
+		}
+	}
+}
+
+// orElse returns s, or else alt.
+func orElse(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }
 
 func printApply(c *cli.Context, res *lifecycle.ApplyResult) error {

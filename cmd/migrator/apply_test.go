@@ -138,6 +138,9 @@ func TestApplyRefusesStalePlan(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "saved plan is stale") || !strings.Contains(err.Error(), "run plan again") {
 			t.Fatalf("err = %v, want the stale plan refused", err)
 		}
+		if exitCode(err) != exitRefused {
+			t.Errorf("exit code %d, want %d (refused by a safety check)", exitCode(err), exitRefused)
+		}
 		snap, _ := c.Admin(t).Describe(context.Background(), admin.DescribeOptions{})
 		if snap.Topics["stale.b.v1"] != nil {
 			t.Error("apply created the target from a stale plan")
@@ -184,8 +187,8 @@ func TestApplyDryRunAndBlocked(t *testing.T) {
 
 func TestApplyWithoutYesOutsideTerminal(t *testing.T) {
 	_, _, err := run(t, "-b", "127.0.0.1:1", "--map", shippedMap, "apply")
-	if err == nil || !strings.Contains(err.Error(), "apply needs --yes when not run from a terminal") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "apply changes the cluster or the state: it needs --yes (-y) when not run from a terminal") || exitCode(err) != exitUsage {
+		t.Fatalf("err = %v (exit %d), want a usage error", err, exitCode(err))
 	}
 }
 

@@ -50,22 +50,7 @@ func holder(c *cli.Context) clusterstate.Holder {
 		name = u.Username
 	}
 	host, _ := os.Hostname()
-	return clusterstate.Holder{User: name, Host: host, Command: commandPath(c), PID: os.Getpid()}
-}
-
-// commandPath is the command's name with its parents', e.g. "migrator
-// cutover consumers" (c.Command.FullName leaves the parents out).
-func commandPath(c *cli.Context) string {
-	var names []string
-	for _, l := range c.Lineage() {
-		if l.Command != nil && l.Command.Name != "" {
-			names = append([]string{l.Command.Name}, names...)
-		}
-	}
-	if len(names) == 0 || names[0] != c.App.Name {
-		names = append([]string{c.App.Name}, names...)
-	}
-	return strings.Join(names, " ")
+	return clusterstate.Holder{User: name, Host: host, Command: strings.TrimSpace(c.App.Name + " " + commandPath(c)), PID: os.Getpid()}
 }
 
 // openCluster opens the cluster's state and audit topics (creating them
@@ -203,7 +188,7 @@ func stateCommand() *cli.Command {
 			UsageText: "migrator -b kafka:9092 --state migrator.db state push",
 			Action: func(c *cli.Context) error {
 				if !fileExists(c.Path(flagState)) {
-					return fmt.Errorf("state push: no state file at %s", c.Path(flagState))
+					return fmt.Errorf("state push: %s", noState(c.Path(flagState)))
 				}
 				st, err := openState(c)
 				if err != nil {
@@ -221,8 +206,8 @@ func stateCommand() *cli.Command {
 				if err := cl.Push(c.Context, snap); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "pushed %d rename(s) and %d audit entries from %s to the cluster\n", len(snap.Renames), len(snap.Audit), c.Path(flagState))
-				return nil
+				return printOrSay(c, stateMoved{len(snap.Renames), len(snap.Audit), c.Path(flagState)},
+					"pushed %d rename(s) and %d audit entries from %s to the cluster\n", len(snap.Renames), len(snap.Audit), c.Path(flagState))
 			},
 		}, {
 			Name:      "pull",
@@ -245,11 +230,18 @@ func stateCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "pulled %d rename(s) and %d audit entries from the cluster into %s\n", len(snap.Renames), len(snap.Audit), path)
-				return nil
+				return printOrSay(c, stateMoved{len(snap.Renames), len(snap.Audit), path},
+					"pulled %d rename(s) and %d audit entries from the cluster into %s\n", len(snap.Renames), len(snap.Audit), path)
 			},
 		}},
 	}
+}
+
+// stateMoved is what state push and pull moved, for -o json.
+type stateMoved struct {
+	Renames      int    `json:"renames"`
+	AuditEntries int    `json:"audit_entries"`
+	State        string `json:"state"`
 }
 
 // syncRoutesWithCluster makes the bridge's routes read the cluster's

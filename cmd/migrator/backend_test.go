@@ -79,15 +79,15 @@ func TestClusterBackend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = a("cutover", "consumers", "--rename", src, "--all-groups")
+		_, err = a("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
 		if !errors.Is(err, clusterstate.ErrLeaseHeld) || !strings.Contains(err.Error(), "carol@ci-runner-3") || !strings.Contains(err.Error(), "--break-lease") {
 			t.Fatalf("cutover while carol holds the lease: %v, want a refusal naming carol@ci-runner-3", err)
 		}
-		must(a("--break-lease", "cutover", "consumers", "--rename", src, "--all-groups"))
+		must(a("--break-lease", "cutover", "consumers", "--yes", "--rename", src, "--all-groups"))
 		if err := held.Publish(ctx, nil, []state.AuditEntry{{Command: "zombie", Rename: src, Action: "late write", Result: "ok"}}); !errors.Is(err, clusterstate.ErrFenced) {
 			t.Fatalf("the former holder's write after --break-lease: %v, want ErrFenced", err)
 		}
-		must(b("cutover", "producers", "--rename", src))
+		must(b("cutover", "producers", "--yes", "--rename", src))
 
 		// Host A's cache is lost: state pull rebuilds it.
 		trail := must(b("-o", "json", "history", "--rename", src))

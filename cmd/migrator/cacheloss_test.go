@@ -90,7 +90,7 @@ func migrateWithCacheLoss(t *testing.T, c *kafkatest.Cluster, name string, lose 
 	}
 	group := name + "-app"
 	c.CommitOffsets(t, group, src, map[int32]int64{0: 30, 1: 12})
-	must("cutover", "consumers", "--rename", src, "--all-groups")
+	must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
 
 	if lose {
 		before := renameState(t, cache, src)
@@ -117,7 +117,7 @@ func migrateWithCacheLoss(t *testing.T, c *kafkatest.Cluster, name string, lose 
 		}
 	}
 
-	must("cutover", "producers", "--rename", src)
+	must("cutover", "producers", "--yes", "--rename", src)
 	must("verify", "--rename", src)
 	must("retire", "--rename", src, "--yes", "--force", "--reason", "test", "--quiet-period", "0s")
 

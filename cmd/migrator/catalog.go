@@ -1,19 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
 func catalogCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "catalog",
-		Usage: "generate the event catalog (Markdown) from the map and the cluster",
+		Usage: "generate the event catalog (Markdown, or JSON or YAML with -o json, -o yaml) from the map and the cluster",
 		UsageText: "migrator -b kafka:9092 catalog --out docs/event-catalog.md\n" +
 			"migrator catalog          # without a cluster: retention is left out",
 		Flags: []cli.Flag{
@@ -32,10 +34,18 @@ func catalogCommand() *cli.Command {
 					return err
 				}
 			}
-			doc := plan.Catalog(m, snap)
+			cat := plan.MakeCatalog(m, snap)
+			doc := cat.Markdown()
+			if f := printer(c).Format; f != output.Table {
+				var b bytes.Buffer
+				if err := (output.Printer{Format: f, W: &b}).Print(cat, nil, nil); err != nil {
+					return err
+				}
+				doc = b.String()
+			}
 			if out := c.Path("out"); out != "" {
 				if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
-					return fmt.Errorf("write catalog: %w", err)
+					return fmt.Errorf("write catalog %s: %w", out, err)
 				}
 				return nil
 			}

@@ -124,8 +124,8 @@ func TestEveryStepSurvivesSIGKILL(t *testing.T) {
 			if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "crash", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
 				t.Fatalf("mirror failed:\n%s", cmd.Stderr)
 			}
-			step("cutover", "consumers", "--rename", src, "--all-groups")
-			step("cutover", "producers", "--rename", src)
+			step("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
+			step("cutover", "producers", "--yes", "--rename", src)
 			step("verify", "--rename", src)
 			step("retire", "--rename", src, "--yes", "--force", "--reason", "crash test", "--quiet-period", "0s")
 
@@ -168,8 +168,8 @@ func TestEveryStepSurvivesSIGKILL(t *testing.T) {
 				t.Fatalf("mirror failed:\n%s", cmd.Stderr)
 			}
 			commitOffsets(t, c, "app", src, map[int32]int64{0: int64(n), 1: 10})
-			must("cutover", "consumers", "--rename", src, "--all-groups")
-			must("cutover", "producers", "--rename", src)
+			must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
+			must("cutover", "producers", "--yes", "--rename", src)
 			direct := dst
 			var msgs []*kafka.Message
 			for i := range 5 {

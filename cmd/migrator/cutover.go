@@ -27,10 +27,15 @@ func cutoverCommand() *cli.Command {
 				bridgeGroupFlag("the bridge's consumer group (never moved)"),
 				&cli.BoolFlag{Name: "dry-run", Usage: "show the translation, change nothing"},
 				&cli.DurationFlag{Name: "wait", Usage: "wait up to this long for the bridge to copy past the groups' offsets instead of refusing"},
+				yesFlag(),
 			},
 			Action: func(c *cli.Context) error {
 				if len(c.StringSlice("group")) == 0 && !c.Bool("all-groups") {
-					return fmt.Errorf("cutover consumers: name a --group or say --all-groups")
+					return &usageError{msg: "cutover consumers: name a --group or say --all-groups"}
+				}
+				ask, err := mustAsk(c)
+				if err != nil {
+					return err
 				}
 				use := stateToChange
 				if c.Bool("dry-run") {
@@ -41,10 +46,23 @@ func cutoverCommand() *cli.Command {
 					return err
 				}
 				defer done()
-				res, err := lifecycle.CutoverConsumers(c.Context, env, lifecycle.CutoverConsumersOptions{
+				opts := lifecycle.CutoverConsumersOptions{
 					Rename: c.String("rename"), Groups: c.StringSlice("group"), AllGroups: c.Bool("all-groups"),
 					DryRun: c.Bool("dry-run"), Wait: c.Duration("wait"),
-				})
+				}
+				if ask {
+					preview := opts
+					preview.DryRun = true
+					res, err := lifecycle.CutoverConsumers(c.Context, env, preview)
+					if err != nil {
+						return err
+					}
+					showGroupMoves(c, res.Groups, "old", "new")
+					if err := confirm(c, fmt.Sprintf("Move these groups from %s to its new topic?", c.String("rename"))); err != nil {
+						return err
+					}
+				}
+				res, err := lifecycle.CutoverConsumers(c.Context, env, opts)
 				if res != nil {
 					if perr := printGroupMoves(c, res.Groups, res.Groups, "old offset", "new offset"); perr != nil && err == nil {
 						err = perr
@@ -56,22 +74,51 @@ func cutoverCommand() *cli.Command {
 	}
 }
 
+// showGroupMoves lists, on stderr, the moves a cutover (or rollback) is
+// about to make, from the topic called from to the one called to.
+func showGroupMoves(c *cli.Context, groups []lifecycle.GroupCutover, from, to string) {
+	w := c.App.ErrWriter
+	if len(groups) == 0 {
+		fmt.Fprintln(w, "no group to move")
+		return
+	}
+	fmt.Fprintln(w, "consumer groups to move:")
+	for _, g := range groups {
+		for _, t := range g.Translations {
+			fmt.Fprintf(w, "  group %s partition %d: offset %d on the %s topic → %d on the %s\n", g.Group, t.Partition, t.OldOffset, from, t.NewOffset, to)
+		}
+		if len(g.Translations) == 0 {
+			fmt.Fprintf(w, "  group %s: %s\n", g.Group, g.Outcome)
+		}
+	}
+}
+
 func cutoverProducersCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "producers",
 		Usage: "record that producers now write to the new topic; status then reports stray writes to the old one",
 		UsageText: "migrator cutover producers --rename huleedu.commands.batch.pipeline.v1\n" +
-			"migrator -b kafka:9092 drain --rename huleedu.commands.batch.pipeline.v1 && deploy-new-producers && migrator cutover producers --rename ...",
+			"migrator -b kafka:9092 drain --rename huleedu.commands.batch.pipeline.v1 && deploy-new-producers && migrator cutover producers --rename ... --yes   # a script: no terminal to ask on",
 		Flags: []cli.Flag{
 			renameFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show, change nothing"},
+			yesFlag(),
 		},
 		Action: func(c *cli.Context) error {
+			ask, err := mustAsk(c)
+			if err != nil {
+				return err
+			}
 			env, done, err := newEnv(c, stateToChange)
 			if err != nil {
 				return err
 			}
 			defer done()
+			if ask {
+				if err := confirm(c, fmt.Sprintf("Record that the producers of %s now write to its new topic (status then counts writes to %s as stray)?", c.String("rename"), c.String("rename"))); err != nil {
+					return err
+				}
+			}
 			res, err := lifecycle.CutoverProducers(c.Context, env, lifecycle.CutoverProducersOptions{Rename: c.String("rename"), DryRun: c.Bool("dry-run")})
 			if err != nil {
 				return err

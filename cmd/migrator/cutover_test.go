@@ -39,7 +39,7 @@ func TestCutoverConsumersExact(t *testing.T) {
 		c.CommitOffsets(t, "reader", src, stopped)
 		cl := c.Admin(t)
 
-		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "json", "cutover", "consumers", "--rename", src, "--group", "reader")
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "json", "cutover", "consumers", "--yes", "--rename", src, "--group", "reader")
 		if err != nil {
 			t.Fatalf("cutover: %v\n%s", err, out)
 		}
@@ -90,9 +90,7 @@ func TestCutoverConsumersExact(t *testing.T) {
 func TestCutoverRefusesActiveGroup(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		const src, dst = "busy.old_name.v1", "busy.new.name.v1"
-		c.CreateTopic(t, src, 1, nil)
-		c.CreateTopic(t, dst, 1, nil)
-		mapFile := writeFile(t, "map.yaml", fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst))
+		mapFile, stateFile := appliedRename(t, c, src, dst, 1)
 		produceNumbered(t, c, src, 1, 0, 5)
 		cons, err := kafka.NewConsumer(c.ConfigMap(kafka.ConfigMap{"group.id": "busy", "client.id": "busy-worker", "auto.offset.reset": "earliest"}))
 		if err != nil {
@@ -110,9 +108,12 @@ func TestCutoverRefusesActiveGroup(t *testing.T) {
 				break
 			}
 		}
-		_, _, err = run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", filepath.Join(t.TempDir(), "s.db"), "cutover", "consumers", "--rename", src, "--group", "busy")
+		_, _, err = run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--yes", "--rename", src, "--group", "busy")
 		if err == nil || !strings.Contains(err.Error(), "consumer group has active members: group busy: busy-worker") {
 			t.Fatalf("err = %v, want the active member named", err)
+		}
+		if exitCode(err) != exitRefused {
+			t.Errorf("exit code %d, want %d (refused by a safety check)", exitCode(err), exitRefused)
 		}
 	})
 }
@@ -132,7 +133,7 @@ func TestCutoverResumesAfterCrash(t *testing.T) {
 		}
 		commitOffsets(t, c, "app", src, map[int32]int64{0: 9})
 		var dry []lifecycle.GroupCutover
-		if err := json.Unmarshal([]byte(must("-o", "json", "cutover", "consumers", "--rename", src, "--group", "app", "--dry-run")), &dry); err != nil || len(dry) != 1 {
+		if err := json.Unmarshal([]byte(must("-o", "json", "cutover", "consumers", "--yes", "--rename", src, "--group", "app", "--dry-run")), &dry); err != nil || len(dry) != 1 {
 			t.Fatalf("dry run: %v", err)
 		}
 		want := dry[0].Translations[0].NewOffset
@@ -147,7 +148,7 @@ func TestCutoverResumesAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		must("cutover", "consumers", "--rename", src, "--all-groups")
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
 		committed, err := c.Admin(t).GroupOffsets(ctx, "app")
 		if err != nil {
 			t.Fatal(err)
@@ -173,7 +174,7 @@ func TestCutoverWaitsForTheBridge(t *testing.T) {
 		mustCLI(t, c, mapFile, stateFile)("apply", "--yes")
 		produceNumbered(t, c, src, 1, 0, 10)
 		commitOffsets(t, c, "app", src, map[int32]int64{0: 8})
-		args := []string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--rename", src, "--group", "app"}
+		args := []string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--yes", "--rename", src, "--group", "app"}
 		if _, _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "group app is at waitcut.old_name.v1/0 offset 8 but the bridge has copied only up to 0") {
 			t.Fatalf("err = %v, want a refusal naming the bridge's progress", err)
 		}

@@ -397,12 +397,12 @@ func (d *demoRun) cutoverConsumersStep(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "Consumer group %s (a service of the demo) processed %d records of %s, the first half of each partition,\n"+
 		"committed (%s) and stopped, as a service does before its redeploy.\n", demoGroup, processed, first.From, strings.Join(at, ", "))
-	if err := d.migrator(ctx, "cutover", "consumers", "--rename", first.From, "--group", demoGroup, "--wait", "30s"); err != nil {
+	if err := d.migrator(ctx, "cutover", "consumers", "--yes", "--rename", first.From, "--group", demoGroup, "--wait", "30s"); err != nil {
 		return err
 	}
 	for _, r := range d.dual[1:] {
 		fmt.Fprintf(d.out, "%s has no consumer group in the demo: cutover finds none left on it and records that.\n", r.From)
-		if err := d.migrator(ctx, "cutover", "consumers", "--rename", r.From, "--all-groups"); err != nil {
+		if err := d.migrator(ctx, "cutover", "consumers", "--yes", "--rename", r.From, "--all-groups"); err != nil {
 			return err
 		}
 	}
@@ -440,7 +440,7 @@ func (d *demoRun) cutoverProducersStep(ctx context.Context) error {
 		}
 		d.traffic.Redirect(r.From, r.To)
 		fmt.Fprintf(d.out, "They restart writing to %s.\n", r.To)
-		if err := d.migrator(ctx, "cutover", "producers", "--rename", r.From); err != nil {
+		if err := d.migrator(ctx, "cutover", "producers", "--yes", "--rename", r.From); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -29,8 +28,7 @@ func drainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "drained: the bridge has copied everything %s held\n", res.From)
-			return nil
+			return printOrSay(c, res, "drained: the bridge has copied everything %s held\n", res.From)
 		},
 	}
 }

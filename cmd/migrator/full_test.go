@@ -158,7 +158,7 @@ func TestFullMigrationWithLiveTraffic(t *testing.T) {
 				group := n + "-" + g
 				consumers[group].close()
 				must("drain", "--rename", oldT(n), "--timeout", "60s")
-				must("cutover", "consumers", "--rename", oldT(n), "--group", group)
+				must("cutover", "consumers", "--yes", "--rename", oldT(n), "--group", group)
 				consumers[group] = startConsumer(t, c, group, newT(n), seen(group))
 			}
 		}
@@ -173,7 +173,7 @@ func TestFullMigrationWithLiveTraffic(t *testing.T) {
 			lp.mu.Lock()
 			lp.topic, lp.paused = newT(n), false
 			lp.mu.Unlock()
-			must("cutover", "producers", "--rename", oldT(n))
+			must("cutover", "producers", "--yes", "--rename", oldT(n))
 		}
 		time.Sleep(time.Second)
 		for _, n := range names {

@@ -34,10 +34,11 @@ func historyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if cluster || fileExists(c.Path(flagState)) {
-				if env.Store, err = openState(c); err != nil {
-					return err
-				}
+			if !cluster && !fileExists(c.Path(flagState)) {
+				return fmt.Errorf("history: %s", noState(c.Path(flagState)))
+			}
+			if env.Store, err = openState(c); err != nil {
+				return err
 			}
 			if cluster {
 				// The cluster holds the whole trail; the file caches it.

@@ -79,7 +79,7 @@ func TestLeaseBetweenProcesses(t *testing.T) {
 		}
 		waitingCutover := func(cache string) *exec.Cmd {
 			t.Helper()
-			cmd := migrator(cache, "cutover", "consumers", "--rename", src, "--group", "grp-late", "--wait", "10m")
+			cmd := migrator(cache, "cutover", "consumers", "--yes", "--rename", src, "--group", "grp-late", "--wait", "10m")
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -110,11 +110,11 @@ func TestLeaseBetweenProcesses(t *testing.T) {
 		// 1. The first process holds the lease; the second is refused.
 		first := waitingCutover("first.db")
 		li := held(first)
-		second := migrator("second.db", "cutover", "consumers", "--rename", src, "--group", "grp-second")
+		second := migrator("second.db", "cutover", "consumers", "--yes", "--rename", src, "--group", "grp-second")
 		err = second.Run()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			t.Fatalf("the second process while the first holds the lease: %v, want exit code 1\n%s", err, second.Stderr)
+		if !errors.As(err, &exit) || exit.ExitCode() != exitLocked {
+			t.Fatalf("the second process while the first holds the lease: %v, want exit code %d (lock held)\n%s", err, exitLocked, second.Stderr)
 		}
 		msg := second.Stderr.(*bytes.Buffer).String()
 		for _, want := range []string{"lease held by " + li.Holder.Actor(), "user " + li.Holder.User, "on host " + li.Holder.Host,
@@ -131,7 +131,7 @@ func TestLeaseBetweenProcesses(t *testing.T) {
 		}
 		_ = first.Wait()
 		expired(first)
-		runOK("second.db", "cutover", "consumers", "--rename", src, "--group", "grp-second")
+		runOK("second.db", "cutover", "consumers", "--yes", "--rename", src, "--group", "grp-second")
 
 		// 3. The third holds the lease and is stopped past it; the fourth
 		// takes it and moves group three.
@@ -147,7 +147,7 @@ func TestLeaseBetweenProcesses(t *testing.T) {
 			}
 		}()
 		expired(third)
-		runOK("fourth.db", "cutover", "consumers", "--rename", src, "--group", "grp-fourth")
+		runOK("fourth.db", "cutover", "consumers", "--yes", "--rename", src, "--group", "grp-fourth")
 		after, _, err := reader.Snapshot(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +242,7 @@ func TestLeaseRaceBetweenProcesses(t *testing.T) {
 			exits := make(chan exit, n)
 			for i := range procs {
 				cmd := exec.Command(migratorBinary(t), args(fmt.Sprintf("r%d-p%d.db", round, i),
-					"cutover", "consumers", "--rename", src, "--group", "late", "--wait", "10m")...)
+					"cutover", "consumers", "--yes", "--rename", src, "--group", "late", "--wait", "10m")...)
 				cmd.Stderr = &bytes.Buffer{}
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
@@ -263,9 +263,9 @@ func TestLeaseRaceBetweenProcesses(t *testing.T) {
 					exited[e.i] = true
 					var ee *exec.ExitError
 					msg := procs[e.i].Stderr.(*bytes.Buffer).String()
-					if !errors.As(e.err, &ee) || ee.ExitCode() != 1 || !strings.Contains(msg, clusterstate.ErrLeaseHeld.Error()) {
+					if !errors.As(e.err, &ee) || ee.ExitCode() != exitLocked || !strings.Contains(msg, clusterstate.ErrLeaseHeld.Error()) {
 						killAll()
-						t.Fatalf("round %d: process %d ended with %v, want exit 1 and %q:\n%s", round, e.i, e.err, clusterstate.ErrLeaseHeld, msg)
+						t.Fatalf("round %d: process %d ended with %v, want exit %d (lock held) and %q:\n%s", round, e.i, e.err, exitLocked, clusterstate.ErrLeaseHeld, msg)
 					}
 				case <-ctx.Done():
 					killAll()

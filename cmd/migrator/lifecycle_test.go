@@ -51,8 +51,8 @@ func TestLifecycleToRetire(t *testing.T) {
 		must("drain", "--rename", src, "--timeout", "60s")
 		topic := src
 		commitOffsets(t, c, "app", topic, map[int32]int64{0: 40, 1: 12})
-		must("cutover", "consumers", "--rename", src, "--all-groups")
-		must("cutover", "producers", "--rename", src)
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
+		must("cutover", "producers", "--yes", "--rename", src)
 
 		// A producer nobody told: one stray write.
 		produceNumbered(t, c, src, 1, 1000, 1)
@@ -118,8 +118,8 @@ func TestRetireResumesAfterCrash(t *testing.T) {
 		if cmd := mirrorProcess(t, c, mapFile, "--instance-id", "crashret", "--until-caught-up"); waitProcess(cmd, 2*time.Minute) != nil {
 			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
 		}
-		must("cutover", "consumers", "--rename", src, "--all-groups")
-		must("cutover", "producers", "--rename", src)
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
+		must("cutover", "producers", "--yes", "--rename", src)
 		// The crashed run: intent recorded, old topic deleted, nothing after.
 		st, _ := state.Open(stateFile, state.Options{})
 		if _, err := st.BeginStep(ctx, src, state.Step{Name: "retire"}, state.AuditEntry{Action: "retire: begin"}); err != nil {

@@ -97,6 +97,8 @@ func mirrorCommand() *cli.Command {
 				if routes.Store, err = openState(c); err != nil {
 					return err
 				}
+			default:
+				log.Info(noState(path) + ": copying every rename of the map whose topics both exist")
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

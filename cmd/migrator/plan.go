@@ -13,13 +13,6 @@ import (
 	"github.com/huleedu/topic-migrator/plan"
 )
 
-// Exit codes of --detailed-exitcode, as terraform's.
-const (
-	exitNoChanges = 0
-	exitErrors    = 1
-	exitChanges   = 2
-)
-
 func planCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "plan",
@@ -63,7 +56,7 @@ func planCommand() *cli.Command {
 			}
 			switch {
 			case p.BlockedCount() > 0:
-				return &exitError{code: exitErrors, err: fmt.Errorf("plan %s: %d rename(s) blocked", p.ID, p.BlockedCount())}
+				return &exitError{code: exitFailure, err: fmt.Errorf("plan %s: %d rename(s) blocked", p.ID, p.BlockedCount())}
 			case p.Changes() > 0:
 				return &exitError{code: exitChanges, err: fmt.Errorf("plan %s: %d change(s) to apply", p.ID, p.Changes())}
 			}
@@ -75,7 +68,7 @@ func planCommand() *cli.Command {
 // printPlan prints a plan: JSON, or a renames table, a findings table and
 // a summary line.
 func printPlan(pr output.Printer, p *plan.Plan) error {
-	if pr.Format == output.JSON {
+	if pr.Format != output.Table {
 		return pr.Print(p, nil, nil)
 	}
 	var rows [][]string

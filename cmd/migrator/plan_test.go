@@ -85,7 +85,7 @@ func TestPlanCollisionBlocksDualRename(t *testing.T) {
 		c.CreateTopic(t, "x.delivery_failed.v1", 1, nil)
 		mapFile := writeFile(t, "map.yaml", "version: 1\nrenames:\n  - {from: x.delivery_failed.v1, to: x.delivery.failed.v1}\n")
 		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "plan", "--detailed-exitcode")
-		if exitCode(err) != exitErrors {
+		if exitCode(err) != exitFailure {
 			t.Fatalf("exit code %d (%v), want 1", exitCode(err), err)
 		}
 		for _, want := range []string{"blocked", "Kafka refuses to create x.delivery.failed.v1 while x.delivery_failed.v1 exists", "x.delivery.failed.v2", "strategy: swap"} {

@@ -22,23 +22,34 @@ func retireCommand() *cli.Command {
 			&cli.DurationFlag{Name: "quiet-period", Value: 24 * time.Hour, Usage: "no stray write to the old topic for this long"},
 			bridgeGroupFlag("the bridge's consumer group"),
 			&cli.BoolFlag{Name: "dry-run", Usage: "check only"},
-			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			yesFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if !c.Bool("dry-run") && !c.Bool("yes") {
-				if err := confirm(c, "Delete "+c.String("rename")+"?"); err != nil {
-					return err
-				}
+			ask, err := mustAsk(c)
+			if err != nil {
+				return err
 			}
 			env, done, err := newEnv(c, stateToChange)
 			if err != nil {
 				return err
 			}
 			defer done()
-			res, err := lifecycle.Retire(c.Context, env, lifecycle.RetireOptions{
+			opts := lifecycle.RetireOptions{
 				Rename: c.String("rename"), Force: c.Bool("force"), Reason: c.String("reason"),
 				QuietPeriod: c.Duration("quiet-period"), DryRun: c.Bool("dry-run"),
-			})
+			}
+			if ask {
+				preview := opts
+				preview.DryRun = true
+				if _, err := lifecycle.Retire(c.Context, env, preview); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "retire will delete topic %s on %s (checked: safe to retire; checked again at the delete)\n", opts.Rename, c.String(flagBootstrap))
+				if err := confirm(c, "Delete "+opts.Rename+"?"); err != nil {
+					return err
+				}
+			}
+			res, err := lifecycle.Retire(c.Context, env, opts)
 			if err != nil {
 				return err
 			}
@@ -46,8 +57,7 @@ func retireCommand() *cli.Command {
 			if res.DryRun {
 				verb = "safe to retire"
 			}
-			fmt.Fprintf(c.App.Writer, "%s: %s\n", verb, res.From)
-			return nil
+			return printOrSay(c, res, "%s: %s\n", verb, res.From)
 		},
 	}
 }

@@ -22,22 +22,33 @@ func rollbackCommand() *cli.Command {
 			bridgeGroupFlag("the forward bridge's consumer group"),
 			&cli.StringFlag{Name: "reverse-group", Value: lifecycle.DefaultReverseGroup, Usage: "consumer group of the reverse copy"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "say what would happen, change nothing"},
-			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			yesFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if !c.Bool("yes") && !c.Bool("dry-run") {
-				if err := confirm(c, "Roll "+c.String("rename")+" back to its old topic?"); err != nil {
-					return err
-				}
+			ask, err := mustAsk(c)
+			if err != nil {
+				return err
 			}
 			env, done, err := newEnv(c, stateToChange)
 			if err != nil {
 				return err
 			}
 			defer done()
-			res, err := lifecycle.Rollback(c.Context, env, lifecycle.RollbackOptions{
-				Rename: c.String("rename"), ReverseGroup: c.String("reverse-group"), DryRun: c.Bool("dry-run"),
-			})
+			opts := lifecycle.RollbackOptions{Rename: c.String("rename"), ReverseGroup: c.String("reverse-group"), DryRun: c.Bool("dry-run")}
+			if ask {
+				preview := opts
+				preview.DryRun = true
+				res, err := lifecycle.Rollback(c.Context, env, preview)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "rollback will take %s back from phase %s; reverse copy of direct writes to the new topic: %v; new topic %s\n", res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
+				showGroupMoves(c, res.Groups, "new", "old")
+				if err := confirm(c, "Roll "+opts.Rename+" back to its old topic?"); err != nil {
+					return err
+				}
+			}
+			res, err := lifecycle.Rollback(c.Context, env, opts)
 			if res != nil {
 				if perr := printGroupMoves(c, res, res.Groups, "offset on new", "offset on old"); perr != nil && err == nil {
 					err = perr
@@ -46,7 +57,7 @@ func rollbackCommand() *cli.Command {
 				if res.DryRun {
 					verb = "would roll back"
 				}
-				fmt.Fprintf(c.App.Writer, "%s %s from phase %s; reverse copy: %v; new topic %s\n", verb, res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
+				say(c, "%s %s from phase %s; reverse copy: %v; new topic %s\n", verb, res.From, res.FromPhase, res.ReverseCopy, res.NewTopic)
 			}
 			return err
 		},

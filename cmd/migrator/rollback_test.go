@@ -30,8 +30,8 @@ func TestRollbackAfterProducersCut(t *testing.T) {
 			t.Fatalf("mirror failed:\n%s", cmd.Stderr)
 		}
 		commitOffsets(t, c, "app", src, map[int32]int64{0: 30, 1: 10})
-		must("cutover", "consumers", "--rename", src, "--all-groups")
-		must("cutover", "producers", "--rename", src)
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
+		must("cutover", "producers", "--yes", "--rename", src)
 
 		// New producers write to the new topic; the app processed two of them on p0.
 		direct := dst
@@ -137,7 +137,7 @@ func TestRollbackFromConsumersCut(t *testing.T) {
 		}
 		before := map[int32]int64{0: 17, 1: 25}
 		commitOffsets(t, c, "app", src, before)
-		must("cutover", "consumers", "--rename", src, "--all-groups")
+		must("cutover", "consumers", "--yes", "--rename", src, "--all-groups")
 		st, _ := state.Open(stateFile, state.Options{})
 		if rec, _, _ := st.Rename(ctx, src); rec.Phase != state.PhaseConsumersCut {
 			t.Fatalf("phase %s, want consumers-cut", rec.Phase)
@@ -207,7 +207,7 @@ func TestCutoverRefusesACopyLostToAReapply(t *testing.T) {
 			t.Fatalf("the re-created new topic holds %d records; the test needs the bridge to copy nothing again", n)
 		}
 		commitOffsets(t, c, "app", src, map[int32]int64{0: 10})
-		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--rename", src, "--all-groups")
+		out, _, err := run(t, "-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "cutover", "consumers", "--yes", "--rename", src, "--all-groups")
 		if err == nil || !strings.Contains(err.Error(), "copy missing") || !strings.Contains(err.Error(), "has no copy of "+src+"/0@10") {
 			t.Fatalf("cutover consumers: err %v, want a refusal naming the missing copy of %s/0@10\n%s", err, src, out)
 		}

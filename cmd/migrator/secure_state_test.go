@@ -124,8 +124,8 @@ func TestSecureStateInCluster(t *testing.T) {
 
 	s.CommitOffsets(t, "app", src, map[int32]int64{0: 50, 1: 20})
 	for _, args := range [][]string{
-		{"cutover", "consumers", "--rename", src, "--all-groups"},
-		{"cutover", "producers", "--rename", src},
+		{"cutover", "consumers", "--yes", "--rename", src, "--all-groups"},
+		{"cutover", "producers", "--yes", "--rename", src},
 		{"retire", "--rename", src, "--yes", "--force", "--reason", "test", "--quiet-period", "0s"},
 	} {
 		out, err := as(s.Properties("bridge"), "bridge.db", args...)
@@ -153,7 +153,7 @@ func TestSecureStateInCluster(t *testing.T) {
 	}
 
 	// The operator's next step records mirroring, then the move.
-	if out, err := as(operatorProps, "operator.db", "cutover", "consumers", "--rename", src, "--all-groups"); err != nil {
+	if out, err := as(operatorProps, "operator.db", "cutover", "consumers", "--yes", "--rename", src, "--all-groups"); err != nil {
 		t.Fatalf("cutover consumers as the operator: %v\n%s", err, out)
 	}
 	final, _, err := reader.Snapshot(ctx)

@@ -30,20 +30,19 @@ func cutoverSwapCommand() *cli.Command {
 			&cli.StringFlag{Name: "swap-group", Value: lifecycle.DefaultSwapGroup, Usage: "consumer group of the staging → new copy"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Minute, Usage: "how long to wait for a running bridge to catch up"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the preconditions and list the steps, change nothing"},
-			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation (the old topic is deleted)"},
+			yesFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if !c.Bool("dry-run") && !c.Bool("yes") {
-				if err := confirm(c, "Delete "+c.String("rename")+" and recreate it under its new name?"); err != nil {
-					return err
-				}
+			ask, err := mustAsk(c)
+			if err != nil {
+				return err
 			}
 			env, done, err := newEnv(c, stateToChange)
 			if err != nil {
 				return err
 			}
 			defer done()
-			res, err := lifecycle.Swap(c.Context, env, lifecycle.SwapOptions{
+			opts := lifecycle.SwapOptions{
 				Rename: c.String("rename"), SwapGroup: c.String("swap-group"),
 				QuietFor: c.Duration("quiet-for"), DrainTimeout: c.Duration("drain-timeout"), DryRun: c.Bool("dry-run"),
 				Progress: func(step, detail string) {
@@ -52,7 +51,24 @@ func cutoverSwapCommand() *cli.Command {
 					}
 					env.Log.Info("swap", "rename", c.String("rename"), "doing", detail)
 				},
-			})
+			}
+			if ask {
+				preview := opts
+				preview.DryRun = true
+				preview.QuietFor = 0 // the swap itself waits for the quiet period, once
+				res, err := lifecycle.Swap(c.Context, env, preview)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "the swap will replace %s by %s on %s, in these steps:\n", res.From, res.To, c.String(flagBootstrap))
+				for _, s := range res.Steps {
+					fmt.Fprintf(c.App.ErrWriter, "  %s: %s\n", s.Step, orElse(s.Detail, s.Outcome))
+				}
+				if err := confirm(c, "Delete "+res.From+" and recreate it as "+res.To+"?"); err != nil {
+					return err
+				}
+			}
+			res, err := lifecycle.Swap(c.Context, env, opts)
 			if res == nil {
 				return err
 			}
@@ -63,11 +79,11 @@ func cutoverSwapCommand() *cli.Command {
 				}
 				return rows
 			})
-			if perr == nil && len(res.Groups) > 0 && printer(c).Format != output.JSON {
+			if perr == nil && len(res.Groups) > 0 && printer(c).Format == output.Table {
 				perr = printGroupMoves(c, nil, res.Groups, "offset on old", "offset on new")
 			}
 			if perr == nil && err == nil && !res.DryRun && res.Stop > 0 {
-				fmt.Fprintf(c.App.Writer, "swapped %s → %s; the stop took %s\n", res.From, res.To, res.Stop.Round(time.Millisecond))
+				say(c, "swapped %s → %s; the stop took %s\n", res.From, res.To, res.Stop.Round(time.Millisecond))
 			}
 			if err == nil {
 				err = perr

@@ -23,8 +23,8 @@ func TestUnknownRenameEverywhere(t *testing.T) {
 		{"verify", "--rename", typo},
 		{"mirror", "--rename", typo, "--until-caught-up"},
 		{"drain", "--rename", typo},
-		{"cutover", "consumers", "--rename", typo, "--all-groups"},
-		{"cutover", "producers", "--rename", typo},
+		{"cutover", "consumers", "--yes", "--rename", typo, "--all-groups"},
+		{"cutover", "producers", "--yes", "--rename", typo},
 		{"retire", "--rename", typo, "--yes"},
 		{"rollback", "--rename", typo, "--yes"},
 		{"apply", "--rename", typo, "--yes"},
@@ -56,7 +56,7 @@ func TestMirrorUntilCaughtUpWithNothingToCopy(t *testing.T) {
 }
 
 // TestVerifyExitCodes: a copy that is behind exits 3 ("incomplete: run
-// again"), a copy that is wrong exits 1, a verify that compared nothing
+// again"), a copy that is wrong exits 4, a verify that compared nothing
 // fails.
 func TestVerifyExitCodes(t *testing.T) {
 	c := kafkatest.NewFake(t)
@@ -70,8 +70,8 @@ func TestVerifyExitCodes(t *testing.T) {
 	}
 	produceNumbered(t, c, dst, 1, 100, 1) // a record in the new topic that is no copy
 	_, _, err = run(t, append(cli, "verify")...)
-	if exitCode(err) != 1 || !strings.Contains(err.Error(), "not copies") {
-		t.Fatalf("verify with an early write: %v (exit %d), want exit 1 naming it", err, exitCode(err))
+	if exitCode(err) != exitDivergent || !strings.Contains(err.Error(), "not copies") {
+		t.Fatalf("verify with an early write: %v (exit %d), want exit %d naming it", err, exitCode(err), exitDivergent)
 	}
 	emptyMap := writeFile(t, "map2.yaml", "version: 1\nrenames:\n  - {from: nothing.a.v1, to: nothing.b.v1}\n")
 	_, _, err = run(t, "-b", c.Bootstrap, "--map", emptyMap, "--state", stateFile, "verify")

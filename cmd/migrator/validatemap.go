@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/plan"
@@ -9,7 +12,7 @@ import (
 func validateMapCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "validate-map",
-		Usage:     "check rename-map.yaml for errors without touching the cluster",
+		Usage:     "check rename-map.yaml for errors without touching the cluster: syntax, cycles, chains (a→b, b→c), targets that collide ('.' against '_')",
 		UsageText: "migrator --map rename-map.yaml validate-map",
 		Action: func(c *cli.Context) error {
 			m, err := plan.LoadRenameMap(c.Path(flagMap))
@@ -26,13 +29,24 @@ func validateMapCommand() *cli.Command {
 			for i, r := range m.Renames {
 				rows[i] = row{r.Event, r.From, r.To, string(r.Strategy)}
 			}
-			return printer(c).Print(rows, []string{"event", "from", "to", "strategy"}, func() [][]string {
+			if err := printer(c).Print(rows, []string{"event", "from", "to", "strategy"}, func() [][]string {
 				out := make([][]string, len(rows))
 				for i, r := range rows {
 					out[i] = []string{r.Event, r.From, r.To, r.Strategy}
 				}
 				return out
-			})
+			}); err != nil {
+				return err
+			}
+			problems := plan.CheckMap(m)
+			if len(problems) == 0 {
+				return nil
+			}
+			msgs := make([]string, len(problems))
+			for i, f := range problems {
+				msgs[i] = fmt.Sprintf("  %s: %s Fix: %s", f.Code, f.Message, f.Fix)
+			}
+			return fmt.Errorf("validate-map: %s: %d problem(s):\n%s", m.Path, len(problems), strings.Join(msgs, "\n"))
 		},
 	}
 }

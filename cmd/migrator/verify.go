@@ -11,10 +11,6 @@ import (
 	"github.com/huleedu/topic-migrator/plan"
 )
 
-// exitIncomplete is verify's exit code when a copy is behind but not
-// wrong: run it again once the bridge caught up.
-const exitIncomplete = 3
-
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
@@ -22,7 +18,7 @@ func verifyCommand() *cli.Command {
 		Description: "Per partition, reads both topics and compares the record sequences (key, value, headers without\n" +
 			"the ones the bridge adds, timestamp), accounting for DLQ records, records that came from the new\n" +
 			"topic, and history the new topic's retention removed. It passes only when each copy is complete\n" +
-			"and identical: exit 1 on a missing, different, duplicated or reordered record, on a record only in\n" +
+			"and identical: exit 4 on a missing, different, duplicated or reordered record, on a record only in\n" +
 			"the DLQ (unless --accept-dead-letters names it) and on records written to the new topic before\n" +
 			"producers were cut over; exit 3 when the only problem is records not copied yet (run it again once\n" +
 			"the bridge caught up).",
@@ -107,7 +103,7 @@ func verifyCommand() *cli.Command {
 			if res.OnlyIncomplete() {
 				return &exitError{code: exitIncomplete, err: err}
 			}
-			return err
+			return &exitError{code: exitDivergent, err: err}
 		},
 	}
 }
