@@ -18,26 +18,13 @@ import (
 func Catalog(m *RenameMap, snap *admin.Snapshot) string {
 	type row struct{ event, topic, key, retention string }
 	byDomain := map[string][]row{}
-	for _, e := range m.Events {
-		if e.Topic == "" {
-			continue
+	var domains []string
+	for _, e := range CatalogEntries(m, snap) {
+		if _, ok := byDomain[e.Domain]; !ok {
+			domains = append(domains, e.Domain)
 		}
-		topic := m.NewName(e.Topic)
-		domain := m.Domain(topic)
-		if domain == "" {
-			domain = "(no domain)"
-		}
-		key := "-"
-		if c, ok := m.Contract(m.Domain(topic)); ok {
-			key = strings.Join(c.Paths, ", ")
-		}
-		byDomain[domain] = append(byDomain[domain], row{e.Name, topic, key, retention(snap, topic, e.Topic)})
+		byDomain[e.Domain] = append(byDomain[e.Domain], row{e.Event, e.Topic, e.PartitionKey, e.Retention})
 	}
-	domains := make([]string, 0, len(byDomain))
-	for d := range byDomain {
-		domains = append(domains, d)
-	}
-	sort.Strings(domains)
 
 	var b strings.Builder
 	b.WriteString("# Event Catalog\n\n")
@@ -50,7 +37,6 @@ func Catalog(m *RenameMap, snap *admin.Snapshot) string {
 	b.WriteString(". Topics are the names after the map's renames. Do not edit by hand.\n")
 	for _, d := range domains {
 		rows := byDomain[d]
-		sort.Slice(rows, func(i, j int) bool { return rows[i].event < rows[j].event })
 		fmt.Fprintf(&b, "\n## Domain: %s\n\n| Event | Topic | Partition Key | Retention |\n|-------|-------|---------------|-----------|\n", d)
 		for _, r := range rows {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.event, r.topic, r.key, r.retention)
@@ -73,6 +59,45 @@ func Catalog(m *RenameMap, snap *admin.Snapshot) string {
 		}
 	}
 	return b.String()
+}
+
+// CatalogEntry is one event of the catalog.
+type CatalogEntry struct {
+	Domain string `json:"domain"`
+	Event  string `json:"event"`
+	// Topic is the event's topic after the map's renames.
+	Topic        string `json:"topic"`
+	PartitionKey string `json:"partition_key"`
+	// Retention is in days, "-" when unknown.
+	Retention string `json:"retention"`
+}
+
+// CatalogEntries returns the events that have a topic, by domain then
+// event, as Catalog shows them.
+func CatalogEntries(m *RenameMap, snap *admin.Snapshot) []CatalogEntry {
+	var out []CatalogEntry
+	for _, e := range m.Events {
+		if e.Topic == "" {
+			continue
+		}
+		topic := m.NewName(e.Topic)
+		domain := m.Domain(topic)
+		if domain == "" {
+			domain = "(no domain)"
+		}
+		key := "-"
+		if c, ok := m.Contract(m.Domain(topic)); ok {
+			key = strings.Join(c.Paths, ", ")
+		}
+		out = append(out, CatalogEntry{domain, e.Name, topic, key, retention(snap, topic, e.Topic)})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Domain != out[j].Domain {
+			return out[i].Domain < out[j].Domain
+		}
+		return out[i].Event < out[j].Event
+	})
+	return out
 }
 
 // retention returns a topic's retention in days from the live config,

@@ -68,7 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.PathFlag{Name: flagCommandConfig, Usage: "Java-style properties `FILE` of client settings (security.protocol, sasl.*, ssl.*), passed to librdkafka"},
 			&cli.PathFlag{Name: flagState, EnvVars: []string{"MIGRATOR_STATE"}, Value: "migrator.db", Usage: "bbolt state `FILE`"},
 			&cli.PathFlag{Name: flagMap, Value: "rename-map.yaml", Usage: "rename map `FILE`"},
-			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json"},
+			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: "table", Usage: "output format: table (fitted to the terminal: COLUMNS or its width), wide (every column) or json"},
 			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "log debug details (librdkafka included) to stderr"},
 			&cli.DurationFlag{Name: flagTimeout, Value: clientconfig.DefaultTimeout, Usage: "give up on an unresponsive cluster after this long"},
 			&cli.DurationFlag{Name: flagLockTimeout, Value: state.DefaultLockTimeout, Usage: "wait this long for a state file another migrator process is writing"},
@@ -118,10 +118,15 @@ func logLevel(c *cli.Context) slog.Level {
 	return slog.LevelInfo
 }
 
+// printer prints the command's results on stdout in the -o format.
 func printer(c *cli.Context) output.Printer {
 	f, _ := output.ParseFormat(c.String(flagOutput))
-	return output.Printer{Format: f, W: c.App.Writer}
+	return printerFor(f, c.App.Writer)
 }
+
+// printerFor makes the printer of a command's results; tests replace it
+// to see what a terminal shows.
+var printerFor = output.NewPrinter
 
 // clientConfig builds the connection config from the global flags.
 func clientConfig(c *cli.Context) (clientconfig.Config, error) {

@@ -59,8 +59,8 @@ func TestVersionJSON(t *testing.T) {
 }
 
 func TestBadOutputFormat(t *testing.T) {
-	_, _, err := run(t, "-o", "yaml", "version")
-	if err == nil || !strings.Contains(err.Error(), `output format "yaml" is not table or json`) {
+	_, _, err := run(t, "-o", "xml", "version")
+	if err == nil || !strings.Contains(err.Error(), `output format "xml" is not table, wide`) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -15,9 +16,11 @@ func catalogCommand() *cli.Command {
 		Name:  "catalog",
 		Usage: "generate the event catalog (Markdown) from the map and the cluster",
 		UsageText: "migrator -b kafka:9092 catalog --out docs/event-catalog.md\n" +
-			"migrator catalog          # without a cluster: retention is left out",
+			"migrator catalog          # a table of the events; without a cluster retention is left out\n" +
+			"migrator catalog --markdown > catalog.md",
 		Flags: []cli.Flag{
-			&cli.PathFlag{Name: "out", Usage: "write to `FILE` instead of standard output"},
+			&cli.PathFlag{Name: "out", Usage: "write the Markdown catalog to `FILE`"},
+			&cli.BoolFlag{Name: "markdown", Usage: "print the Markdown catalog instead of a table"},
 		},
 		Action: func(c *cli.Context) error {
 			m, err := plan.LoadRenameMap(c.Path(flagMap))
@@ -39,8 +42,23 @@ func catalogCommand() *cli.Command {
 				}
 				return nil
 			}
+			if pr := printer(c); pr.Human() && !c.Bool("markdown") {
+				return pr.WriteTable(catalogTable(plan.CatalogEntries(m, snap)))
+			}
 			_, err = fmt.Fprint(c.App.Writer, doc)
 			return err
 		},
 	}
+}
+
+// catalogTable shows the catalog's events; domain and retention only with
+// -o wide.
+func catalogTable(entries []plan.CatalogEntry) output.TableView {
+	t := output.TableView{Columns: []output.Column{
+		{Name: "domain", Wide: true}, {Name: "event"}, {Name: "topic"}, {Name: "partition key"}, {Name: "retention", Wide: true},
+	}}
+	for _, e := range entries {
+		t.Rows = append(t.Rows, []string{e.Domain, e.Event, e.Topic, e.PartitionKey, e.Retention})
+	}
+	return t
 }

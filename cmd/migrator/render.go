@@ -10,6 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
+	"github.com/huleedu/topic-migrator/output"
+	"github.com/huleedu/topic-migrator/plan"
 )
 
 // printGroupMoves prints v as JSON, or the groups' translations as a table
@@ -38,4 +40,26 @@ func bar(done, total int) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// findingBlock shows a finding as a block: severity, code and subject (its
+// topic, else subject), then its message, without the subject it starts
+// with, and its fix.
+func findingBlock(f plan.Finding, subject string) output.Block {
+	if f.Topic != "" {
+		subject = f.Topic
+	}
+	return output.Block{
+		Head: []string{string(f.Severity), f.Code, subject},
+		Body: []output.Line{{Text: withoutSubject(f.Message, subject)}, {Label: "fix", Text: f.Fix}},
+	}
+}
+
+// withoutSubject drops subject from the start of msg: the block's head
+// already names it.
+func withoutSubject(msg, subject string) string {
+	if rest, ok := strings.CutPrefix(msg, subject+" "); ok && subject != "" {
+		return rest
+	}
+	return msg
 }
