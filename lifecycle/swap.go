@@ -131,7 +131,7 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 	if opts.Copy == nil {
 		// The first hop (the bridge) added the standard headers already.
 		opts.Copy = func(ctx context.Context, group string, route bridge.Route) error {
-			return env.copyUntilCaughtUp(ctx, group, "swap", bridge.StaticRoutes{route}, false, nil)
+			return env.copyUntilCaughtUp(ctx, "copy "+route.From+" → "+route.To, group, "swap", bridge.StaticRoutes{route}, false, nil)
 		}
 	}
 	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To),
@@ -391,7 +391,9 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 		return "", fmt.Errorf("topic %s does not exist", from)
 	}
 	later := from == s.r.From && startedLater(s.r)
-	rep, err := compareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), compareOptions{startedLater: later, forDelete: true}, nil)
+	report := s.env.progress("verify "+from+" → "+to, "records")
+	rep, err := compareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), compareOptions{startedLater: later, forDelete: true, report: report}, nil)
+	report.finish()
 	if err != nil {
 		return "", err
 	}

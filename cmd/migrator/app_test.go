@@ -131,20 +131,6 @@ func mustCLI(t *testing.T, c *kafkatest.Cluster, mapFile, stateFile string) func
 	}
 }
 
-func TestProgressBar(t *testing.T) {
-	for _, c := range []struct {
-		done, total int
-		want        string
-	}{{0, 4, "[--------------------]"}, {1, 4, "[#####---------------]"}, {4, 4, "[####################]"}, {1, 0, "[####################]"}} {
-		if got := bar(c.done, c.total); got != c.want {
-			t.Errorf("bar(%d, %d) = %s, want %s", c.done, c.total, got, c.want)
-		}
-	}
-	if isTerminal(&bytes.Buffer{}) {
-		t.Error("a buffer is not a terminal")
-	}
-}
-
 // appliedRename creates src with partitions partitions, writes a map that
 // renames it to dst, applies it, and returns the map and state files.
 func appliedRename(t *testing.T, c *kafkatest.Cluster, src, dst string, partitions int) (mapFile, stateFile string) {

@@ -43,10 +43,13 @@ func planCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c)}
-			if err := lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
+			progress, stopProgress := showProgress(c)
+			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(), Log: logger(c), Progress: progress}
+			err = lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
 				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"),
-			}); err != nil {
+			})
+			stopProgress()
+			if err != nil {
 				return err
 			}
 			if out := c.Path("out"); out != "" {

@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
-	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
@@ -28,19 +25,24 @@ func printGroupMoves(c *cli.Context, v any, groups []lifecycle.GroupCutover, fro
 	})
 }
 
-// bar draws done of total as [#####-----].
-func bar(done, total int) string {
-	const width = 20
-	n := width * done / max(total, 1)
-	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
+// showProgress returns the progress reporter of a command's long waits
+// (stderr: live bars on a terminal, a plain line every 10 s otherwise) and
+// the func that stops it when the command ends.
+func showProgress(c *cli.Context) (lifecycle.Progress, func()) {
+	p := newProgress(c.App.ErrWriter)
+	return func(u lifecycle.ProgressUpdate) { p.Update(u.Task, u.Unit, u.Done, u.Total, u.Finished) }, p.Close
 }
 
-// isTerminal reports whether w is a terminal (progress bars) rather than
-// a file or pipe (plain lines).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
+// withProgress returns the progress reporter of a command's long waits and
+// done extended to stop it.
+func withProgress(c *cli.Context, done func()) (lifecycle.Progress, func()) {
+	progress, stop := showProgress(c)
+	return progress, func() { stop(); done() }
 }
+
+// newProgress makes the progress display; tests replace it to see plain
+// lines at once.
+var newProgress = output.NewProgress
 
 // findingBlock shows a finding as a block: severity, code and subject (its
 // topic, else subject), then its message, without the subject it starts

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mattn/go-runewidth"
 
@@ -69,6 +71,78 @@ func TestHumanOutputFitsTheTerminal(t *testing.T) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// plainProgressAtOnce makes the commands report every progress update as a
+// plain line (no delay, no interval) for the rest of the test.
+func plainProgressAtOnce(t *testing.T) {
+	old := newProgress
+	t.Cleanup(func() { newProgress = old })
+	newProgress = func(w io.Writer) *output.Progress {
+		p := old(w)
+		p.Delay, p.Interval = 0, 0
+		return p
+	}
+}
+
+// TestProgressOnStderrOnly: the copy of mirror --until-caught-up and
+// verify's comparison report progress per batch on stderr; with -o json
+// stdout holds the JSON document and nothing else.
+func TestProgressOnStderrOnly(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		plainProgressAtOnce(t)
+		const src, dst = "progress.src_v1", "progress.dst.v1"
+		mapFile, stateFile := appliedRename(t, c, src, dst, 2)
+		produceNumbered(t, c, src, 2, 0, 3000)
+		args := []string{"-b", c.Bootstrap, "--map", mapFile, "--state", stateFile, "-o", "json"}
+		out, stderr, err := run(t, append(args, "mirror", "--until-caught-up", "--instance-id", "p")...)
+		if err != nil {
+			t.Fatalf("mirror: %v\n%s", err, stderr)
+		}
+		if strings.TrimSpace(out) != "" {
+			t.Errorf("mirror wrote to stdout: %q", out)
+		}
+		if !strings.Contains(stderr, "mirror until caught up: done, 6,000 records") {
+			t.Errorf("mirror --until-caught-up reported no progress:\n%s", stderr)
+		}
+		out, stderr, err = run(t, append(args, "verify")...)
+		if err != nil {
+			t.Fatalf("verify: %v\n%s", err, stderr)
+		}
+		var reports []map[string]any
+		if err := json.Unmarshal([]byte(out), &reports); err != nil || len(reports) != 1 {
+			t.Errorf("verify -o json stdout is not one JSON document (%v):\n%s", err, out)
+		}
+		task := "verify " + src + " → " + dst
+		// 3,000 records a partition: a report every 1,000 of each.
+		for _, want := range []string{task + ": 1,000 of 6,000 records", task + ": 5,000 of 6,000 records", task + ": done, 6,000 records"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("verify stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+		// drain waits for a bridge to copy what the old topic holds now.
+		produceNumbered(t, c, src, 2, 3000, 500)
+		type result struct {
+			stderr string
+			err    error
+		}
+		drained := make(chan result, 1)
+		go func() {
+			_, stderr, err := run(t, append(args, "drain", "--rename", src, "--timeout", "1m")...)
+			drained <- result{stderr, err}
+		}()
+		time.Sleep(time.Second) // the drain has its first look at the lag
+		if _, stderr, err := run(t, append(args, "mirror", "--until-caught-up", "--instance-id", "p")...); err != nil {
+			t.Fatalf("mirror: %v\n%s", err, stderr)
+		}
+		r := <-drained
+		if r.err != nil {
+			t.Fatalf("drain: %v\n%s", r.err, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "drain "+src+": 0 of 1,000 records (0%)") || !strings.Contains(r.stderr, "drain "+src+": done, 1,000 records") {
+			t.Errorf("drain reported no progress:\n%s", r.stderr)
 		}
 	})
 }

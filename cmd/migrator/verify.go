@@ -8,7 +8,6 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/lifecycle"
-	"github.com/huleedu/topic-migrator/plan"
 )
 
 // exitIncomplete is verify's exit code when a copy is behind but not
@@ -53,22 +52,8 @@ func verifyCommand() *cli.Command {
 				}
 				accepted = append(accepted, o)
 			}
-			terminal := isTerminal(c.App.ErrWriter)
 			res, err := lifecycle.Verify(c.Context, env, lifecycle.VerifyOptions{
 				Renames: c.StringSlice("rename"), AcceptDeadLetters: accepted,
-				Progress: func(r plan.Rename, total int, p lifecycle.PartitionReport) {
-					line := fmt.Sprintf("verify %s: partition %d/%d: %d compared, %d dead-lettered, %d not yet copied", r.From, p.Partition+1, total, p.Compared, p.DeadLettered, p.NotYetCopied)
-					if terminal {
-						// A progress line that rewrites itself on a terminal.
-						end := ""
-						if int(p.Partition)+1 == total {
-							end = "\n"
-						}
-						fmt.Fprintf(c.App.ErrWriter, "\r\033[K%s %s%s", bar(int(p.Partition)+1, total), line, end)
-						return
-					}
-					fmt.Fprintln(c.App.ErrWriter, line)
-				},
 			})
 			if res != nil {
 				for _, s := range res.Skipped {

@@ -1,0 +1,62 @@
+package output
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProgressPlainLines drives a Progress with a clock of its own: a task
+// shows nothing in its first second, then a line every Interval and one
+// when it ends; a task that ends within a second shows nothing.
+func TestProgressPlainLines(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := NewProgress(&b)
+	p.Now = func() time.Time { return now }
+	step := func(d time.Duration) { now = now.Add(d) }
+
+	p.Update("quick", "records", 0, 10, false)
+	step(500 * time.Millisecond)
+	p.Update("quick", "records", 10, 10, true)
+
+	p.Update("drain t.v1", "records", 0, 10000, false)
+	for i := 1; i <= 25; i++ {
+		step(time.Second)
+		p.Update("drain t.v1", "records", int64(i*200), 10000, false)
+	}
+	step(time.Second)
+	p.Update("drain t.v1", "records", 10000, 10000, true)
+	p.Close()
+
+	got := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := []string{
+		"drain t.v1: 2,000 of 10,000 records (20%), 200 records/s, ETA 40s",
+		"drain t.v1: 4,000 of 10,000 records (40%), 200 records/s, ETA 30s",
+		"drain t.v1: done, 10,000 records in 26s (384 records/s)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("lines:\n%s\nwant:\n%s", b.String(), strings.Join(want, "\n"))
+	}
+}
+
+func TestProgressBytesAndUnknownTotal(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := NewProgress(&b)
+	p.Now = func() time.Time { return now }
+	p.Interval = time.Second
+	p.Update("probe", "bytes", 0, 128e6, false)
+	now = now.Add(2 * time.Second)
+	p.Update("probe", "bytes", 64e6, 128e6, false)
+	p.Update("copy", "records", 0, 0, false)
+	now = now.Add(2 * time.Second)
+	p.Update("copy", "records", 50, 0, false)
+	p.Close()
+	for _, want := range []string{"probe: 64.0 MB of 128.0 MB (50%), 32.0 MB/s, ETA 2s", "copy: 50 records so far, 25 records/s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
+		}
+	}
+}
