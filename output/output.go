@@ -60,6 +60,9 @@ func NewPrinter(f Format, w io.Writer) Printer {
 // COLUMNS environment variable, else the terminal's width, else 0 for no
 // limit) and whether w is a terminal.
 func TerminalWidth(w io.Writer) (width int, tty bool) {
+	if t, ok := w.(interface{ Terminal() (int, bool) }); ok {
+		return t.Terminal()
+	}
 	f, ok := w.(*os.File)
 	tty = ok && isatty.IsTerminal(f.Fd())
 	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {

@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -128,5 +129,36 @@ func TestJSONIsTheValue(t *testing.T) {
 	var v map[string]int
 	if err := json.Unmarshal(b.Bytes(), &v); err != nil || v["n"] != 1 || called {
 		t.Errorf("JSON %q (%v), view called %v", b.String(), err, called)
+	}
+}
+
+func TestLineWrapper(t *testing.T) {
+	var b bytes.Buffer
+	l := &LineWrapper{w: &b, width: 30, tty: true}
+	in := "   Why: " + strings.Repeat("a few words ", 6) + "\n" +
+		"short line\n" +
+		"proof: " + strings.Repeat("huleedu.topic.name.v1/0/9 ", 2) + "\n" +
+		"no end"
+	if _, err := io.WriteString(l, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"   Why: a few words a few\n" +
+		"        words a few words a\n" +
+		"        few words a few words\n" +
+		"        a few words\n" +
+		"short line\n" +
+		"proof: huleedu.topic.name.v1/\n" +
+		"       0/9 huleedu.topic.name.\n" +
+		"       v1/0/9\n" +
+		"no end"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if w, tty := TerminalWidth(l); w != 30 || !tty {
+		t.Errorf("a printer through it sees width %d, terminal %v", w, tty)
 	}
 }
