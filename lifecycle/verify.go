@@ -124,7 +124,7 @@ func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, e
 		if err != nil {
 			return res, err
 		}
-		report := env.progress("verify "+r.From+" → "+to, "records")
+		report := env.progress("verify "+r.From, "records")
 		rep, err := compareCopy(ctx, env.Admin.Config(), r.From, to, plan.DLQTopic(to), int32(partitions), compareOptions{startedLater: startedLater(r), report: report}, nil)
 		report.finish()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -105,16 +106,19 @@ func (p *Progress) Close() {
 func (p *Progress) drawBar(name string, t *task, finished bool) {
 	if t.bar == nil {
 		if p.bars == nil {
-			p.bars = mpb.New(mpb.WithOutput(p.w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
+			p.bars = mpb.New(mpb.WithOutput(p.w), mpb.WithWidth(30), mpb.WithRefreshRate(200*time.Millisecond))
 		}
 		counters := decor.CountersNoUnit("%d / %d", decor.WCSyncSpace)
 		speed := decor.NewAverageSpeed(0, "%.0f "+t.unit+"/s", t.start, decor.WCSyncSpace)
 		if t.unit == "bytes" {
 			counters = decor.Counters(decor.SizeB1000(0), "% .1f / % .1f", decor.WCSyncSpace)
-			speed = decor.NewAverageSpeed(decor.SizeB1000(0), "% .1f/s", t.start, decor.WCSyncSpace)
+			speed = decor.NewAverageSpeed(decor.SizeB1000(0), "% .1f", t.start, decor.WCSyncSpace)
 		}
+		// The name takes at most a third of the line, so that the bar,
+		// counters, rate and ETA fit beside it.
+		width, _ := TerminalWidth(p.w)
 		t.bar = p.bars.New(0, mpb.BarStyle(),
-			mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR), counters),
+			mpb.PrependDecorators(decor.Name(truncateMiddle(name, max(width/3, 20)), decor.WCSyncSpaceR), counters),
 			mpb.AppendDecorators(speed, decor.OnComplete(decor.NewAverageETA(decor.ET_STYLE_GO, t.start, nil, decor.WCSyncSpace), "done")),
 		)
 	}
@@ -123,6 +127,18 @@ func (p *Progress) drawBar(name string, t *task, finished bool) {
 	if finished {
 		t.bar.SetTotal(-1, true)
 	}
+}
+
+// truncateMiddle shortens s to width columns by cutting out its middle:
+// a task names topics, which differ at their starts and their ends.
+func truncateMiddle(s string, width int) string {
+	if runewidth.StringWidth(s) <= width {
+		return s
+	}
+	r := []rune(s)
+	head := (width - 1) / 2
+	tail := width - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
 // line is the plain report of a task: done of total, rate and ETA, or,

@@ -60,3 +60,12 @@ func TestProgressBytesAndUnknownTotal(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncateMiddle(t *testing.T) {
+	if got := truncateMiddle("verify huleedu.llm_provider.request_completed.v1", 21); got != "verify hul…mpleted.v1" {
+		t.Errorf("got %q", got)
+	}
+	if got := truncateMiddle("short", 21); got != "short" {
+		t.Errorf("got %q", got)
+	}
+}

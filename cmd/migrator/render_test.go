@@ -115,7 +115,7 @@ func TestProgressOnStderrOnly(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &reports); err != nil || len(reports) != 1 {
 			t.Errorf("verify -o json stdout is not one JSON document (%v):\n%s", err, out)
 		}
-		task := "verify " + src + " → " + dst
+		task := "verify " + src
 		// 3,000 records a partition: a report every 1,000 of each.
 		for _, want := range []string{task + ": 1,000 of 6,000 records", task + ": 5,000 of 6,000 records", task + ": done, 6,000 records"} {
 			if !strings.Contains(stderr, want) {
