@@ -12,7 +12,8 @@ type ProgressUpdate struct {
 	// Task names the wait, e.g. "drain huleedu.x.v1"; it is the same for
 	// every update of one wait.
 	Task string
-	// Unit is what Done and Total count: "records" or "bytes".
+	// Unit is what Done and Total count: "records", "bytes" or "seconds"
+	// (a wait of a known length).
 	Unit string
 	// Done is how many units are done so far; Total how many there are
 	// to do, 0 while unknown. Total may grow (a verify learns each

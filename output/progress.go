@@ -48,8 +48,8 @@ func NewProgress(w io.Writer) *Progress {
 	return &Progress{w: w, tty: tty, Interval: 10 * time.Second, Delay: time.Second, Now: time.Now}
 }
 
-// Update records that task has done done of total units ("records" or
-// "bytes"; total 0 while unknown); finished marks its end.
+// Update records that task has done done of total units ("records",
+// "bytes" or "seconds"; total 0 while unknown); finished marks its end.
 func (p *Progress) Update(name, unit string, done, total int64, finished bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -110,9 +110,13 @@ func (p *Progress) drawBar(name string, t *task, finished bool) {
 		}
 		counters := decor.CountersNoUnit("%d / %d", decor.WCSyncSpace)
 		speed := decor.NewAverageSpeed(0, "%.0f "+t.unit+"/s", t.start, decor.WCSyncSpace)
-		if t.unit == "bytes" {
+		switch t.unit {
+		case "bytes":
 			counters = decor.Counters(decor.SizeB1000(0), "% .1f / % .1f", decor.WCSyncSpace)
 			speed = decor.NewAverageSpeed(decor.SizeB1000(0), "% .1f", t.start, decor.WCSyncSpace)
+		case "seconds":
+			counters = decor.CountersNoUnit("%d / %d s", decor.WCSyncSpace)
+			speed = decor.Name("", decor.WCSyncSpace)
 		}
 		// The name takes at most a third of the line, so that the bar,
 		// counters, rate and ETA fit beside it.
@@ -149,7 +153,12 @@ func line(name string, t *task, now time.Time, finished bool) string {
 	if s := elapsed.Seconds(); s > 0 {
 		rate = float64(t.done) / s
 	}
-	if finished {
+	switch {
+	case t.unit == "seconds" && finished:
+		return fmt.Sprintf("%s: done after %s", name, elapsed.Round(time.Second))
+	case t.unit == "seconds":
+		return fmt.Sprintf("%s: %d of %d seconds", name, t.done, t.total)
+	case finished:
 		return fmt.Sprintf("%s: done, %s in %s (%s)", name, amount(t.done, t.unit), elapsed.Round(time.Second), speed(rate, t.unit))
 	}
 	if t.total <= 0 {

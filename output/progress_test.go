@@ -69,3 +69,19 @@ func TestTruncateMiddle(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestProgressSeconds(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := NewProgress(&b)
+	p.Now = func() time.Time { return now }
+	p.Interval = 5 * time.Second
+	for i := int64(0); i <= 10; i++ {
+		p.Update("quiet check of t", "seconds", i, 10, i == 10)
+		now = now.Add(time.Second)
+	}
+	want := "quiet check of t: 5 of 10 seconds\nquiet check of t: done after 10s\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
