@@ -8,6 +8,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/lifecycle"
+	"github.com/huleedu/topic-migrator/output"
 )
 
 // exitIncomplete is verify's exit code when a copy is behind but not
@@ -64,19 +65,23 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			reports := res.Reports
-			err = printer(c).Print(reports, []string{"source", "target", "partition", "from", "compared", "dead-lettered", "skipped", "not yet copied", "result"}, func() [][]string {
-				var rows [][]string
+			err = printer(c).PrintTable(reports, func() output.TableView {
+				t := output.TableView{Columns: []output.Column{
+					{Name: "source"}, {Name: "target", Wide: true}, {Name: "partition"}, {Name: "from", Wide: true},
+					{Name: "compared"}, {Name: "dead-lettered", Wide: true}, {Name: "skipped", Wide: true},
+					{Name: "not yet copied"}, {Name: "result"},
+				}}
 				for _, rep := range reports {
 					for _, p := range rep.Partitions {
 						result := "ok"
 						if p.Divergence != "" {
 							result = p.Divergence
 						}
-						rows = append(rows, []string{rep.Source, rep.Target, fmt.Sprint(p.Partition), fmt.Sprint(p.From), fmt.Sprint(p.Compared),
+						t.Rows = append(t.Rows, []string{rep.Source, rep.Target, fmt.Sprint(p.Partition), fmt.Sprint(p.From), fmt.Sprint(p.Compared),
 							fmt.Sprint(p.DeadLettered), fmt.Sprint(p.Skipped), fmt.Sprint(p.NotYetCopied), result})
 					}
 				}
-				return rows
+				return t
 			})
 			if err != nil {
 				return err
