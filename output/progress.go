@@ -86,6 +86,21 @@ func (p *Progress) Update(name, unit string, done, total int64, finished bool) {
 	}
 }
 
+// Write writes log lines to the Progress's writer: above the bars once
+// there are any (mpb redraws them below, until Close), else straight
+// through.
+func (p *Progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	bars := p.bars
+	p.mu.Unlock()
+	if bars != nil {
+		if n, err := bars.Write(b); err == nil {
+			return n, nil
+		}
+	}
+	return p.w.Write(b)
+}
+
 // Close stops drawing: bars still running are left as they are.
 func (p *Progress) Close() {
 	p.mu.Lock()
@@ -95,7 +110,7 @@ func (p *Progress) Close() {
 			t.bar.Abort(false)
 		}
 	}
-	p.tasks = nil
+	p.tasks, p.bars = nil, nil
 	p.mu.Unlock()
 	if bars != nil {
 		bars.Wait()

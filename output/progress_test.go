@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,17 @@ func TestProgressSeconds(t *testing.T) {
 	want := "quiet check of t: 5 of 10 seconds\nquiet check of t: done after 10s\n"
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestProgressPassesLogsThrough(t *testing.T) {
+	var b bytes.Buffer
+	p := NewProgress(&b)
+	p.Update("copy", "records", 0, 10, false)
+	fmt.Fprintln(p, "level=INFO msg=hello")
+	p.Close()
+	fmt.Fprintln(p, "level=INFO msg=after")
+	if b.String() != "level=INFO msg=hello\nlevel=INFO msg=after\n" {
+		t.Errorf("got %q", b.String())
 	}
 }

@@ -71,7 +71,7 @@ func newEnv(c *cli.Context, use stateUse) (env *lifecycle.Env, done func(), err 
 			return nil, nil, err
 		}
 	}
-	env.Progress, done = withProgress(c, done)
+	done = withProgress(c, env, done)
 	return env, done, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -33,11 +34,14 @@ func showProgress(c *cli.Context) (lifecycle.Progress, func()) {
 	return func(u lifecycle.ProgressUpdate) { p.Update(u.Task, u.Unit, u.Done, u.Total, u.Finished) }, p.Close
 }
 
-// withProgress returns the progress reporter of a command's long waits and
-// done extended to stop it.
-func withProgress(c *cli.Context, done func()) (lifecycle.Progress, func()) {
-	progress, stop := showProgress(c)
-	return progress, func() { stop(); done() }
+// withProgress shows env's long waits and sends its logs through the same
+// display, so that on a terminal a log line lands above the live bars
+// instead of through them; it returns done extended to stop the display.
+func withProgress(c *cli.Context, env *lifecycle.Env, done func()) func() {
+	p := newProgress(c.App.ErrWriter)
+	env.Progress = func(u lifecycle.ProgressUpdate) { p.Update(u.Task, u.Unit, u.Done, u.Total, u.Finished) }
+	env.Log = slog.New(slog.NewTextHandler(p, &slog.HandlerOptions{Level: logLevel(c)}))
+	return func() { p.Close(); done() }
 }
 
 // newProgress makes the progress display; tests replace it to see plain
