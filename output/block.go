@@ -24,8 +24,21 @@ type Line struct {
 // indent is how far a block's body is indented under its head.
 const indent = "    "
 
-// WriteBlocks writes blocks separated by blank lines, fitted to the
-// printer's width.
+// ProseWidth is the width blocks are wrapped to when the printer's width is
+// not known (a pipe with no COLUMNS): tables are then left unwrapped, one
+// line per row for grep and awk, but a finding's message is prose.
+const ProseWidth = 120
+
+// proseWidth is the width blocks are wrapped to.
+func (p Printer) proseWidth() int {
+	if p.Width > 0 {
+		return p.Width
+	}
+	return ProseWidth
+}
+
+// WriteBlocks writes blocks separated by blank lines, wrapped to the
+// printer's width (ProseWidth when it is not known).
 func (p Printer) WriteBlocks(blocks []Block) error {
 	var b strings.Builder
 	for i, blk := range blocks {
@@ -50,7 +63,7 @@ func (p Printer) WriteBlocks(blocks []Block) error {
 				prefix += line.Label + ": "
 			}
 			hang := runewidth.StringWidth(prefix)
-			if p.Width > 0 && p.Width-hang < 2*minColumn {
+			if p.proseWidth()-hang < 2*minColumn {
 				hang = len(indent) // a long label: wrap under the indent instead
 			}
 			for j, l := range p.wrap(line.Text, runewidth.StringWidth(prefix)) {
@@ -66,17 +79,15 @@ func (p Printer) WriteBlocks(blocks []Block) error {
 	return err
 }
 
-// wrap wraps s to the printer's width less used columns.
+// wrap wraps s to the prose width less used columns.
 func (p Printer) wrap(s string, used int) []string {
-	if p.Width <= 0 {
-		return strings.Split(s, "\n")
-	}
-	return Wrap(s, max(p.Width-used, minColumn))
+	return Wrap(s, max(p.proseWidth()-used, minColumn))
 }
 
-// Wrap breaks s into lines at most width columns wide: at spaces where it
-// can, else after '.', '_', '-', '/', ',' or ':' (topic names have no
-// spaces), else anywhere. Newlines in s are kept.
+// Wrap breaks s into lines at most width columns wide: at spaces; a word
+// longer than a line (a topic name) is broken after '.', '_', '-', '/',
+// ',' or ':', and one without those anywhere. Newlines in s are kept; runs
+// of spaces become one.
 func Wrap(s string, width int) []string {
 	var out []string
 	for _, para := range strings.Split(s, "\n") {
@@ -90,63 +101,63 @@ func wrapLine(s string, width int) []string {
 		return []string{s}
 	}
 	var lines []string
-	var cur strings.Builder
-	curW := 0
+	cur := ""
 	flush := func() {
-		lines = append(lines, strings.TrimRight(cur.String(), " "))
-		cur.Reset()
-		curW = 0
+		lines = append(lines, cur)
+		cur = ""
 	}
-	for _, piece := range pieces(s) {
-		pw := runewidth.StringWidth(strings.TrimRight(piece, " "))
-		if curW > 0 && curW+pw > width {
+	fits := func(t string) bool { return runewidth.StringWidth(t) <= width }
+	for _, word := range strings.Fields(s) {
+		sep := " "
+		if cur == "" {
+			sep = ""
+		}
+		switch {
+		case fits(cur + sep + word):
+			cur += sep + word
+			continue
+		case fits(word):
 			flush()
+			cur = word
+			continue
 		}
-		if curW == 0 {
-			piece = strings.TrimLeft(piece, " ")
-			pw = runewidth.StringWidth(strings.TrimRight(piece, " "))
+		// A word longer than a line: its pieces fill the lines.
+		for _, piece := range pieces(word) {
+			if fits(cur + sep + piece) {
+				cur += sep + piece
+				sep = ""
+				continue
+			}
+			if cur != "" {
+				flush()
+			}
+			sep = ""
+			for !fits(piece) {
+				head := runewidth.Truncate(piece, width, "")
+				lines = append(lines, head)
+				piece = piece[len(head):]
+			}
+			cur = piece
 		}
-		// A piece longer than a line is cut anywhere.
-		for pw > width {
-			head := runewidth.Truncate(piece, width, "")
-			cur.WriteString(head)
-			flush()
-			piece = piece[len(head):]
-			pw = runewidth.StringWidth(strings.TrimRight(piece, " "))
-		}
-		cur.WriteString(piece)
-		curW += runewidth.StringWidth(piece)
 	}
-	if cur.Len() > 0 {
+	if cur != "" {
 		flush()
 	}
 	return lines
 }
 
-// pieces splits s after every break character (spaces stay with the piece
-// before them).
-func pieces(s string) []string {
+// pieces splits a word after every break character.
+func pieces(word string) []string {
 	var out []string
 	start := 0
-	rs := []rune(s)
-	pos := 0 // byte offset of rs[i]
-	for i, r := range rs {
-		next := pos + len(string(r))
-		brk := false
+	for i, r := range word {
 		switch r {
-		case ' ':
-			brk = i+1 < len(rs) && rs[i+1] != ' '
 		case '.', '_', '-', '/', ',', ':':
-			brk = i+1 < len(rs) && rs[i+1] != ' '
+			if end := i + len(string(r)); end < len(word) {
+				out = append(out, word[start:end])
+				start = end
+			}
 		}
-		if brk {
-			out = append(out, s[start:next])
-			start = next
-		}
-		pos = next
 	}
-	if start < len(s) {
-		out = append(out, s[start:])
-	}
-	return out
+	return append(out, word[start:])
 }

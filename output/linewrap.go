@@ -70,21 +70,16 @@ func (l *LineWrapper) wrap(line string) string {
 	if runewidth.StringWidth(line) <= l.width {
 		return line + "\n"
 	}
-	indent := len(line) - len(strings.TrimLeft(line, " "))
 	hang := hangingIndent(line)
-	if indent > l.width/2 {
-		indent = 0
-	}
 	if hang > l.width/2 {
-		hang = indent
+		hang = 0
 	}
-	text := line[indent:]
-	first := Wrap(text, l.width-indent)[0]
-	out := []string{line[:indent] + first}
-	for _, r := range Wrap(strings.TrimLeft(strings.TrimPrefix(text, first), " "), l.width-hang) {
-		out = append(out, strings.Repeat(" ", hang)+r)
+	lines := Wrap(line[hang:], l.width-hang)
+	lines[0] = line[:hang] + lines[0]
+	for i := 1; i < len(lines); i++ {
+		lines[i] = strings.Repeat(" ", hang) + lines[i]
 	}
-	return strings.Join(out, "\n") + "\n"
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // hangingIndent is where a wrapped line's continuation starts: after its

@@ -40,8 +40,9 @@ func ParseFormat(s string) (Format, error) {
 type Printer struct {
 	Format Format
 	W      io.Writer
-	// Width is the number of columns human output fits in; 0 means no
-	// limit (a pipe whose reader set no COLUMNS).
+	// Width is the number of columns human output fits in; 0 means not
+	// known (a pipe whose reader set no COLUMNS): tables are then not
+	// wrapped, blocks are wrapped to ProseWidth.
 	Width int
 	// Boxed draws tables with borders (a terminal); otherwise tables are
 	// plain columns separated by spaces, for grep and awk.

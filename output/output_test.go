@@ -162,3 +162,15 @@ func TestLineWrapper(t *testing.T) {
 		t.Errorf("a printer through it sees width %d, terminal %v", w, tty)
 	}
 }
+
+func TestBlocksWrapToProseWidthInAPipe(t *testing.T) {
+	var b bytes.Buffer
+	p := Printer{Format: Table, W: &b}
+	blk := Block{Head: []string{"warning", "naming", "t"}, Body: []Line{{Text: strings.Repeat("word ", 60)}}}
+	if err := p.WriteBlocks([]Block{blk}); err != nil {
+		t.Fatal(err)
+	}
+	if w := widest(b.String()); w > ProseWidth || w < ProseWidth-10 {
+		t.Errorf("blocks in a pipe are %d wide, want about %d:\n%s", w, ProseWidth, b.String())
+	}
+}
