@@ -61,11 +61,16 @@ func findingBlock(f plan.Finding, subject string) output.Block {
 	}
 }
 
-// withoutSubject drops subject from the start of msg: the block's head
-// already names it.
+// withoutSubject drops subject (or "target subject") from the start of
+// msg: the block's head already names it.
 func withoutSubject(msg, subject string) string {
-	if rest, ok := strings.CutPrefix(msg, subject+" "); ok && subject != "" {
-		return rest
+	if subject == "" {
+		return msg
+	}
+	for _, prefix := range []string{subject + " ", "target " + subject + " "} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			return rest
+		}
 	}
 	return msg
 }

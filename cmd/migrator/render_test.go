@@ -152,3 +152,16 @@ func TestProgressOnStderrOnly(t *testing.T) {
 		}
 	})
 }
+
+func TestWithoutSubject(t *testing.T) {
+	for _, c := range []struct{ msg, subject, want string }{
+		{"a.b_c.v1 segment \"b_c\" has '_'.", "a.b_c.v1", "segment \"b_c\" has '_'."},
+		{"target a.b_c.v1 segment \"b_c\" has '_'.", "a.b_c.v1", "segment \"b_c\" has '_'."},
+		{"source topic a.v1 does not exist.", "a.v1", "source topic a.v1 does not exist."},
+		{"event X has no topic.", "", "event X has no topic."},
+	} {
+		if got := withoutSubject(c.msg, c.subject); got != c.want {
+			t.Errorf("withoutSubject(%q, %q) = %q, want %q", c.msg, c.subject, got, c.want)
+		}
+	}
+}
