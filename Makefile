@@ -14,7 +14,7 @@ RELEASE  := dist/migrator-linux-amd64
 build: ## build bin/migrator
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/migrator
 
-.PHONY: release catalog
+.PHONY: release catalog docs
 
 # Everything but glibc is linked in: librdkafka with OpenSSL, SASL, zstd, lz4
 # (bundled by confluent-kafka-go). A fully static glibc build
@@ -33,6 +33,9 @@ release: ## Linux amd64 binary and its sha256 in dist/, with version, commit and
 
 catalog: ## regenerate docs/event-catalog.md from rename-map.yaml (no cluster: retention left out)
 	env -u MIGRATOR_BOOTSTRAP_SERVERS $(GO) run ./cmd/migrator --map rename-map.yaml catalog --out docs/event-catalog.md
+
+docs: ## regenerate docs/reference.md's generated part (commands, flags, env vars) from the command definitions
+	MIGRATOR_WRITE_DOCS=1 $(GO) test -count=1 -run '^TestReferenceUpToDate$$' ./cmd/migrator/
 
 test: ## all tests, against real Kafka, a SASL_SSL real Kafka (both started here unless set) and kfake
 	scripts/test.sh

@@ -60,6 +60,10 @@ type Options struct {
 	// UntilCaughtUp makes Run return once every assigned partition has
 	// reached the end offset it had when it was assigned.
 	UntilCaughtUp bool
+	// Progress, when set, is told after each batch how many records of
+	// the assigned partitions are copied out of those there were to copy
+	// (from where each partition started to the end it had when assigned).
+	Progress func(done, total int64)
 	// ShutdownTimeout bounds finishing the open batch on stop (default 30s).
 	ShutdownTimeout time.Duration
 	// TransactionTimeout is the broker-side transaction timeout (default 60s).
@@ -189,8 +193,9 @@ type partitionKey struct {
 }
 
 type progress struct {
-	end  int64 // end offset at assignment
-	next int64 // next offset to copy (committed position)
+	start int64 // where the copy of the partition started
+	end   int64 // end offset at assignment
+	next  int64 // next offset to copy (committed position)
 	// eof is the offset at which the consumer last reached the end; it
 	// is past next when the partition ends in a transaction marker or
 	// aborted records, which are never copied.
@@ -395,6 +400,9 @@ func (b *Bridge) loop(ctx context.Context) error {
 		if err := b.commitEnds(ctx); err != nil {
 			return err
 		}
+		if b.opts.Progress != nil {
+			b.opts.Progress(b.copied())
+		}
 		if b.opts.UntilCaughtUp && b.caughtUp() {
 			b.log.Info("caught up with every assigned partition")
 			return nil
@@ -556,13 +564,17 @@ func (b *Bridge) startPositions(parts []kafka.TopicPartition) ([]kafka.TopicPart
 		}
 	}
 	for _, tp := range out {
-		_, high, err := b.consumer.QueryWatermarkOffsets(*tp.Topic, tp.Partition, timeoutMs)
+		low, high, err := b.consumer.QueryWatermarkOffsets(*tp.Topic, tp.Partition, timeoutMs)
 		if err != nil {
 			return nil, fmt.Errorf("end offset of %s/%d: %w", *tp.Topic, tp.Partition, err)
 		}
-		p := &progress{end: high}
+		p := &progress{start: low, end: high}
 		if tp.Offset >= 0 {
 			p.next = int64(tp.Offset)
+			p.start = p.next
+		}
+		if tp.Offset == kafka.OffsetEnd {
+			p.start = high
 		}
 		p.reached = high == 0 || (tp.Offset >= 0 && int64(tp.Offset) >= high) || tp.Offset == kafka.OffsetEnd
 		b.assigned[partitionKey{*tp.Topic, tp.Partition}] = p
@@ -651,6 +663,19 @@ func (b *Bridge) fill(ctx context.Context) ([]*kafka.Message, error) {
 	copy(batch, b.pending)
 	b.pending = b.pending[:0]
 	return batch, nil
+}
+
+// copied returns how many records of the assigned partitions are copied
+// out of those there were to copy when they were assigned.
+func (b *Bridge) copied() (done, total int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.assigned {
+		todo := max(p.end-p.start, 0)
+		total += todo
+		done += min(max(max(p.next, p.eof)-p.start, 0), todo)
+	}
+	return done, total
 }
 
 // caughtUp reports whether every assigned partition reached its end.

@@ -163,7 +163,14 @@ type compareOptions struct {
 	// retention left is then missing too (the source is the last place
 	// those records are).
 	forDelete bool
+	// report, when set, is told of each partition's records to compare
+	// and, every progressBatch records, of the records compared.
+	report *reporter
 }
+
+// progressBatch is how many source records a comparison reads between two
+// progress reports.
+const progressBatch = 1000
 
 // compareCopy is CompareCopy with options.
 func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, dlq string, partitions int32, opts compareOptions, progress func(PartitionReport)) (*VerifyReport, error) {
@@ -317,6 +324,11 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 			return pr, err
 		}
 	}
+	var read int64 // source records read since the last report
+	if opts.report != nil {
+		opts.report.add(0, max(pr.SourceEnd-pr.From, 0))
+		defer func() { opts.report.add(read, 0) }()
+	}
 	for {
 		s, err := src.read(ctx)
 		if err != nil {
@@ -328,6 +340,10 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 		off := int64(s.TopicPartition.Offset)
 		if off < pr.From {
 			continue
+		}
+		if read++; read == progressBatch && opts.report != nil {
+			opts.report.add(read, 0)
+			read = 0
 		}
 		origin := bridge.Origin{Topic: source, Partition: p, Offset: off}
 		if o, ok := bridge.OriginOf(s.Headers); ok && o.Topic == target {

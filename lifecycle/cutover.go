@@ -86,7 +86,10 @@ func CutoverConsumers(ctx context.Context, env *Env, opts CutoverConsumersOption
 		return nil, err
 	}
 	if opts.Wait > 0 {
-		if bridgeOffsets, err = waitForBridge(ctx, env.Admin, r.From, env.bridgeGroup(), groups, bridgeOffsets, opts.Wait); err != nil {
+		report := env.progress("wait for the bridge to copy "+r.From+" past the groups", "records")
+		bridgeOffsets, err = waitForBridge(ctx, env.Admin, r.From, env.bridgeGroup(), groups, bridgeOffsets, opts.Wait, report)
+		report.finish()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -217,17 +220,28 @@ func markConsumersCut(ctx context.Context, env *Env, r plan.Rename, snap *admin.
 
 // waitForBridge waits until the bridge group has committed, on every
 // partition of from, at least the offsets the groups are at.
-func waitForBridge(ctx context.Context, cl *admin.Client, from, bridgeGroup string, groups []admin.Group, copied map[int32]int64, wait time.Duration) (map[int32]int64, error) {
+func waitForBridge(ctx context.Context, cl *admin.Client, from, bridgeGroup string, groups []admin.Group, copied map[int32]int64, wait time.Duration, report *reporter) (map[int32]int64, error) {
 	deadline := time.Now().Add(wait)
+	var first int64 = -1 // records to copy when the wait began
 	for {
 		behind := false
+		need := map[int32]int64{} // the groups' furthest offset per partition
 		for _, g := range groups {
 			for p, o := range g.Offsets[from] {
 				if c, ok := copied[p]; !ok || c < o {
 					behind = true
 				}
+				need[p] = max(need[p], o)
 			}
 		}
+		var left int64
+		for p, o := range need {
+			left += max(o-copied[p], 0)
+		}
+		if first < 0 {
+			first = left
+		}
+		report.set(first-left, first)
 		if !behind {
 			return copied, nil
 		}

@@ -44,6 +44,9 @@ func Drain(ctx context.Context, env *Env, opts DrainOptions) (*DrainResult, erro
 	}
 	group := env.bridgeGroup()
 	deadline := time.Now().Add(opts.Timeout)
+	report := env.progress("drain "+r.From, "records")
+	defer report.finish()
+	var first int64 = -1 // the lag when the drain began
 	for {
 		committed, err := env.Admin.GroupOffsets(ctx, group)
 		if err != nil {
@@ -53,6 +56,10 @@ func Drain(ctx context.Context, env *Env, opts DrainOptions) (*DrainResult, erro
 		for p, end := range ends {
 			lag += max(end-committed[r.From][p], 0)
 		}
+		if first < 0 {
+			first = lag
+		}
+		report.set(first-lag, first)
 		if lag == 0 {
 			return &DrainResult{From: r.From, Group: group, Ends: ends}, nil
 		}

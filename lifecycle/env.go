@@ -40,6 +40,9 @@ type Env struct {
 	BridgeGroup string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Progress, when set, is told how far every long wait of a step has
+	// come: drains, copies, verifies.
+	Progress Progress
 }
 
 func (e *Env) logger() *slog.Logger {
@@ -236,13 +239,21 @@ func (e *Env) updateRecord(ctx context.Context, from string, change func(*state.
 // every assigned partition reached the end it had when assigned: how every
 // step that copies by itself (the swap's drain and copy, rollback's
 // reverse copy, the probe) runs the bridge. enrich adds the standard
-// headers a record lacks.
-func (e *Env) copyUntilCaughtUp(ctx context.Context, group, instance string, routes bridge.RouteSource, enrich bool, metrics *bridge.Metrics) error {
-	return bridge.Run(ctx, bridge.Options{
+// headers a record lacks. task names the copy in progress reports ("" for
+// none).
+func (e *Env) copyUntilCaughtUp(ctx context.Context, task, group, instance string, routes bridge.RouteSource, enrich bool, metrics *bridge.Metrics) error {
+	opts := bridge.Options{
 		Client: e.Admin.Config(), Group: group, InstanceID: instance, UntilCaughtUp: true, OneOff: true,
 		Admin: e.Admin, Log: e.logger(), Routes: routes, Metrics: metrics,
 		Headers: bridge.HeaderPolicy{Enrich: enrich},
-	})
+	}
+	if task == "" {
+		return bridge.Run(ctx, opts)
+	}
+	report := e.progress(task, "records")
+	defer report.finish()
+	opts.Progress = report.set
+	return bridge.Run(ctx, opts)
 }
 
 // startedLater reports whether the bridge starts the rename's copy after

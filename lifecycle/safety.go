@@ -180,7 +180,10 @@ func (e *Env) prove(ctx context.Context, d deletion, t *admin.Topic) (state.Offs
 	}
 	rep := d.proven
 	if rep == nil || rep.Source != d.topic || rep.Target != d.keeper || !maps.Equal(rep.sourceEnds(), ends) {
-		if rep, err = compareCopy(ctx, e.Admin.Config(), d.topic, d.keeper, plan.DLQTopic(d.keeper), int32(t.Partitions), compareOptions{startedLater: d.startedLater, forDelete: true}, nil); err != nil {
+		report := e.progress("verify "+d.topic+" before deleting it", "records")
+		rep, err = compareCopy(ctx, e.Admin.Config(), d.topic, d.keeper, plan.DLQTopic(d.keeper), int32(t.Partitions), compareOptions{startedLater: d.startedLater, forDelete: true, report: report}, nil)
+		report.finish()
+		if err != nil {
 			return nil, fmt.Errorf("prove the delete of %s: %w", d.topic, err)
 		}
 	}

@@ -191,7 +191,9 @@ func measureRates(ctx context.Context, env *Env, source string, limit int64) (co
 		return 0, 0, "", err
 	}
 	start := time.Now()
-	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: committed[source]}, nil)
+	report := env.progress("verify the probe copy of "+source, "records")
+	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: committed[source], report: report}, nil)
+	report.finish()
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("verify the probe copy: %w", err)
 	}
@@ -257,7 +259,7 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- env.copyUntilCaughtUp(cctx, probeTopic, "probe", bridge.StaticRoutes{route}, false, metrics)
+		done <- env.copyUntilCaughtUp(cctx, "", probeTopic, "probe", bridge.StaticRoutes{route}, false, metrics)
 	}()
 	// The clock starts when the partitions are assigned (joining the
 	// group and setting up transactions are not a cost per byte) and,
@@ -269,8 +271,10 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 		startBytes float64
 		warm       bool
 		tick       = time.NewTicker(5 * time.Millisecond)
+		report     = env.progress("probe copy of "+source, "bytes")
 	)
 	defer tick.Stop()
+	defer report.finish()
 	for {
 		select {
 		case err := <-done:
@@ -287,6 +291,7 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 				how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
 		case <-tick.C:
 			b := copied()
+			report.set(int64(b), limit)
 			if startAt.IsZero() && rebalances() > 0 {
 				startAt = time.Now()
 			}

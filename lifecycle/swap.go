@@ -131,7 +131,7 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 	if opts.Copy == nil {
 		// The first hop (the bridge) added the standard headers already.
 		opts.Copy = func(ctx context.Context, group string, route bridge.Route) error {
-			return env.copyUntilCaughtUp(ctx, group, "swap", bridge.StaticRoutes{route}, false, nil)
+			return env.copyUntilCaughtUp(ctx, "copy "+route.From+" → "+route.To, group, "swap", bridge.StaticRoutes{route}, false, nil)
 		}
 	}
 	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To),
@@ -237,10 +237,8 @@ func (s *swapRun) preflight(ctx context.Context) error {
 	if s.opts.Progress != nil {
 		s.opts.Progress("quiet", fmt.Sprintf("checking that nothing writes to %s for %s", s.r.From, s.opts.QuietFor))
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(s.opts.QuietFor):
+	if err := s.waitQuiet(ctx); err != nil {
+		return err
 	}
 	after, err := endOffsets(ctx, s.env.Admin, s.r.From)
 	if err != nil {
@@ -254,6 +252,28 @@ func (s *swapRun) preflight(ctx context.Context) error {
 		return fmt.Errorf("%d record(s) were written to %s in the last %s: stop its producers first (they must write to %s after the swap)", writes, s.r.From, s.opts.QuietFor, s.r.To)
 	}
 	return nil
+}
+
+// waitQuiet waits QuietFor, reporting the seconds gone by.
+func (s *swapRun) waitQuiet(ctx context.Context) error {
+	report := s.env.progress("quiet check of "+s.r.From, "seconds")
+	defer report.finish()
+	total := int64(s.opts.QuietFor.Round(time.Second) / time.Second)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	end := time.After(s.opts.QuietFor)
+	for waited := int64(0); ; {
+		report.set(waited, total)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-end:
+			report.set(total, total)
+			return nil
+		case <-tick.C:
+			waited = min(waited+1, total)
+		}
+	}
 }
 
 // swapStepsDone is the index in SwapSteps of the last step the rename's
@@ -391,7 +411,9 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 		return "", fmt.Errorf("topic %s does not exist", from)
 	}
 	later := from == s.r.From && startedLater(s.r)
-	rep, err := compareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), compareOptions{startedLater: later, forDelete: true}, nil)
+	report := s.env.progress("verify "+from+" → "+to, "records")
+	rep, err := compareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), compareOptions{startedLater: later, forDelete: true, report: report}, nil)
+	report.finish()
 	if err != nil {
 		return "", err
 	}

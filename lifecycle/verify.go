@@ -19,9 +19,6 @@ type VerifyOptions struct {
 	// AcceptDeadLetters lists the source records (by origin) whose dead
 	// letters verify accepts in place of their copy.
 	AcceptDeadLetters []bridge.Origin
-	// Progress, when set, is called after each partition of a rename
-	// whose old topic has partitions partitions.
-	Progress func(r plan.Rename, partitions int, p PartitionReport)
 }
 
 // VerifySkip is a rename verify could not compare.
@@ -124,15 +121,13 @@ func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, e
 			continue
 		}
 		partitions := topics[r.From].Partitions
-		var progress func(PartitionReport)
-		if opts.Progress != nil {
-			progress = func(p PartitionReport) { opts.Progress(r, partitions, p) }
-		}
 		ends, err := endOffsets(ctx, env.Admin, r.From)
 		if err != nil {
 			return res, err
 		}
-		rep, err := compareCopy(ctx, env.Admin.Config(), r.From, to, plan.DLQTopic(to), int32(partitions), compareOptions{startedLater: startedLater(r)}, progress)
+		report := env.progress("verify "+r.From, "records")
+		rep, err := compareCopy(ctx, env.Admin.Config(), r.From, to, plan.DLQTopic(to), int32(partitions), compareOptions{startedLater: startedLater(r), report: report}, nil)
+		report.finish()
 		if err != nil {
 			return res, fmt.Errorf("verify %s → %s: %w", r.From, to, err)
 		}

@@ -142,3 +142,22 @@ func retention(snap *admin.Snapshot, names ...string) string {
 	}
 	return "not in cluster"
 }
+
+// CatalogEntry is one event of the catalog, with its domain: a row of the
+// catalog's table.
+type CatalogEntry struct {
+	Domain string `json:"domain"`
+	CatalogEvent
+}
+
+// CatalogEntries returns the events that have a topic, by domain then
+// event, as the catalog shows them.
+func CatalogEntries(m *RenameMap, snap *admin.Snapshot) []CatalogEntry {
+	var out []CatalogEntry
+	for _, d := range MakeCatalog(m, snap).Domains {
+		for _, e := range d.Events {
+			out = append(out, CatalogEntry{Domain: d.Domain, CatalogEvent: e})
+		}
+	}
+	return out
+}

@@ -93,16 +93,17 @@ func logLevel(c *cli.Context) slog.Level {
 	return slog.LevelInfo
 }
 
+// printer prints the command's results on stdout in the -o format.
 func printer(c *cli.Context) output.Printer {
 	f, _ := output.ParseFormat(c.String(flagOutput))
-	return output.Printer{Format: f, W: c.App.Writer}
+	return printerFor(f, c.App.Writer)
 }
 
 // say prints a sentence for people: on stdout in the table format, on
 // stderr with -o json or yaml, whose stdout holds one document only.
 func say(c *cli.Context, format string, args ...any) {
 	w := c.App.Writer
-	if printer(c).Format != output.Table {
+	if !printer(c).Human() {
 		w = c.App.ErrWriter
 	}
 	fmt.Fprintf(w, format, args...)
@@ -111,12 +112,16 @@ func say(c *cli.Context, format string, args ...any) {
 // printOrSay prints v as JSON (YAML) with -o json (yaml), else the
 // sentence.
 func printOrSay(c *cli.Context, v any, format string, args ...any) error {
-	if pr := printer(c); pr.Format != output.Table {
+	if pr := printer(c); !pr.Human() {
 		return pr.Print(v, nil, nil)
 	}
 	_, err := fmt.Fprintf(c.App.Writer, format, args...)
 	return err
 }
+
+// printerFor makes the printer of a command's results; tests replace it
+// to see what a terminal shows.
+var printerFor = output.NewPrinter
 
 // clientConfig builds the connection config from the global flags. It
 // checks the files --command-config names and warns, once, about the

@@ -60,7 +60,7 @@ func TestVersionJSON(t *testing.T) {
 
 func TestBadOutputFormat(t *testing.T) {
 	_, _, err := run(t, "-o", "xml", "version")
-	if err == nil || !strings.Contains(err.Error(), `output format "xml" is not table, json or yaml`) {
+	if err == nil || !strings.Contains(err.Error(), `output format "xml" is not table, wide, json or yaml`) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -128,20 +128,6 @@ func mustCLI(t *testing.T, c *kafkatest.Cluster, mapFile, stateFile string) func
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
 		return out
-	}
-}
-
-func TestProgressBar(t *testing.T) {
-	for _, c := range []struct {
-		done, total int
-		want        string
-	}{{0, 4, "[--------------------]"}, {1, 4, "[#####---------------]"}, {4, 4, "[####################]"}, {1, 0, "[####################]"}} {
-		if got := bar(c.done, c.total); got != c.want {
-			t.Errorf("bar(%d, %d) = %s, want %s", c.done, c.total, got, c.want)
-		}
-	}
-	if isTerminal(&bytes.Buffer{}) {
-		t.Error("a buffer is not a terminal")
 	}
 }
 

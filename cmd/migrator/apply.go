@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
+	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -108,11 +109,14 @@ func orElse(s, alt string) string {
 }
 
 func printApply(c *cli.Context, res *lifecycle.ApplyResult) error {
-	return printer(c).Print(res, []string{"from", "to", "topic", "outcome", "acls copied", "phase", "detail"}, func() [][]string {
-		var rows [][]string
+	return printer(c).PrintTable(res, func() output.TableView {
+		t := output.TableView{Columns: []output.Column{
+			{Name: "from"}, {Name: "to", Wide: true}, {Name: "topic"}, {Name: "outcome"},
+			{Name: "acls copied", Wide: true}, {Name: "phase"}, {Name: "detail"},
+		}}
 		for _, r := range res.Renames {
-			rows = append(rows, []string{r.From, r.To, r.Topic, r.Outcome, fmt.Sprint(r.ACLsCopied), string(r.Phase), r.Detail})
+			t.Rows = append(t.Rows, []string{r.From, r.To, r.Topic, r.Outcome, fmt.Sprint(r.ACLsCopied), string(r.Phase), r.Detail})
 		}
-		return rows
+		return t
 	})
 }

@@ -17,9 +17,11 @@ func catalogCommand() *cli.Command {
 		Name:  "catalog",
 		Usage: "generate the event catalog (Markdown, or JSON or YAML with -o json, -o yaml) from the map and the cluster",
 		UsageText: "migrator -b kafka:9092 catalog --out docs/event-catalog.md\n" +
-			"migrator catalog          # without a cluster: retention is left out",
+			"migrator catalog          # a table of the events; without a cluster retention is left out\n" +
+			"migrator catalog --markdown > catalog.md",
 		Flags: []cli.Flag{
-			&cli.PathFlag{Name: "out", Usage: "write to `FILE` instead of standard output"},
+			&cli.PathFlag{Name: "out", Usage: "write the Markdown catalog to `FILE`"},
+			&cli.BoolFlag{Name: "markdown", Usage: "print the Markdown catalog instead of a table"},
 		},
 		Action: func(c *cli.Context) error {
 			m, err := plan.LoadRenameMap(c.Path(flagMap))
@@ -36,9 +38,9 @@ func catalogCommand() *cli.Command {
 			}
 			cat := plan.MakeCatalog(m, snap)
 			doc := cat.Markdown()
-			if f := printer(c).Format; f != output.Table {
+			if pr := printer(c); !pr.Human() {
 				var b bytes.Buffer
-				if err := (output.Printer{Format: f, W: &b}).Print(cat, nil, nil); err != nil {
+				if err := (output.Printer{Format: pr.Format, W: &b}).Print(cat, nil, nil); err != nil {
 					return err
 				}
 				doc = b.String()
@@ -49,8 +51,23 @@ func catalogCommand() *cli.Command {
 				}
 				return nil
 			}
+			if pr := printer(c); pr.Human() && !c.Bool("markdown") {
+				return pr.WriteTable(catalogTable(plan.CatalogEntries(m, snap)))
+			}
 			_, err = fmt.Fprint(c.App.Writer, doc)
 			return err
 		},
 	}
+}
+
+// catalogTable shows the catalog's events; domain and retention only with
+// -o wide.
+func catalogTable(entries []plan.CatalogEntry) output.TableView {
+	t := output.TableView{Columns: []output.Column{
+		{Name: "domain", Wide: true}, {Name: "event"}, {Name: "topic"}, {Name: "partition key"}, {Name: "retention", Wide: true},
+	}}
+	for _, e := range entries {
+		t.Rows = append(t.Rows, []string{e.Domain, e.Event, e.Topic, e.PartitionKey, e.Retention})
+	}
+	return t
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/clientconfig"
 	"github.com/huleedu/topic-migrator/demo"
+	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -95,7 +96,11 @@ func runDemo(c *cli.Context) error {
 	started := time.Now()
 	ctx := c.Context
 	errw := &lockedWriter{w: c.App.ErrWriter}
-	d := &demoRun{c: c, out: c.App.Writer, errw: errw, verbose: c.Bool(flagVerbose)}
+	// The demo's prose is wrapped to the terminal; the commands' tables,
+	// printed through the same writer, fit it already.
+	out := output.NewLineWrapper(c.App.Writer)
+	defer out.Flush()
+	d := &demoRun{c: c, out: out, errw: errw, verbose: c.Bool(flagVerbose)}
 	// The demo's own logs: warnings only, unless --verbose.
 	level := slog.LevelWarn
 	if d.verbose {
@@ -507,8 +512,8 @@ func (d *demoRun) historyStep(ctx context.Context) error {
 	}
 	d.heading("history: the whole audit trail",
 		"every step, phase change and refusal is in the audit log with who ran which command and when; `migrator history` reads it "+
-			"(--rename R for one rename, --since T for the recent part; on --state-backend cluster, from the cluster).")
-	return d.migrator(ctx, "history")
+			"(--rename R for one rename, --since T for the recent part; on --state-backend cluster, from the cluster; -o wide adds each entry's detail and command).")
+	return d.migrator(ctx, "history", "-o", "wide")
 }
 
 // keepRunning leaves everything up until the command's context ends

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,10 +56,10 @@ func TestDemo(t *testing.T) {
 			if !strings.Contains(out, r.From+"  vs  "+r.To) {
 				t.Errorf("collision %s vs %s not reported", r.From, r.To)
 			}
-			if row := tableRow(created, r.From); !strings.Contains(row, plan.StagingTopic(r.To)) || !strings.Contains(row, "│ created │") {
+			if row := tableRow(created, r.From); !slices.Contains(row, plan.StagingTopic(r.To)) || !slices.Contains(row, "created") {
 				t.Errorf("apply row of swap %s: %q, want its staging topic created", r.From, row)
 			}
-			if row := tableRow(status, r.From); !strings.Contains(row, "│ retired ") || !strings.Contains(row, r.To) {
+			if row := tableRow(status, r.From); len(row) < 3 || row[2] != "retired" || row[1] != r.To {
 				t.Errorf("status row of swap %s: %q, want phase retired on %s", r.From, row, r.To)
 			}
 			if !strings.Contains(out, "swapped "+r.From+" → "+r.To+"; the stop took") {
@@ -67,14 +68,15 @@ func TestDemo(t *testing.T) {
 			continue
 		}
 		dual++
-		if row := tableRow(status, r.From); !strings.Contains(row, "│ producers-cut │") || !strings.Contains(row, "│ 0            │") {
+		// from, to, phase, days left, lag, DLQ, stray writes
+		if row := tableRow(status, r.From); len(row) != 7 || row[2] != "producers-cut" || row[6] != "0" {
 			t.Errorf("status row of %s: %q, want phase producers-cut and no stray write", r.From, row)
 		}
 		rows := 0
 		for _, line := range strings.Split(verify, "\n") {
-			if strings.HasPrefix(line, "│ "+r.From+" ") {
+			if f := cells(line); f[0] == r.From {
 				rows++
-				if !strings.HasSuffix(strings.TrimSpace(line), "│ ok     │") {
+				if f[len(f)-1] != "ok" {
 					t.Errorf("verify row %q is not ok", line)
 				}
 			}
@@ -114,17 +116,35 @@ func checkDemoTrail(t *testing.T, m *plan.RenameMap, history string) {
 	t.Helper()
 	actions := map[string][]string{}
 	rows := 0
+	// The table is plain (stdout is no terminal): columns aligned under
+	// the header's names, one line per entry.
+	var cols map[string][2]int
 	for _, line := range strings.Split(history, "\n") {
-		cells := strings.Split(line, "│")
-		if len(cells) != 10 || strings.TrimSpace(cells[1]) == "#" {
+		if cols == nil {
+			if l := strings.ToLower(line); strings.HasPrefix(l, "#") && strings.Contains(l, "rename") && strings.Contains(l, "command") {
+				cols = columnSpans(l)
+			}
 			continue
 		}
+		if strings.TrimSpace(line) == "" {
+			break
+		}
+		cell := func(name string) string {
+			r, span := []rune(line), cols[name]
+			if span[0] >= len(r) {
+				return ""
+			}
+			return strings.TrimSpace(string(r[span[0]:min(span[1], len(r))]))
+		}
 		rows++
-		rename, action, command := strings.TrimSpace(cells[4]), strings.TrimSpace(cells[5]), strings.TrimSpace(cells[8])
+		rename, action, command := cell("rename"), cell("action"), cell("command")
 		if !strings.HasPrefix(command, "migrator ") || strings.HasPrefix(command, "migrator demo") {
-			t.Errorf("entry %s of %s names the command %q, want the step's", strings.TrimSpace(cells[1]), rename, command)
+			t.Errorf("entry %s of %s names the command %q, want the step's", cell("#"), rename, command)
 		}
 		actions[rename] = append(actions[rename], action)
+	}
+	if cols == nil {
+		t.Fatalf("no history table (header with rename and command) in:\n%s", history)
 	}
 	for _, r := range m.Renames {
 		want := []string{"apply: end", "phase created", "phase mirroring", "phase consumers-cut", "phase producers-cut", "verified"}
@@ -144,6 +164,27 @@ func checkDemoTrail(t *testing.T, m *plan.RenameMap, history string) {
 	if rows < 200 {
 		t.Errorf("history shows %d entries of the demo, want its whole trail", rows)
 	}
+}
+
+// columnSpans returns, per column name of a plain table's header, the rune
+// range its cells take: from the name to the next name.
+func columnSpans(header string) map[string][2]int {
+	r := []rune(header)
+	var starts []int
+	for i := range r {
+		if r[i] != ' ' && (i == 0 || r[i-1] == ' ' && i > 1 && r[i-2] == ' ') {
+			starts = append(starts, i)
+		}
+	}
+	out := map[string][2]int{}
+	for k, st := range starts {
+		end := 1 << 30
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		out[strings.TrimSpace(string(r[st:min(end, len(r))]))] = [2]int{st, end}
+	}
+	return out
 }
 
 func slicesContain(committed [][]string, partition, offset string) bool {
@@ -168,14 +209,20 @@ func section(out, title string) string {
 	return rest
 }
 
-// tableRow returns the row of a table whose first column is first.
-func tableRow(table, first string) string {
+// tableRow returns the cells of the row of a plain table whose first
+// column is first.
+func tableRow(table, first string) []string {
 	for _, line := range strings.Split(table, "\n") {
-		if strings.HasPrefix(line, "│ "+first+" ") {
-			return line
+		if f := cells(line); f[0] == first {
+			return f
 		}
 	}
-	return ""
+	return nil
+}
+
+// cells splits a line of a plain table (columns two spaces apart or more).
+func cells(line string) []string {
+	return regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
 }
 
 func TestDemoMissingMap(t *testing.T) {

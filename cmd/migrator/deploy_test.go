@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,6 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	sigsjson "sigs.k8s.io/json"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/huleedu/topic-migrator/bridge"
 )
@@ -554,6 +562,322 @@ func TestSystemdUnitMatchesMirrorFlags(t *testing.T) {
 	for _, k := range []string{"Restart", "ProtectSystem", "NoNewPrivileges", "User"} {
 		if settings[k] == "" {
 			t.Errorf("the unit does not set %s", k)
+		}
+	}
+}
+
+// manifestDocs splits a YAML file into its documents' bytes, as kubectl
+// reads them.
+func manifestDocs(t *testing.T, path string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs [][]byte
+	for _, d := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
+		if strings.TrimSpace(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(d, "")) != "" {
+			docs = append(docs, []byte(d))
+		}
+	}
+	return docs
+}
+
+// podMonitor is the part of the Prometheus Operator's PodMonitor
+// (monitoring.coreos.com/v1) that deploy/ uses; its CRD is not in k8s.io/api.
+type podMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		JobLabel            string               `json:"jobLabel"`
+		Selector            metav1.LabelSelector `json:"selector"`
+		PodMetricsEndpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"podMetricsEndpoints"`
+	} `json:"spec"`
+}
+
+// kubeObjects decodes every Kubernetes manifest under deploy/ strictly into
+// its API type (k8s.io/api), as the API server's schema would: an unknown
+// or misspelt field, a value of the wrong type or an unknown kind fails.
+// It works offline: the schemas are the Go types.
+func kubeObjects(t *testing.T) []any {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(deployDir, "kubernetes", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, filepath.Join(deployDir, "prometheus", "podmonitor.yaml"))
+	var objs []any
+	for _, path := range paths {
+		for i, doc := range manifestDocs(t, path) {
+			var tm metav1.TypeMeta
+			if err := sigsyaml.Unmarshal(doc, &tm); err != nil {
+				t.Fatalf("%s document %d: %v", path, i+1, err)
+			}
+			var obj any
+			switch tm.APIVersion + " " + tm.Kind {
+			case "apps/v1 Deployment":
+				obj = &appsv1.Deployment{}
+			case "policy/v1 PodDisruptionBudget":
+				obj = &policyv1.PodDisruptionBudget{}
+			case "v1 Secret":
+				obj = &corev1.Secret{}
+			case "v1 ConfigMap":
+				obj = &corev1.ConfigMap{}
+			case "monitoring.coreos.com/v1 PodMonitor":
+				obj = &podMonitor{}
+			default:
+				t.Errorf("%s document %d: no schema for %s %s", path, i+1, tm.APIVersion, tm.Kind)
+				continue
+			}
+			// As the API server decodes: field names case-sensitive, unknown
+			// and duplicate fields refused.
+			js, err := sigsyaml.YAMLToJSONStrict(doc)
+			if err != nil {
+				t.Errorf("%s document %d (%s): %v", path, i+1, tm.Kind, err)
+				continue
+			}
+			strict, err := sigsjson.UnmarshalStrict(js, obj)
+			if err = errors.Join(append(strict, err)...); err != nil {
+				t.Errorf("%s document %d (%s): %v", path, i+1, tm.Kind, err)
+				continue
+			}
+			objs = append(objs, obj)
+		}
+	}
+	return objs
+}
+
+// TestKubernetesManifestsMatchSchema checks the manifests against the API
+// types and what the API server would also refuse: required fields, a
+// selector that does not select the pod template, mounts and probes that
+// name nothing.
+func TestKubernetesManifestsMatchSchema(t *testing.T) {
+	var deployments []*appsv1.Deployment
+	var pdbs []*policyv1.PodDisruptionBudget
+	var monitors []*podMonitor
+	for _, o := range kubeObjects(t) {
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			deployments = append(deployments, o)
+		case *policyv1.PodDisruptionBudget:
+			pdbs = append(pdbs, o)
+		case *podMonitor:
+			monitors = append(monitors, o)
+		}
+	}
+	if len(deployments) != 1 || len(pdbs) != 1 || len(monitors) != 1 {
+		t.Fatalf("%d deployments, %d disruption budgets, %d pod monitors; want one each", len(deployments), len(pdbs), len(monitors))
+	}
+	d := deployments[0]
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	selects := func(what string, s *metav1.LabelSelector) {
+		sel, err := metav1.LabelSelectorAsSelector(s)
+		if err != nil || sel.Empty() || !sel.Matches(podLabels) {
+			t.Errorf("%s selector %v does not select the bridge pods %v (%v)", what, s, podLabels, err)
+		}
+	}
+	selects("Deployment", d.Spec.Selector)
+	selects("PodDisruptionBudget", pdbs[0].Spec.Selector)
+	selects("PodMonitor", &monitors[0].Spec.Selector)
+	pod := d.Spec.Template.Spec
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+		for _, mode := range []*int32{secretMode(v), configMapMode(v)} {
+			if mode != nil && (*mode < 0 || *mode > 0o777) {
+				t.Errorf("volume %s: mode %o is not a file mode", v.Name, *mode)
+			}
+		}
+	}
+	ports := map[string]bool{}
+	for _, c := range pod.Containers {
+		if c.Name == "" || c.Image == "" {
+			t.Errorf("container %q has no name or image", c.Name)
+		}
+		for _, p := range c.Ports {
+			ports[p.Name] = p.ContainerPort > 0 && p.ContainerPort < 65536
+		}
+		for _, m := range c.VolumeMounts {
+			if _, ok := volumes[m.Name]; !ok {
+				t.Errorf("container %s mounts volume %s, which the pod does not have", c.Name, m.Name)
+			}
+		}
+		for what, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+			if p == nil || p.HTTPGet == nil || !ports[p.HTTPGet.Port.String()] {
+				t.Errorf("container %s: %s probe does not name a container port", c.Name, what)
+			}
+		}
+	}
+	for _, e := range monitors[0].Spec.PodMetricsEndpoints {
+		if !ports[e.Port] {
+			t.Errorf("PodMonitor scrapes port %q, which the bridge container does not name", e.Port)
+		}
+	}
+}
+
+func secretMode(v corev1.Volume) *int32 {
+	if v.Secret != nil {
+		return v.Secret.DefaultMode
+	}
+	return nil
+}
+
+func configMapMode(v corev1.Volume) *int32 {
+	if v.ConfigMap != nil {
+		return v.ConfigMap.DefaultMode
+	}
+	return nil
+}
+
+// unreadableMounts returns the mounted files of the pod's containers that
+// the container's user cannot read. Secret and ConfigMap files are the
+// kubelet's: owner root, mode defaultMode (0644 when unset); with an
+// fsGroup their group is the fsGroup and, being read-only volumes, they get
+// its read bit (kubelet's SetVolumeOwnership).
+func unreadableMounts(pod corev1.PodSpec) []string {
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	var out []string
+	for _, c := range pod.Containers {
+		uid, gid := int64(0), int64(0)
+		var groups []int64
+		if sc := pod.SecurityContext; sc != nil {
+			if sc.RunAsUser != nil {
+				uid = *sc.RunAsUser
+			}
+			if sc.RunAsGroup != nil {
+				gid = *sc.RunAsGroup
+			}
+			groups = append(groups, sc.SupplementalGroups...)
+			if sc.FSGroup != nil {
+				groups = append(groups, *sc.FSGroup)
+			}
+		}
+		if sc := c.SecurityContext; sc != nil {
+			if sc.RunAsUser != nil {
+				uid = *sc.RunAsUser
+			}
+			if sc.RunAsGroup != nil {
+				gid = *sc.RunAsGroup
+			}
+		}
+		groups = append(groups, gid)
+		for _, m := range c.VolumeMounts {
+			v := volumes[m.Name]
+			mode := int32(0o644)
+			if p := secretMode(v); p != nil {
+				mode = *p
+			}
+			if p := configMapMode(v); p != nil {
+				mode = *p
+			}
+			fileGroup := int64(0)
+			if sc := pod.SecurityContext; sc != nil && sc.FSGroup != nil {
+				fileGroup = *sc.FSGroup
+				mode |= 0o440
+			}
+			readable := uid == 0 && mode&0o400 != 0 ||
+				slices.Contains(groups, fileGroup) && mode&0o040 != 0 ||
+				mode&0o004 != 0
+			if !readable {
+				out = append(out, fmt.Sprintf("%s: %s (volume %s, mode %04o, owner 0:%d; user %d, groups %v)", c.Name, m.MountPath, m.Name, mode, fileGroup, uid, groups))
+			}
+		}
+	}
+	return out
+}
+
+// TestKubernetesPodCanReadItsFiles: the bridge runs as 65532 and must read
+// its rename map and its client Secret; the Secret's files are root's.
+func TestKubernetesPodCanReadItsFiles(t *testing.T) {
+	var d *appsv1.Deployment
+	for _, o := range kubeObjects(t) {
+		if dep, ok := o.(*appsv1.Deployment); ok {
+			d = dep
+		}
+	}
+	if d == nil {
+		t.Fatal("no Deployment")
+	}
+	pod := d.Spec.Template.Spec
+	if sc := pod.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser == 0 || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Fatal("the bridge pod does not run as a non-root user")
+	}
+	if bad := unreadableMounts(pod); len(bad) > 0 {
+		t.Errorf("the bridge cannot read its mounted files:\n%s", strings.Join(bad, "\n"))
+	}
+	// The check itself: without fsGroup a 0440 Secret is root's alone.
+	noGroup := *pod.DeepCopy()
+	noGroup.SecurityContext.FSGroup = nil
+	if bad := unreadableMounts(noGroup); len(bad) == 0 {
+		t.Error("without fsGroup the Secret (0440, root) is still found readable: the check checks nothing")
+	}
+}
+
+// dockerignored reports whether .dockerignore's patterns leave path out of
+// the build context (the last matching pattern decides; "!" lets it in).
+func dockerignored(patterns []string, path string) bool {
+	ignored := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(p, "!")
+		match, _ := filepath.Match(p, path)
+		for dir := filepath.Dir(path); !match && dir != "."; dir = filepath.Dir(dir) {
+			match, _ = filepath.Match(p, dir)
+		}
+		if match {
+			ignored = !neg
+		}
+	}
+	return ignored
+}
+
+// TestDockerBuild: the image takes the release binary of its target
+// platform, runs as the user the pod runs as, and its build context holds
+// the binary and nothing secret.
+func TestDockerBuild(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(deployDir, "docker", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(data)
+	for _, want := range []string{"ARG TARGETARCH", "COPY dist/migrator-linux-${TARGETARCH} ", "USER 65532:65532"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^RELEASE\s*:= dist/migrator-linux-amd64$`).Match(mk) {
+		t.Error("make release no longer builds dist/migrator-linux-amd64, the file the Dockerfile copies for linux/amd64")
+	}
+	raw, err := os.ReadFile("../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, filepath.Clean(l))
+		}
+	}
+	for _, p := range []string{".git/config", ".kafka/server.properties", ".kafka-secure/secure/client.key", ".kafka-secure/ca.pem",
+		"bin/migrator", "migrator.db", "migrator.db.lock", ".mm2/x", "client.properties", "dist/migrator-linux-amd64.sha256"} {
+		if !dockerignored(patterns, p) {
+			t.Errorf(".dockerignore sends %s into the build context", p)
+		}
+	}
+	for _, p := range []string{"dist/migrator-linux-amd64", "dist/migrator-linux-arm64"} {
+		if dockerignored(patterns, p) {
+			t.Errorf(".dockerignore leaves out %s, which the Dockerfile copies", p)
 		}
 	}
 }

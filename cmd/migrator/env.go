@@ -104,6 +104,7 @@ func newEnv(c *cli.Context, use stateUse) (env *lifecycle.Env, done func(), err 
 			return nil, nil, err
 		}
 	}
+	done = withProgress(c, env, done)
 	return env, done, nil
 }
 

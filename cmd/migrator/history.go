@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
+	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -50,16 +51,19 @@ func historyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return printer(c).Print(res.Entries, []string{"#", "time", "who", "rename", "action", "detail", "result", "command"}, func() [][]string {
-				var rows [][]string
+			return printer(c).PrintTable(res.Entries, func() output.TableView {
+				t := output.TableView{Columns: []output.Column{
+					{Name: "#"}, {Name: "time"}, {Name: "who"}, {Name: "rename"}, {Name: "action"},
+					{Name: "detail", Wide: true}, {Name: "result"}, {Name: "command", Wide: true},
+				}}
 				for _, e := range res.Entries {
 					action := e.Action
 					if e.DryRun {
 						action += " (dry run)"
 					}
-					rows = append(rows, []string{fmt.Sprint(e.Seq), e.Time.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Rename, action, e.Detail, e.Result, e.Command})
+					t.Rows = append(t.Rows, []string{fmt.Sprint(e.Seq), e.Time.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Rename, action, e.Detail, e.Result, e.Command})
 				}
-				return rows
+				return t
 			})
 		},
 	}

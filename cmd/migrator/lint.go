@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -38,13 +39,12 @@ func lintCommand() *cli.Command {
 				topics = snap.TopicNames()
 			}
 			findings := plan.Lint(m, topics)
-			pr := printer(c)
-			if err := pr.Print(findings, []string{"severity", "code", "subject", "finding", "fix"}, func() [][]string {
-				rows := make([][]string, len(findings))
+			if err := printer(c).PrintBlocks(findings, func() []output.Block {
+				blocks := make([]output.Block, len(findings))
 				for i, f := range findings {
-					rows[i] = []string{string(f.Severity), f.Code, f.Topic, f.Message, f.Fix}
+					blocks[i] = findingBlock(f, "(map)")
 				}
-				return rows
+				return blocks
 			}); err != nil {
 				return err
 			}

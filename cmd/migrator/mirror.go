@@ -113,6 +113,13 @@ func mirrorCommand() *cli.Command {
 			if c.String("delivery") == string(bridge.AtLeastOnce) {
 				log.Warn("delivery at-least-once: a crash between producing and committing copies that batch again (duplicates in the new topic)")
 			}
+			var progress func(done, total int64)
+			if c.Bool("until-caught-up") {
+				show, stop := showProgress(c)
+				last := lifecycle.ProgressUpdate{Task: "mirror until caught up", Unit: "records"}
+				defer func() { last.Finished = true; show(last); stop() }()
+				progress = func(done, total int64) { last.Done, last.Total = done, total; show(last) }
+			}
 			return bridge.Run(c.Context, bridge.Options{
 				Client:             cfg,
 				Group:              c.String("group"),
@@ -131,6 +138,7 @@ func mirrorCommand() *cli.Command {
 				Log:                log,
 				Admin:              cl,
 				OnReady:            func() { ready.Store(true) },
+				Progress:           progress,
 			})
 		},
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -37,10 +36,13 @@ func planCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(c), Log: logger(c)}
-			if err := lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
+			progress, stopProgress := showProgress(c)
+			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(c), Log: logger(c), Progress: progress}
+			err = lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
 				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"),
-			}); err != nil {
+			})
+			stopProgress()
+			if err != nil {
 				return err
 			}
 			if out := c.Path("out"); out != "" {
@@ -65,26 +67,33 @@ func planCommand() *cli.Command {
 	}
 }
 
-// printPlan prints a plan: JSON, or a renames table, a findings table and
-// a summary line.
+// printPlan prints a plan: JSON, or a renames table, the swaps' forecast
+// stops, the findings as blocks and a summary line.
 func printPlan(pr output.Printer, p *plan.Plan) error {
-	if pr.Format != output.Table {
-		return pr.Print(p, nil, nil)
+	if !pr.Human() {
+		return pr.JSON(p)
 	}
-	var rows [][]string
+	renames := output.TableView{Columns: []output.Column{
+		{Name: "from"}, {Name: "to"}, {Name: "strategy"}, {Name: "action"},
+		{Name: "creates", Wide: true}, {Name: "partitions", Wide: true}, {Name: "records", Wide: true},
+		{Name: "groups", Wide: true}, {Name: "findings"},
+	}}
 	for _, r := range p.Renames {
 		create, parts := "", ""
 		if r.Create != nil {
 			create = r.Create.Name
 			parts = fmt.Sprint(r.Create.Partitions)
 		}
-		rows = append(rows, []string{r.From, r.To, string(r.Strategy), string(r.Action), create, parts,
+		renames.Rows = append(renames.Rows, []string{r.From, r.To, string(r.Strategy), string(r.Action), create, parts,
 			fmt.Sprint(r.SourceRecords), fmt.Sprint(len(r.Groups)), countFindings(r.Findings)})
 	}
-	if err := pr.Table([]string{"from", "to", "strategy", "action", "creates", "partitions", "records", "groups", "findings"}, rows); err != nil {
+	if err := pr.WriteTable(renames); err != nil {
 		return err
 	}
-	var srows [][]string
+	stops := output.TableView{Columns: []output.Column{
+		{Name: "swap"}, {Name: "to", Wide: true}, {Name: "records"}, {Name: "to copy"}, {Name: "copy MB/s", Wide: true},
+		{Name: "copy", Wide: true}, {Name: "2 verifies", Wide: true}, {Name: "expected stop"}, {Name: "throughput"},
+	}}
 	for _, r := range p.Renames {
 		if st := r.Stop; st != nil {
 			rate, copying, verifying, stop := "-", "-", "-", "-"
@@ -92,35 +101,37 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 				rate = fmt.Sprintf("%.1f", st.CopyBytesPerSecond/1e6)
 				copying, verifying, stop = st.Copy.Round(time.Second).String(), st.Verify.Round(time.Second).String(), st.Total.Round(time.Second).String()
 			}
-			srows = append(srows, []string{r.From, r.To, fmt.Sprint(st.Records), humanBytes(st.Bytes), rate, copying, verifying, stop, st.Measured})
+			stops.Rows = append(stops.Rows, []string{r.From, r.To, fmt.Sprint(st.Records), humanBytes(st.Bytes), rate, copying, verifying, stop, st.Measured})
 		}
 	}
-	if len(srows) > 0 {
-		if err := pr.Table([]string{"swap", "to", "records", "to copy", "copy MB/s", "copy", "2 verifies", "expected stop", "throughput"}, srows); err != nil {
+	if len(stops.Rows) > 0 {
+		fmt.Fprintln(pr.W)
+		if err := pr.WriteTable(stops); err != nil {
 			return err
 		}
 	}
-	var frows [][]string
+	var blocks []output.Block
 	for _, r := range p.Renames {
 		for _, f := range r.Findings {
-			frows = append(frows, []string{string(f.Severity), f.Code, r.From, f.Message, f.Fix})
+			blocks = append(blocks, findingBlock(f, r.From))
 		}
 	}
 	for _, f := range p.Findings {
-		frows = append(frows, []string{string(f.Severity), f.Code, "(map/cluster)", f.Message, f.Fix})
+		blocks = append(blocks, findingBlock(f, "(map/cluster)"))
 	}
-	if len(frows) > 0 {
-		if err := pr.Table([]string{"severity", "code", "rename", "finding", "fix"}, frows); err != nil {
+	if len(blocks) > 0 {
+		fmt.Fprintln(pr.W)
+		if err := pr.WriteBlocks(blocks); err != nil {
 			return err
 		}
 	}
-	return printSummary(pr.W, p)
+	fmt.Fprintln(pr.W)
+	return pr.WriteBlocks([]output.Block{{Head: []string{summary(p)}}})
 }
 
-func printSummary(w io.Writer, p *plan.Plan) error {
-	_, err := fmt.Fprintf(w, "Plan %s: %d to create, %d blocked, %d already done; %d finding(s) about the map and cluster.\n",
+func summary(p *plan.Plan) string {
+	return fmt.Sprintf("Plan %s: %d to create, %d blocked, %d already done; %d finding(s) about the map and cluster.",
 		p.ID, p.Changes(), p.BlockedCount(), len(p.Renames)-p.Changes()-p.BlockedCount(), len(p.Findings))
-	return err
 }
 
 func countFindings(fs []plan.Finding) string {

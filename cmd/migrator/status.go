@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
+	"github.com/huleedu/topic-migrator/output"
 )
 
 func statusCommand() *cli.Command {
@@ -29,35 +30,44 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			rows := res.Renames
-			return printer(c).Print(rows, []string{"from", "to", "phase", "since", "days left", "copying to", "lag", "DLQ", "groups on old", "groups on new", "ACLs", "stray writes", "early writes"}, func() [][]string {
-				var out [][]string
-				for _, r := range rows {
-					phase, since, left, lag := "(not in state)", "", "", "-"
-					if r.Phase != "" {
-						phase, since = string(r.Phase), r.PhaseSince.Format("2006-01-02 15:04")
-					}
-					if r.SwapStep != "" {
-						phase += " (swap: " + r.SwapStep + ")"
-					}
-					if r.DaysLeft != nil {
-						left = fmt.Sprintf("%.1f", *r.DaysLeft)
-					}
-					if r.LagRecords != nil {
-						lag = fmt.Sprint(*r.LagRecords)
-					}
-					stray := "-"
-					if r.StrayWrites != nil {
-						stray = fmt.Sprint(*r.StrayWrites)
-					}
-					early := "-"
-					if r.EarlyWrites != nil {
-						early = fmt.Sprintf("%d (first %s)", r.EarlyWrites.Count, r.EarlyWrites.First)
-					}
-					out = append(out, []string{r.From, r.To, phase, since, left, r.Copying, lag, fmt.Sprint(r.DeadLetters),
-						strings.Join(r.GroupsOnOld, " "), strings.Join(r.GroupsOnNew, " "), r.ACLParity, stray, early})
-				}
-				return out
-			})
+			return printer(c).PrintTable(rows, func() output.TableView { return statusTable(rows) })
 		},
 	}
+}
+
+// statusTable shows one row per rename; the groups, ACLs, the copy's topic
+// and early writes only with -o wide.
+func statusTable(rows []lifecycle.RenameStatus) output.TableView {
+	t := output.TableView{Columns: []output.Column{
+		{Name: "from"}, {Name: "to"}, {Name: "phase"}, {Name: "since", Wide: true}, {Name: "days left"},
+		{Name: "copying to", Wide: true}, {Name: "lag"}, {Name: "DLQ"}, {Name: "groups on old", Wide: true},
+		{Name: "groups on new", Wide: true}, {Name: "ACLs", Wide: true}, {Name: "stray writes"},
+		{Name: "early writes", Wide: true},
+	}}
+	for _, r := range rows {
+		phase, since, left, lag := "(not in state)", "", "", "-"
+		if r.Phase != "" {
+			phase, since = string(r.Phase), r.PhaseSince.Format("2006-01-02 15:04")
+		}
+		if r.SwapStep != "" {
+			phase += " (swap: " + r.SwapStep + ")"
+		}
+		if r.DaysLeft != nil {
+			left = fmt.Sprintf("%.1f", *r.DaysLeft)
+		}
+		if r.LagRecords != nil {
+			lag = fmt.Sprint(*r.LagRecords)
+		}
+		stray := "-"
+		if r.StrayWrites != nil {
+			stray = fmt.Sprint(*r.StrayWrites)
+		}
+		early := "-"
+		if r.EarlyWrites != nil {
+			early = fmt.Sprintf("%d (first %s)", r.EarlyWrites.Count, r.EarlyWrites.First)
+		}
+		t.Rows = append(t.Rows, []string{r.From, r.To, phase, since, left, r.Copying, lag, fmt.Sprint(r.DeadLetters),
+			strings.Join(r.GroupsOnOld, " "), strings.Join(r.GroupsOnNew, " "), r.ACLParity, stray, early})
+	}
+	return t
 }

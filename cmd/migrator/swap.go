@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/huleedu/topic-migrator/lifecycle"
-	"github.com/huleedu/topic-migrator/output"
 )
 
 func cutoverSwapCommand() *cli.Command {
@@ -79,7 +78,7 @@ func cutoverSwapCommand() *cli.Command {
 				}
 				return rows
 			})
-			if perr == nil && len(res.Groups) > 0 && printer(c).Format == output.Table {
+			if perr == nil && len(res.Groups) > 0 && printer(c).Human() {
 				perr = printGroupMoves(c, nil, res.Groups, "offset on old", "offset on new")
 			}
 			if perr == nil && err == nil && !res.DryRun && res.Stop > 0 {

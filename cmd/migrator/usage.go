@@ -63,7 +63,7 @@ func globalFlags(withEnv bool) []cli.Flag {
 		&cli.PathFlag{Name: flagCommandConfig, EnvVars: env("MIGRATOR_COMMAND_CONFIG"), Category: category, Usage: usage("Java-style properties `FILE` of client settings (security.protocol, sasl.*, ssl.*), passed to librdkafka", "MIGRATOR_COMMAND_CONFIG")},
 		&cli.PathFlag{Name: flagState, EnvVars: env("MIGRATOR_STATE"), Value: "migrator.db", Category: category, Usage: usage("bbolt state `FILE`", "MIGRATOR_STATE")},
 		&cli.PathFlag{Name: flagMap, EnvVars: env("MIGRATOR_MAP"), Value: "rename-map.yaml", Category: category, Usage: usage("rename map `FILE`", "MIGRATOR_MAP")},
-		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: env("MIGRATOR_OUTPUT"), Value: "table", Category: category, Usage: usage("output format: table, json or yaml", "MIGRATOR_OUTPUT")},
+		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: env("MIGRATOR_OUTPUT"), Value: "table", Category: category, Usage: usage("output format: table (fitted to the terminal: COLUMNS or its width), wide (every column), json or yaml", "MIGRATOR_OUTPUT")},
 		&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, EnvVars: env("MIGRATOR_VERBOSE"), Category: category, Usage: usage("log debug details (librdkafka included) to stderr", "MIGRATOR_VERBOSE")},
 		&cli.DurationFlag{Name: flagTimeout, EnvVars: env("MIGRATOR_TIMEOUT"), Value: clientconfig.DefaultTimeout, Category: category, Usage: usage("give up on an unresponsive cluster after this long", "MIGRATOR_TIMEOUT")},
 		&cli.DurationFlag{Name: flagLockTimeout, EnvVars: env("MIGRATOR_LOCK_TIMEOUT"), Value: state.DefaultLockTimeout, Category: category, Usage: usage("wait this long for a state file another migrator process is writing", "MIGRATOR_LOCK_TIMEOUT")},

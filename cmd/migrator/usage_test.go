@@ -83,7 +83,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"cutover"}, `cutover: name a subcommand`},
 		{[]string{"retire", "--yes"}, `retire: --rename is required`},
 		{[]string{"cutover", "swap", "--yes"}, `cutover swap: --rename is required`},
-		{[]string{"status", "-o", "xml"}, `output format "xml" is not table, json or yaml`},
+		{[]string{"status", "-o", "xml"}, `output format "xml" is not table, wide, json or yaml`},
 		{[]string{"help", "plna"}, `No help topic for 'plna'`},
 	} {
 		out, _, err := run(t, c.args...)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/huleedu/topic-migrator/output"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -29,12 +30,12 @@ func validateMapCommand() *cli.Command {
 			for i, r := range m.Renames {
 				rows[i] = row{r.Event, r.From, r.To, string(r.Strategy)}
 			}
-			if err := printer(c).Print(rows, []string{"event", "from", "to", "strategy"}, func() [][]string {
-				out := make([][]string, len(rows))
-				for i, r := range rows {
-					out[i] = []string{r.Event, r.From, r.To, r.Strategy}
+			if err := printer(c).PrintTable(rows, func() output.TableView {
+				t := output.TableView{Columns: []output.Column{{Name: "from"}, {Name: "to"}, {Name: "strategy"}, {Name: "event", Wide: true}}}
+				for _, r := range rows {
+					t.Rows = append(t.Rows, []string{r.From, r.To, r.Strategy, r.Event})
 				}
-				return out
+				return t
 			}); err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/lifecycle"
-	"github.com/huleedu/topic-migrator/plan"
+	"github.com/huleedu/topic-migrator/output"
 )
 
 func verifyCommand() *cli.Command {
@@ -49,22 +49,8 @@ func verifyCommand() *cli.Command {
 				}
 				accepted = append(accepted, o)
 			}
-			terminal := isTerminal(c.App.ErrWriter)
 			res, err := lifecycle.Verify(c.Context, env, lifecycle.VerifyOptions{
 				Renames: c.StringSlice("rename"), AcceptDeadLetters: accepted,
-				Progress: func(r plan.Rename, total int, p lifecycle.PartitionReport) {
-					line := fmt.Sprintf("verify %s: partition %d/%d: %d compared, %d dead-lettered, %d not yet copied", r.From, p.Partition+1, total, p.Compared, p.DeadLettered, p.NotYetCopied)
-					if terminal {
-						// A progress line that rewrites itself on a terminal.
-						end := ""
-						if int(p.Partition)+1 == total {
-							end = "\n"
-						}
-						fmt.Fprintf(c.App.ErrWriter, "\r\033[K%s %s%s", bar(int(p.Partition)+1, total), line, end)
-						return
-					}
-					fmt.Fprintln(c.App.ErrWriter, line)
-				},
 			})
 			if res != nil {
 				for _, s := range res.Skipped {
@@ -75,19 +61,23 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			reports := res.Reports
-			err = printer(c).Print(reports, []string{"source", "target", "partition", "from", "compared", "dead-lettered", "skipped", "not yet copied", "result"}, func() [][]string {
-				var rows [][]string
+			err = printer(c).PrintTable(reports, func() output.TableView {
+				t := output.TableView{Columns: []output.Column{
+					{Name: "source"}, {Name: "target", Wide: true}, {Name: "partition"}, {Name: "from", Wide: true},
+					{Name: "compared"}, {Name: "dead-lettered", Wide: true}, {Name: "skipped", Wide: true},
+					{Name: "not yet copied"}, {Name: "result"},
+				}}
 				for _, rep := range reports {
 					for _, p := range rep.Partitions {
 						result := "ok"
 						if p.Divergence != "" {
 							result = p.Divergence
 						}
-						rows = append(rows, []string{rep.Source, rep.Target, fmt.Sprint(p.Partition), fmt.Sprint(p.From), fmt.Sprint(p.Compared),
+						t.Rows = append(t.Rows, []string{rep.Source, rep.Target, fmt.Sprint(p.Partition), fmt.Sprint(p.From), fmt.Sprint(p.Compared),
 							fmt.Sprint(p.DeadLettered), fmt.Sprint(p.Skipped), fmt.Sprint(p.NotYetCopied), result})
 					}
 				}
-				return rows
+				return t
 			})
 			if err != nil {
 				return err
