@@ -91,7 +91,7 @@ func Status(ctx context.Context, env *Env, _ StatusOptions) (*StatusResult, erro
 			if rec.Phase != state.PhaseRetired && rec.Swap != nil {
 				s.SwapStep = rec.Swap.Done
 			}
-			if w := windowOf(rec, m.Window); w.Known() && rec.Phase != state.PhaseRetired && rec.Phase != state.PhaseRolledBack {
+			if w := windowOf(rec, m.WindowOf(r)); w.Known() && rec.Phase != state.PhaseRetired && rec.Phase != state.PhaseRolledBack {
 				left := w.DaysLeft(now)
 				s.DaysLeft = &left
 			}
