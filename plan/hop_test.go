@@ -77,7 +77,7 @@ func TestHopMapEntryBecomesTwoLegs(t *testing.T) {
 func TestInterimTopic(t *testing.T) {
 	rules := mustMap(t, hopMap).Naming
 	for to, want := range map[string]string{
-		"huleedu.llm.provider.cost.alert.v1":            "huleedu.llm.provider.cost.alert.hop.v1",
+		"huleedu.llm.provider.cost.alert.v1":           "huleedu.llm.provider.cost.alert.hop.v1",
 		"huleedu.batch.spellcheck.initiate.command.v1": "huleedu.batch.spellcheck.initiate.hop.command.v1",
 	} {
 		if got := InterimTopic(to, rules); got != want {
