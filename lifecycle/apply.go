@@ -31,6 +31,8 @@ const (
 	OutcomeBlocked      = "blocked"
 	OutcomeFailed       = "failed"
 	OutcomeAlreadyAhead = "already further"
+	// OutcomeWaiting: hop 2 of a hop, which starts once hop 1 is retired.
+	OutcomeWaiting = "waiting"
 )
 
 // ApplyResult is what apply did.
@@ -108,6 +110,13 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 			r.Detail = blockingReasons(rp)
 			continue
 		}
+		if wait, err := applyWaits(ctx, env, rp); err != nil || wait != "" {
+			if err != nil {
+				return res, err
+			}
+			r.Outcome, r.Detail = OutcomeWaiting, wait
+			continue
+		}
 		rec, err := env.Store.EnsureRename(ctx, rp.From, rp.To, string(rp.Strategy))
 		if err != nil {
 			return res, err
@@ -169,6 +178,24 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 	return res, nil
 }
 
+// applyWaits returns why the rename may not be applied yet, "" when it
+// may: hop 2 of a hop waits until hop 1 is retired (plan says so while the
+// old topic exists; the state says so until hop 1 is recorded retired).
+func applyWaits(ctx context.Context, env *Env, rp *plan.RenamePlan) (string, error) {
+	if rp.Hop != 2 {
+		return "", nil
+	}
+	r, err := env.rename(rp.From)
+	if err != nil {
+		return "", err
+	}
+	wait, err := hopWaits(ctx, env, r)
+	if wait == "" && err == nil && rp.Action == plan.ActionWait {
+		wait = fmt.Sprintf("hop 2 waits: %s still exists", r.Hop.Old)
+	}
+	return wait, err
+}
+
 // selectRenames picks the renames named (all when none are), in map order.
 func selectRenames(p *plan.Plan, names []string) ([]*plan.RenamePlan, error) {
 	var out []*plan.RenamePlan
@@ -218,6 +245,8 @@ func dryRun(ctx context.Context, env *Env, selected []*plan.RenamePlan, res *App
 		switch {
 		case rp.Blocked():
 			r.Outcome, r.Detail = OutcomeBlocked, blockingReasons(rp)
+		case rp.Action == plan.ActionWait:
+			r.Outcome, r.Detail = OutcomeWaiting, "hop 2 starts once hop 1 is retired"
 		case rp.Action == plan.ActionCreate || rp.Action == plan.ActionCreateStaging:
 			r.Outcome = OutcomeWouldCreate
 			specs = append(specs, *rp.Create)
