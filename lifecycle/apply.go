@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/plan"
@@ -96,6 +97,9 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 	}
 
 	var toCreate []admin.TopicSpec
+	// hopNew are the new topics of hop 2 legs: Kafka may refuse such a name
+	// for a few seconds after the colliding old topic was deleted.
+	hopNew := map[string]bool{}
 	res.Renames = make([]ApplyRenameResult, len(selected))
 	results := map[string]*ApplyRenameResult{}
 	for i, rp := range selected {
@@ -145,12 +149,15 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 		}
 		if rp.Action == plan.ActionCreate || rp.Action == plan.ActionCreateStaging {
 			toCreate = append(toCreate, *rp.Create)
+			if rp.Hop == 2 {
+				hopNew[rp.Create.Name] = true
+			}
 		} else {
 			r.Outcome = OutcomeExists
 		}
 	}
 
-	if err := createTopics(ctx, env, toCreate, results); err != nil {
+	if err := createTopics(ctx, env, toCreate, results, hopNew); err != nil {
 		return res, err
 	}
 
@@ -270,10 +277,17 @@ func dryRun(ctx context.Context, env *Env, selected []*plan.RenamePlan, res *App
 	return nil
 }
 
+// hopCreateWait bounds how long apply retries creating the new topic of
+// a hop 2 that Kafka refuses: it forgets a deleted colliding topic within
+// seconds.
+const hopCreateWait = 2 * time.Minute
+
 // createTopics creates the topics in one request and waits until they are
 // usable. A topic that exists already (a re-run after a crash, or another
-// operator) counts as created when plan would now find it right.
-func createTopics(ctx context.Context, env *Env, specs []admin.TopicSpec, results map[string]*ApplyRenameResult) error {
+// operator) counts as created when plan would now find it right. A topic
+// of retry that Kafka refuses is tried again, every half second, for up to
+// hopCreateWait.
+func createTopics(ctx context.Context, env *Env, specs []admin.TopicSpec, results map[string]*ApplyRenameResult, retry map[string]bool) error {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -284,6 +298,30 @@ func createTopics(ctx context.Context, env *Env, specs []admin.TopicSpec, result
 	errs, err := env.Admin.CreateTopics(ctx, specs, false)
 	if err != nil {
 		return err
+	}
+	for deadline := time.Now().Add(hopCreateWait); ; {
+		var again []admin.TopicSpec
+		for _, s := range specs {
+			if e := errs[s.Name]; e != nil && !errors.Is(e, admin.ErrTopicExists) && retry[s.Name] {
+				again = append(again, s)
+			}
+		}
+		if len(again) == 0 || time.Now().After(deadline) {
+			break
+		}
+		env.logger().Info("Kafka does not accept the new name of hop 2 yet (the old topic was just deleted); retrying", "topics", len(again), "err", errs[again[0].Name])
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		more, err := env.Admin.CreateTopics(ctx, again, false)
+		if err != nil {
+			return err
+		}
+		for _, s := range again {
+			errs[s.Name] = more[s.Name]
+		}
 	}
 	var created []string
 	for _, s := range specs {

@@ -159,6 +159,17 @@ func (p *Plan) Changes() int {
 	return n
 }
 
+// Waiting counts renames that wait for another (hop 2 of a hop).
+func (p *Plan) Waiting() int {
+	n := 0
+	for _, r := range p.Renames {
+		if r.Action == ActionWait {
+			n++
+		}
+	}
+	return n
+}
+
 // BlockedCount counts renames stopped by an error finding.
 func (p *Plan) BlockedCount() int {
 	n := 0

@@ -85,7 +85,11 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 			create = r.Create.Name
 			parts = fmt.Sprint(r.Create.Partitions)
 		}
-		rows = append(rows, []string{r.From, r.To, string(r.Strategy), string(r.Action), create, parts,
+		strategy := string(r.Strategy)
+		if r.Hop > 0 {
+			strategy = fmt.Sprintf("hop %d/2", r.Hop)
+		}
+		rows = append(rows, []string{r.From, r.To, strategy, string(r.Action), create, parts,
 			fmt.Sprint(r.SourceRecords), fmt.Sprint(len(r.Groups)), countFindings(r.Findings)})
 	}
 	if err := pr.Table([]string{"from", "to", "strategy", "action", "creates", "partitions", "records", "groups", "findings"}, rows); err != nil {
@@ -125,8 +129,12 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 }
 
 func printSummary(w io.Writer, p *plan.Plan) error {
-	_, err := fmt.Fprintf(w, "Plan %s: %d to create, %d blocked, %d already done; %d finding(s) about the map and cluster.\n",
-		p.ID, p.Changes(), p.BlockedCount(), len(p.Renames)-p.Changes()-p.BlockedCount(), len(p.Findings))
+	waiting := ""
+	if n := p.Waiting(); n > 0 {
+		waiting = fmt.Sprintf(", %d waiting (hop 2 of a hop, until hop 1 is retired)", n)
+	}
+	_, err := fmt.Fprintf(w, "Plan %s: %d to create, %d blocked, %d already done%s; %d finding(s) about the map and cluster.\n",
+		p.ID, p.Changes(), p.BlockedCount(), len(p.Renames)-p.Changes()-p.BlockedCount()-p.Waiting(), waiting, len(p.Findings))
 	return err
 }
 
