@@ -60,9 +60,10 @@ type RollbackResult struct {
 }
 
 // Rollback takes a rename back to its old topic from any phase before
-// retired (for a hop named by its old topic: back to the old topic while
-// it exists, else, hop 1 being retired, hop 2 back to the interim): it fences writes to the new topic, copies back every record
-// written to it directly (the reverse bridge, which skips the forward
+// retired (a hop named by its old topic: back to the old topic while it
+// exists, else, hop 1 being retired, hop 2 back to the interim): it
+// fences writes to the new topic, copies back every record written to it
+// directly (the reverse bridge, which skips the forward
 // copies), whatever the phase, moves every consumer group on the new topic
 // back to the old one with exact translation through the records' origin
 // headers, deletes the new topic once the safety proof passes (every
