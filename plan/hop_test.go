@@ -121,6 +121,9 @@ func TestPlanHop(t *testing.T) {
 		t.Fatalf("%d renames planned, want 2", len(p.Renames))
 	}
 	h1, h2 := &p.Renames[0], &p.Renames[1]
+	if f := findings(h1, "hop"); len(f) != 1 || !strings.Contains(f[0].Message, "once the map's window allows") {
+		t.Errorf("hop 1's hop finding: %v", f)
+	}
 	if h1.Action != ActionCreate || h1.Create.Name != interim || h1.Hop != 1 || h1.Blocked() {
 		t.Errorf("hop 1: action %s, create %+v, hop %d, findings %v", h1.Action, h1.Create, h1.Hop, h1.Findings)
 	}
@@ -132,6 +135,11 @@ func TestPlanHop(t *testing.T) {
 	}
 	if c := findings(h2, "collision"); len(c) != 1 || c[0].Severity != Info || !strings.Contains(c[0].Message, "strategy hop handles it") {
 		t.Errorf("hop 2 collision findings: %v", c)
+	}
+
+	windowed := build(t, strings.Replace(src, "strategy: hop\n", "strategy: hop\n    hop_window: 7d\n", 1), snapshot(topic(old, 3, nil)))
+	if f := findings(&windowed.Renames[0], "hop"); len(f) != 1 || !strings.Contains(f[0].Message, "once hop_window 7d allows") {
+		t.Errorf("hop 1's hop finding with a hop_window: %v", f)
 	}
 
 	p = build(t, src, snapshot(topic(interim, 3, nil)))

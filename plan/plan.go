@@ -378,6 +378,9 @@ func (b *builder) hopFindings(r Rename, add addFunc) bool {
 		window := "the map's window"
 		if h.Window > 0 {
 			window = "hop_window " + h.Window.String()
+			if h.Window%(24*time.Hour) == 0 {
+				window = fmt.Sprintf("hop_window %dd", h.Window/(24*time.Hour))
+			}
 		}
 		add(Info, "hop", r.To, "", "hop 1 of 2: apply creates interim topic %s; mirror copies %s into it; consumers, then producers, move to it with exact offsets; retire deletes %s once %s allows (no stop). Hop 2 then moves them again, %s → %s.",
 			h.Interim, h.Old, h.Old, window, h.Interim, h.New)
