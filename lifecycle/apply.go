@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/plan"
@@ -31,6 +32,8 @@ const (
 	OutcomeBlocked      = "blocked"
 	OutcomeFailed       = "failed"
 	OutcomeAlreadyAhead = "already further"
+	// OutcomeWaiting: hop 2 of a hop, which starts once hop 1 is retired.
+	OutcomeWaiting = "waiting"
 )
 
 // ApplyResult is what apply did.
@@ -94,6 +97,9 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 	}
 
 	var toCreate []admin.TopicSpec
+	// hopNew are the new topics of hop 2 legs: Kafka may refuse such a name
+	// for a few seconds after the colliding old topic was deleted.
+	hopNew := map[string]bool{}
 	res.Renames = make([]ApplyRenameResult, len(selected))
 	results := map[string]*ApplyRenameResult{}
 	for i, rp := range selected {
@@ -106,6 +112,13 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 		if rp.Blocked() {
 			r.Outcome = OutcomeBlocked
 			r.Detail = blockingReasons(rp)
+			continue
+		}
+		if wait, err := applyWaits(ctx, env, rp); err != nil || wait != "" {
+			if err != nil {
+				return res, err
+			}
+			r.Outcome, r.Detail = OutcomeWaiting, wait
 			continue
 		}
 		rec, err := env.Store.EnsureRename(ctx, rp.From, rp.To, string(rp.Strategy))
@@ -136,12 +149,15 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 		}
 		if rp.Action == plan.ActionCreate || rp.Action == plan.ActionCreateStaging {
 			toCreate = append(toCreate, *rp.Create)
+			if rp.Hop == 2 {
+				hopNew[rp.Create.Name] = true
+			}
 		} else {
 			r.Outcome = OutcomeExists
 		}
 	}
 
-	if err := createTopics(ctx, env, toCreate, results); err != nil {
+	if err := createTopics(ctx, env, toCreate, results, hopNew); err != nil {
 		return res, err
 	}
 
@@ -167,6 +183,24 @@ func Apply(ctx context.Context, env *Env, opts ApplyOptions) (*ApplyResult, erro
 		}
 	}
 	return res, nil
+}
+
+// applyWaits returns why the rename may not be applied yet, "" when it
+// may: hop 2 of a hop waits until hop 1 is retired (plan says so while the
+// old topic exists; the state says so until hop 1 is recorded retired).
+func applyWaits(ctx context.Context, env *Env, rp *plan.RenamePlan) (string, error) {
+	if rp.Hop != 2 {
+		return "", nil
+	}
+	r, err := env.rename(rp.From)
+	if err != nil {
+		return "", err
+	}
+	wait, err := hopWaits(ctx, env, r)
+	if wait == "" && err == nil && rp.Action == plan.ActionWait {
+		wait = fmt.Sprintf("hop 2 waits: %s still exists", r.Hop.Old)
+	}
+	return wait, err
 }
 
 // selectRenames picks the renames named (all when none are), in map order.
@@ -218,6 +252,8 @@ func dryRun(ctx context.Context, env *Env, selected []*plan.RenamePlan, res *App
 		switch {
 		case rp.Blocked():
 			r.Outcome, r.Detail = OutcomeBlocked, blockingReasons(rp)
+		case rp.Action == plan.ActionWait:
+			r.Outcome, r.Detail = OutcomeWaiting, "hop 2 starts once hop 1 is retired"
 		case rp.Action == plan.ActionCreate || rp.Action == plan.ActionCreateStaging:
 			r.Outcome = OutcomeWouldCreate
 			specs = append(specs, *rp.Create)
@@ -241,10 +277,17 @@ func dryRun(ctx context.Context, env *Env, selected []*plan.RenamePlan, res *App
 	return nil
 }
 
+// hopCreateWait bounds how long apply retries creating the new topic of
+// a hop 2 that Kafka refuses: it forgets a deleted colliding topic within
+// seconds.
+const hopCreateWait = 2 * time.Minute
+
 // createTopics creates the topics in one request and waits until they are
 // usable. A topic that exists already (a re-run after a crash, or another
-// operator) counts as created when plan would now find it right.
-func createTopics(ctx context.Context, env *Env, specs []admin.TopicSpec, results map[string]*ApplyRenameResult) error {
+// operator) counts as created when plan would now find it right. A topic
+// of retry that Kafka refuses is tried again, every half second, for up to
+// hopCreateWait.
+func createTopics(ctx context.Context, env *Env, specs []admin.TopicSpec, results map[string]*ApplyRenameResult, retry map[string]bool) error {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -255,6 +298,30 @@ func createTopics(ctx context.Context, env *Env, specs []admin.TopicSpec, result
 	errs, err := env.Admin.CreateTopics(ctx, specs, false)
 	if err != nil {
 		return err
+	}
+	for deadline := time.Now().Add(hopCreateWait); ; {
+		var again []admin.TopicSpec
+		for _, s := range specs {
+			if e := errs[s.Name]; e != nil && !errors.Is(e, admin.ErrTopicExists) && retry[s.Name] {
+				again = append(again, s)
+			}
+		}
+		if len(again) == 0 || time.Now().After(deadline) {
+			break
+		}
+		env.logger().Info("Kafka does not accept the new name of hop 2 yet (the old topic was just deleted); retrying", "topics", len(again), "err", errs[again[0].Name])
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		more, err := env.Admin.CreateTopics(ctx, again, false)
+		if err != nil {
+			return err
+		}
+		for _, s := range again {
+			errs[s.Name] = more[s.Name]
+		}
 	}
 	var created []string
 	for _, s := range specs {

@@ -21,6 +21,12 @@
 // mirroring to retired in one `cutover swap`, whose ten steps (SwapSteps)
 // are recorded one by one; rollback works until the old topic is deleted.
 //
+// A hop rename (strategy hop) is two dual renames in the state, hop 1
+// old → interim (keyed by the old topic) and hop 2 interim → new (keyed by
+// the interim), each taking the whole way above; hop 2 is applied only
+// once hop 1 is retired, and a rollback named by the old topic takes back
+// hop 2 once hop 1 is retired (hop.go).
+//
 // What each step records in the rename's state record (state.Rename):
 //
 //	apply              phase created, the create step's intent and end

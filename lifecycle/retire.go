@@ -59,7 +59,7 @@ func Retire(ctx context.Context, env *Env, opts RetireOptions) (*RetireResult, e
 		return nil, errors.New("retire --force needs --reason, which is recorded")
 	}
 	now := env.now()
-	if w := windowOf(*rec, env.Map.Window); now.Before(w.End) && !opts.Force {
+	if w := windowOf(*rec, env.Map.WindowOf(r)); now.Before(w.End) && !opts.Force {
 		return nil, fmt.Errorf("%w: the window of %s ends %s (%.1f days left); retire then, or --force --reason", ErrNotSafe, r.From, w.End.Format(time.RFC3339), w.DaysLeft(now))
 	}
 	topics, err := env.Admin.DescribeTopics(ctx, []string{r.From})

@@ -60,8 +60,10 @@ type RollbackResult struct {
 }
 
 // Rollback takes a rename back to its old topic from any phase before
-// retired: it fences writes to the new topic, copies back every record
-// written to it directly (the reverse bridge, which skips the forward
+// retired (a hop named by its old topic: back to the old topic while it
+// exists, else, hop 1 being retired, hop 2 back to the interim): it
+// fences writes to the new topic, copies back every record written to it
+// directly (the reverse bridge, which skips the forward
 // copies), whatever the phase, moves every consumer group on the new topic
 // back to the old one with exact translation through the records' origin
 // headers, deletes the new topic once the safety proof passes (every
@@ -72,6 +74,14 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	r, err := env.rename(opts.Rename)
 	if err != nil {
 		return nil, err
+	}
+	r, begun, err := hopRollbackTarget(ctx, env, r)
+	if err != nil {
+		return nil, err
+	}
+	if !begun {
+		return &RollbackResult{From: r.From, To: r.To, FromPhase: state.PhasePlanned, DryRun: opts.DryRun,
+			NewTopic: "nothing to roll back: hop 1 is retired (" + r.Hop.Old + " is gone), every client is on " + r.From + " and hop 2 has not begun"}, nil
 	}
 	rec, err := env.record(ctx, r.From, "nothing to roll back")
 	if err != nil {

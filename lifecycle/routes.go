@@ -124,7 +124,7 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]bridge.Route, error) {
 			return nil, err
 		}
 		if rec, ok := records[r.From]; ok && !s.Reverse {
-			route.WindowEnd = windowOf(rec, s.Map.Window).End.UTC()
+			route.WindowEnd = windowOf(rec, s.Map.WindowOf(r)).End.UTC()
 		}
 		routes = append(routes, route)
 	}

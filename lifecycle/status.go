@@ -16,6 +16,11 @@ type RenameStatus struct {
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Strategy string `json:"strategy"`
+	// Hop is the leg (1: old → interim, 2: interim → new) of a
+	// `strategy: hop` rename, 0 for any other; Waiting says why hop 2 has
+	// not begun.
+	Hop     int    `json:"hop,omitempty"`
+	Waiting string `json:"waiting,omitempty"`
 	// Phase is from the state file; "" when the file does not know it.
 	Phase      state.Phase `json:"phase,omitempty"`
 	PhaseSince time.Time   `json:"phase_since,omitempty"`
@@ -85,13 +90,19 @@ func Status(ctx context.Context, env *Env, _ StatusOptions) (*StatusResult, erro
 	var out []RenameStatus
 	for _, r := range m.Renames {
 		s := RenameStatus{From: r.From, To: r.To, Strategy: string(r.Strategy)}
+		if r.Hop != nil {
+			s.Hop = r.Hop.Leg
+			if _, ok := records[r.From]; !ok && r.Hop.Leg == 2 && snap.Topics[r.Hop.Old] != nil {
+				s.Waiting = "for hop 1 to retire " + r.Hop.Old
+			}
+		}
 		if rec, ok := records[r.From]; ok {
 			s.Phase, s.PhaseSince = rec.Phase, rec.PhaseSince
 			s.EarlyWrites = rec.EarlyWrites
 			if rec.Phase != state.PhaseRetired && rec.Swap != nil {
 				s.SwapStep = rec.Swap.Done
 			}
-			if w := windowOf(rec, m.Window); w.Known() && rec.Phase != state.PhaseRetired && rec.Phase != state.PhaseRolledBack {
+			if w := windowOf(rec, m.WindowOf(r)); w.Known() && rec.Phase != state.PhaseRetired && rec.Phase != state.PhaseRolledBack {
 				left := w.DaysLeft(now)
 				s.DaysLeft = &left
 			}

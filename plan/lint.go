@@ -21,7 +21,9 @@ func Lint(m *RenameMap, topics []string) []Finding {
 			}
 		}
 		for _, r := range m.Renames {
-			final[r.To] = true
+			if r.Hop == nil || r.Hop.Leg == 2 {
+				final[r.To] = true
+			}
 		}
 	}
 	for _, t := range topics {
@@ -38,6 +40,9 @@ func Lint(m *RenameMap, topics []string) []Finding {
 func (m *RenameMap) NewName(topic string) string {
 	for _, r := range m.Renames {
 		if r.From == topic {
+			if r.Hop != nil {
+				return r.Hop.New
+			}
 			return r.To
 		}
 	}
@@ -51,7 +56,7 @@ func (m *RenameMap) isMigratorTopic(topic string) bool {
 		return true
 	}
 	for _, r := range m.Renames {
-		if topic == DLQTopic(r.To) {
+		if topic == DLQTopic(r.To) || r.Hop != nil && topic == r.Hop.Interim {
 			return true
 		}
 	}

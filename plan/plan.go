@@ -62,6 +62,9 @@ const (
 	ActionNone Action = "none"
 	// ActionBlocked: an error finding stops the rename.
 	ActionBlocked Action = "blocked"
+	// ActionWait: the second leg of a hop, which waits until the first
+	// has retired the old topic (Kafka refuses the new name until then).
+	ActionWait Action = "wait"
 )
 
 // ConfigDiff is one config that differs between what apply wants and
@@ -93,6 +96,8 @@ type RenamePlan struct {
 	Findings []Finding `json:"findings,omitempty"`
 	// Stop forecasts a swap's stop, when it was estimated.
 	Stop *StopEstimate `json:"stop,omitempty"`
+	// Hop is the leg (1 or 2) of a `strategy: hop` entry; 0 for others.
+	Hop int `json:"hop,omitempty"`
 }
 
 // StopEstimate forecasts the stop of a swap: the bytes its staging → new
@@ -148,6 +153,17 @@ func (p *Plan) Changes() int {
 	n := 0
 	for _, r := range p.Renames {
 		if r.Action == ActionCreate || r.Action == ActionCreateStaging {
+			n++
+		}
+	}
+	return n
+}
+
+// Waiting counts renames that wait for another (hop 2 of a hop).
+func (p *Plan) Waiting() int {
+	n := 0
+	for _, r := range p.Renames {
+		if r.Action == ActionWait {
 			n++
 		}
 	}
@@ -262,6 +278,9 @@ func (b *builder) rename(r Rename) RenamePlan {
 	}
 	src := b.snap.Topics[r.From]
 	dst := b.snap.Topics[r.To]
+	if r.Hop != nil {
+		rp.Hop = r.Hop.Leg
+	}
 
 	b.checkChains(r, add)
 	for _, v := range b.m.Naming.Check(r.To) {
@@ -276,6 +295,15 @@ func (b *builder) rename(r Rename) RenamePlan {
 	}
 	b.checkCollisions(r, add)
 
+	if r.Hop != nil {
+		if done := b.hopFindings(r, add); done {
+			rp.Action = ActionNone
+			if r.Hop.Leg == 2 && b.snap.Topics[r.Hop.Old] != nil {
+				rp.Action = ActionWait
+			}
+			return rp
+		}
+	}
 	switch {
 	case src == nil && dst != nil:
 		add(Info, "done", r.To, "", "%s is gone and %s exists: nothing left to create.", r.From, r.To)
@@ -340,8 +368,47 @@ func (b *builder) rename(r Rename) RenamePlan {
 
 type addFunc func(sev Severity, code, topic, fix, format string, args ...any)
 
+// hopFindings explains a leg of a hop and reports whether it has nothing
+// to plan: its second leg waits while the old topic exists, and a leg
+// whose source is gone after the hop moved past it is done.
+func (b *builder) hopFindings(r Rename, add addFunc) bool {
+	h := r.Hop
+	old, interim, nu := b.snap.Topics[h.Old], b.snap.Topics[h.Interim], b.snap.Topics[h.New]
+	if h.Leg == 1 {
+		window := "the map's window"
+		if h.Window > 0 {
+			window = "hop_window " + h.Window.String()
+			if h.Window%(24*time.Hour) == 0 {
+				window = fmt.Sprintf("hop_window %dd", h.Window/(24*time.Hour))
+			}
+		}
+		add(Info, "hop", r.To, "", "hop 1 of 2: apply creates interim topic %s; mirror copies %s into it; consumers, then producers, move to it with exact offsets; retire deletes %s once %s allows (no stop). Hop 2 then moves them again, %s → %s.",
+			h.Interim, h.Old, h.Old, window, h.Interim, h.New)
+		if old == nil && (interim != nil || nu != nil) {
+			add(Info, "done", h.Old, "", "%s is gone: hop 1 is done.", h.Old)
+			return true
+		}
+		return false
+	}
+	switch {
+	case old != nil:
+		add(Info, "hop", r.To, "", "hop 2 of 2: waits until hop 1 has moved every client to %s and retired %s, since Kafka refuses %s while %s exists; then apply creates %s and the clients move a second time.",
+			h.Interim, h.Old, h.New, h.Old, h.New)
+		return true
+	case interim == nil && nu != nil:
+		add(Info, "done", h.New, "", "%s and %s are gone and %s exists: the hop is done.", h.Old, h.Interim, h.New)
+		return true
+	}
+	add(Info, "hop", r.To, "", "hop 2 of 2: %s is gone; apply creates %s; mirror copies %s into it; clients move %s → %s with exact offsets; retire deletes %s at the end.",
+		h.Old, h.New, h.Interim, h.Interim, h.New, h.Interim)
+	return false
+}
+
 // checkChains finds a→b, b→c chains and cycles.
 func (b *builder) checkChains(r Rename, add addFunc) {
+	if r.Hop != nil && r.Hop.Leg == 1 {
+		return // old → interim → new is the hop's own chain.
+	}
 	if j, ok := b.sources[r.To]; ok {
 		next := b.m.Renames[j]
 		// Follow the chain to see whether it comes back.
@@ -378,12 +445,19 @@ func (b *builder) checkCollisions(r Rename, add addFunc) {
 			add(Info, "collision", r.To, "", "%s collides with its source %s ('.' and '_' are the same to Kafka); strategy swap handles it.", r.To, r.From)
 			continue
 		}
+		if r.Hop != nil && r.Hop.Leg == 2 && name == r.Hop.Old {
+			add(Info, "collision", r.To, "", "%s collides with %s ('.' and '_' are the same to Kafka); strategy hop handles it: hop 2 creates %s once hop 1 retired %s.", r.To, name, r.To, name)
+			continue
+		}
 		fix := "give the target a name that collides with nothing"
 		if bumped := BumpVersion(r.To); bumped != "" && !b.collidesWithAny(bumped) {
 			fix = fmt.Sprintf("rename to a non-colliding name such as %s", bumped)
 		}
 		if name == r.From {
-			fix += ", or set `strategy: swap` to replace the old topic in one short stop"
+			fix += ", or set `strategy: swap` to replace the old topic in one short stop, or `strategy: hop` to move through an interim name without a stop"
+		}
+		if r.Hop != nil && r.Hop.Leg == 1 {
+			fix = "set `interim:` in the map to a name that collides with nothing"
 		}
 		add(Error, "collision", r.To, fix+".", "Kafka refuses to create %s while %s exists: the names differ only in '.' against '_'.", r.To, name)
 	}

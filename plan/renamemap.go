@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,27 @@ const (
 	// against '_'): the data moves through a staging topic and the old
 	// topic is replaced in one short stop.
 	StrategySwap Strategy = "swap"
+	// StrategyHop is the other way for colliding names: two dual renames
+	// through an interim name that collides with neither, old → interim
+	// and, once the old topic is retired, interim → new. Clients move
+	// twice; nobody stops. The map's entry becomes two Renames (see Hop).
+	StrategyHop Strategy = "hop"
 )
+
+// Hop says which leg of a `strategy: hop` entry a Rename is.
+type Hop struct {
+	// Leg is 1 for Old → Interim, 2 for Interim → New.
+	Leg int
+	// Old, Interim and New are the entry's from, interim and to topics.
+	Old, Interim, New string
+	// Window is the entry's hop_window: how long leg 1 keeps the old name
+	// before it may be retired; 0 means the map's window.
+	Window time.Duration
+}
+
+// HopInterimSegment is the segment the planner inserts into the new name
+// to name a hop's interim topic (huleedu.a.b.v1 → huleedu.a.b.hop.v1).
+const HopInterimSegment = "hop"
 
 // Position is a place in the map file, 1-based.
 type Position struct {
@@ -103,7 +124,10 @@ type Rename struct {
 	// Start is where the bridge starts copying: "earliest" (default),
 	// "latest" or an RFC 3339 timestamp.
 	Start string
-	Pos   Position
+	// Hop is set on the two legs a `strategy: hop` entry becomes; nil
+	// for every other rename.
+	Hop *Hop
+	Pos Position
 }
 
 // Event is one entry of the event catalog.
@@ -530,9 +554,10 @@ func (p *mapParser) parseRenames(n *yaml.Node) {
 	}
 	fromAt := map[string]Position{}
 	toAt := map[string]Position{}
+	var hops []*yaml.Node // the from node of every hop entry, in order
 	for i, item := range n.Content {
 		what := fmt.Sprintf("renames[%d]", i)
-		f := p.fields(item, what, "event", "from", "to", "strategy", "partitions", "configs", "start")
+		f := p.fields(item, what, "event", "from", "to", "strategy", "partitions", "configs", "start", "interim", "hop_window")
 		if item.Kind != yaml.MappingNode {
 			continue
 		}
@@ -576,10 +601,10 @@ func (p *mapParser) parseRenames(n *yaml.Node) {
 		if v, has := f["strategy"]; has {
 			if s, has := p.str(v.value, what+".strategy"); has {
 				switch Strategy(s) {
-				case StrategyDual, StrategySwap:
+				case StrategyDual, StrategySwap, StrategyHop:
 					r.Strategy = Strategy(s)
 				default:
-					p.errorf(v.value, "%s.strategy: %q is not a strategy (use dual or swap)", what, s)
+					p.errorf(v.value, "%s.strategy: %q is not a strategy (use dual, swap or hop)", what, s)
 				}
 			}
 		}
@@ -603,10 +628,125 @@ func (p *mapParser) parseRenames(n *yaml.Node) {
 				r.Start = s
 			}
 		}
-		if ok {
+		hop := p.parseHop(f, &r, what)
+		if !ok {
+			continue
+		}
+		if hop == nil {
 			p.m.Renames = append(p.m.Renames, r)
+			continue
+		}
+		leg1, leg2 := r, r
+		h1, h2 := *hop, *hop
+		h1.Leg, h2.Leg = 1, 2
+		leg1.To, leg1.Hop = hop.Interim, &h1
+		leg2.From, leg2.Hop, leg2.Start = hop.Interim, &h2, "earliest"
+		p.m.Renames = append(p.m.Renames, leg1, leg2)
+		hops = append(hops, f["from"].value)
+	}
+	p.checkInterims(hops)
+}
+
+// parseHop reads the hop fields of a rename entry (interim, hop_window),
+// which only `strategy: hop` may have, and returns the hop, nil for
+// another strategy.
+func (p *mapParser) parseHop(f map[string]field, r *Rename, what string) *Hop {
+	if r.Strategy != StrategyHop {
+		for _, k := range []string{"interim", "hop_window"} {
+			if v, has := f[k]; has {
+				p.errorf(v.key, "%s.%s is only for strategy hop", what, k)
+			}
+		}
+		return nil
+	}
+	h := &Hop{Old: r.From, New: r.To}
+	if v, has := f["hop_window"]; has {
+		if s, has := p.str(v.value, what+".hop_window"); has {
+			d, err := ParseWindow(s)
+			switch {
+			case err != nil:
+				p.errorf(v.value, "%s.hop_window: %v", what, err)
+			case d > p.m.Window:
+				p.errorf(v.value, "%s.hop_window: %s is longer than the map's window %s; a hop window can only be shorter", what, s, p.m.Window)
+			default:
+				h.Window = d
+			}
 		}
 	}
+	if v, has := f["interim"]; has {
+		if s, has := p.topicName(v.value, what+".interim"); has {
+			h.Interim = s
+			if s == r.From || s == r.To || Collide(s, r.From) || Collide(s, r.To) {
+				p.errorf(v.value, "%s.interim: %q must differ from, and not collide with, %s and %s", what, s, r.From, r.To)
+			}
+		}
+	} else if r.To != "" {
+		h.Interim = InterimTopic(r.To, p.m.Naming)
+	}
+	if r.From == "" || r.To == "" || h.Interim == "" {
+		return nil
+	}
+	return h
+}
+
+// checkInterims reports interim topics that are also another rename's
+// topic or collide with one: the interim must be the hop's own.
+func (p *mapParser) checkInterims(at []*yaml.Node) {
+	i := 0
+	for _, r := range p.m.Renames {
+		if r.Hop == nil || r.Hop.Leg != 1 {
+			continue
+		}
+		node := at[i]
+		i++
+		for _, o := range p.m.Renames {
+			if o.Hop != nil && o.Hop.Old == r.Hop.Old {
+				continue
+			}
+			for _, name := range []string{o.From, o.To} {
+				if name == r.Hop.Interim || Collide(name, r.Hop.Interim) {
+					p.errorf(node, "the interim topic %s of the hop from %s is also (or collides with) %s of another rename; set `interim:` to another name", r.Hop.Interim, r.Hop.Old, name)
+				}
+			}
+		}
+	}
+}
+
+// InterimTopic is the interim name the planner gives a hop to new: new
+// with the segment "hop" inserted before its last segment, or, when the
+// naming rules refuse that, before an earlier one (a command topic keeps
+// its ".command.vN" end); new + "-hop" when no place passes.
+func InterimTopic(to string, rules *NamingRules) string {
+	segs := strings.Split(to, ".")
+	for i := len(segs) - 1; i >= 1; i-- {
+		cand := strings.Join(append(append(slices.Clone(segs[:i]), HopInterimSegment), segs[i:]...), ".")
+		if len(cand) <= MaxTopicNameLength && len(rules.Check(cand)) == 0 {
+			return cand
+		}
+	}
+	return to + "-" + HopInterimSegment
+}
+
+// WindowOf is how long rename r keeps both its names: the hop_window of a
+// hop's first leg when set, else the map's window.
+func (m *RenameMap) WindowOf(r Rename) time.Duration {
+	if r.Hop != nil && r.Hop.Leg == 1 && r.Hop.Window > 0 {
+		return r.Hop.Window
+	}
+	return m.Window
+}
+
+// HopLeg returns leg (1 or 2) of the hop whose other leg is r.
+func (m *RenameMap) HopLeg(r Rename, leg int) (Rename, bool) {
+	if r.Hop == nil {
+		return Rename{}, false
+	}
+	for _, o := range m.Renames {
+		if o.Hop != nil && o.Hop.Old == r.Hop.Old && o.Hop.Leg == leg {
+			return o, true
+		}
+	}
+	return Rename{}, false
 }
 
 // ValidateStart checks a bridge start position: "earliest", "latest" or an

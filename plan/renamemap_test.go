@@ -103,7 +103,7 @@ func TestParseRenameMapErrors(t *testing.T) {
 		{"duplicate from", head + "  - from: a\n    to: b\n  - from: a\n    to: c\n", `bad.yaml:5:11: renames[1].from: topic "a" is already renamed at line 3`},
 		{"duplicate to", head + "  - from: a\n    to: c\n  - from: b\n    to: c\n", `bad.yaml:6:9: renames[1].to: topic "c" is already the target of the rename at line 4`},
 		{"same from and to", head + "  - from: a\n    to: a\n", `bad.yaml:4:9: renames[0]: from and to are the same topic "a"`},
-		{"bad strategy", head + "  - from: a\n    to: b\n    strategy: rename\n", `bad.yaml:5:15: renames[0].strategy: "rename" is not a strategy (use dual or swap)`},
+		{"bad strategy", head + "  - from: a\n    to: b\n    strategy: rename\n", `bad.yaml:5:15: renames[0].strategy: "rename" is not a strategy (use dual, swap or hop)`},
 		{"bad partitions", head + "  - from: a\n    to: b\n    partitions: 0\n", `bad.yaml:5:17: renames[0].partitions must be a whole number of at least 1, not "0"`},
 		{"bad start", head + "  - from: a\n    to: b\n    start: yesterday\n", `bad.yaml:5:12: renames[0].start: "yesterday" is not earliest, latest or an RFC 3339 time`},
 		{"bad window", "version: 1\nwindow: a month\nrenames: []\n", `bad.yaml:2:9: window: "a month" is not a duration such as 720h or 30d`},

@@ -46,7 +46,7 @@ func (s *Store) Renames(ctx context.Context) ([]Rename, error) {
 // EnsureRename records the rename from → to in PhasePlanned unless it is
 // already recorded, and returns it. A rename already recorded with another
 // To or Strategy is an error: the rename map changed under a migration.
-// strategy must be "dual" or "swap".
+// strategy must be "dual", "swap" or "hop".
 func (s *Store) EnsureRename(ctx context.Context, from, to, strategy string) (*Rename, error) {
 	op := fmt.Sprintf("recording rename %q", from)
 	if err := s.ready(ctx, op); err != nil {

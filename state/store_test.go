@@ -280,7 +280,7 @@ func TestEnsureRename(t *testing.T) {
 		{"no from", "", "b", "dual", "rename has no from topic"},
 		{"no to", "x", "", "dual", `rename "x" has no to topic`},
 		{"same topic", "x", "x", "dual", `rename "x" has the same from and to topic`},
-		{"bad strategy", "x", "y", "copy", `strategy "copy" is not a strategy (use dual or swap)`},
+		{"bad strategy", "x", "y", "copy", `strategy "copy" is not a strategy (use dual, swap or hop)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,7 +12,8 @@ type Rename struct {
 	From string `json:"from"`
 	// To is the new topic name.
 	To string `json:"to"`
-	// Strategy is "dual" or "swap" (see plan.Strategy).
+	// Strategy is "dual", "swap" or "hop" (see plan.Strategy); each leg of
+	// a hop is a rename of its own, keyed by its from topic.
 	Strategy string `json:"strategy"`
 	// Revision counts the record's writes; the store sets it. A cache of
 	// the cluster's state is stale for a rename when its revision is
@@ -207,8 +208,8 @@ func (r *Rename) validate() error {
 		return fmt.Errorf("rename %q has no to topic", r.From)
 	case r.From == r.To:
 		return fmt.Errorf("rename %q has the same from and to topic", r.From)
-	case r.Strategy != "dual" && r.Strategy != "swap":
-		return fmt.Errorf("rename %q: strategy %q is not a strategy (use dual or swap)", r.From, r.Strategy)
+	case r.Strategy != "dual" && r.Strategy != "swap" && r.Strategy != "hop":
+		return fmt.Errorf("rename %q: strategy %q is not a strategy (use dual, swap or hop)", r.From, r.Strategy)
 	case !r.Phase.Valid():
 		return fmt.Errorf("rename %q: phase %q is not a phase (phases: %s)", r.From, r.Phase, listPhases(allPhases()))
 	}

@@ -64,6 +64,9 @@ func demoCommand() *cli.Command {
 	}
 }
 
+// demoHopGroup is the consumer group of the rename the demo runs as a hop.
+const demoHopGroup = "email-service-demo"
+
 // demoRun is one run of the demo: the embedded cluster, its traffic, the
 // background bridge, and the files every step shares.
 type demoRun struct {
@@ -80,8 +83,12 @@ type demoRun struct {
 	planPath  string
 	m         *plan.RenameMap
 	// dual are the renames that keep both names alive; swaps those that
-	// replace the old topic (strategy swap).
-	dual, swaps []plan.Rename
+	// replace the old topic (strategy swap); hops the two legs of each
+	// rename that moves through an interim name (strategy hop).
+	dual, swaps, hops []plan.Rename
+	// hopMoves are how long the hops' producers did not write, for the
+	// comparison with the swaps' stops.
+	hopMoves []time.Duration
 
 	cluster     *demo.Cluster
 	cfg         clientconfig.Config
@@ -115,7 +122,7 @@ func runDemo(c *cli.Context) error {
 	}
 	steps := []func(context.Context) error{
 		d.planStep, d.applyStep, d.mirrorStep, d.cutoverConsumersStep, d.cutoverProducersStep,
-		d.swapStep, d.verifyStep, d.statusStep, d.historyStep,
+		d.hopStep, d.swapStep, d.verifyStep, d.statusStep, d.historyStep,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -126,8 +133,9 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(d.out, "\nDone in %s: %d rename(s) moved to their new topics with consumers and producers cut over (retire deletes the old\n"+
-		"topics after the %s window); %d swap rename(s) replaced their old topics in one short stop each.\n",
-		time.Since(started).Round(100*time.Millisecond), len(d.dual), windowText(d.m.Window), len(d.swaps))
+		"topics after the %s window); %d swap rename(s) replaced their old topics in one short stop each; %d hop rename(s)\n"+
+		"reached their new names through an interim topic without a stop.\n",
+		time.Since(started).Round(100*time.Millisecond), len(d.dual), windowText(d.m.Window), len(d.swaps), len(d.hops)/2)
 	if c.Bool("keep-running") {
 		return d.keepRunning(ctx)
 	}
@@ -156,10 +164,18 @@ func (d *demoRun) setup(ctx context.Context) error {
 	if d.m, err = plan.LoadRenameMap(d.mapPath); err != nil {
 		return err
 	}
+	hopNote, err := d.oneSwapAsHop()
+	if err != nil {
+		return err
+	}
+	mapNote += hopNote
 	for _, r := range d.m.Renames {
-		if r.Strategy == plan.StrategySwap {
+		switch r.Strategy {
+		case plan.StrategySwap:
 			d.swaps = append(d.swaps, r)
-		} else {
+		case plan.StrategyHop:
+			d.hops = append(d.hops, r)
+		default:
 			d.dual = append(d.dual, r)
 		}
 	}
@@ -193,7 +209,7 @@ func (d *demoRun) setup(ctx context.Context) error {
 	fmt.Fprintf(d.out, "   topics:   HuleEdu's %d topics (testdata/huleedu-topics.tsv), %d partitions, replication %d, 7-day retention\n", len(topics), demoPartitions, demoReplication)
 	fmt.Fprintf(d.out, "   traffic:  %d HuleEdu event envelopes per topic written, ~40 more per second from now on (event_id, event_type, correlation_id, data.batch_id, ...),\n", demoBacklog)
 	fmt.Fprintln(d.out, "             keyed by the map's partition_keys for the topic's domain, with the standard X-* headers")
-	fmt.Fprintf(d.out, "   map:      %s (%d renames: %d keep both names, %d swap)%s\n", d.mapPath, len(d.m.Renames), len(d.dual), len(d.swaps), mapNote)
+	fmt.Fprintf(d.out, "   map:      %s (%d renames: %d keep both names, %d swap, %d hop)%s\n", d.mapPath, len(d.dual)+len(d.swaps)+len(d.hops)/2, len(d.dual), len(d.swaps), len(d.hops)/2, mapNote)
 	fmt.Fprintf(d.out, "   state:    %s (temporary)\n", d.statePath)
 	fmt.Fprintf(d.out, "   Each \"$ migrator ...\" below is the real command, run in this process with -b %s --map %s --state %s.\n", d.cluster.Bootstrap, d.mapPath, d.statePath)
 	return nil
@@ -220,6 +236,46 @@ func (d *demoRun) findMap() (string, error) {
 		return "", fmt.Errorf("demo: write the built-in map: %w", err)
 	}
 	return "\n             (no " + path + " here: the copy built into this binary)", nil
+}
+
+// oneSwapAsHop makes the demo run one colliding rename as a hop, when the
+// map has none: it writes a copy of the map, in the demo's directory,
+// whose first `strategy: swap` is `strategy: hop`, and uses that. It
+// returns a note for the setup summary.
+func (d *demoRun) oneSwapAsHop() (string, error) {
+	var first *plan.Rename
+	for i, r := range d.m.Renames {
+		if r.Strategy == plan.StrategyHop {
+			return "", nil
+		}
+		if r.Strategy == plan.StrategySwap && first == nil {
+			first = &d.m.Renames[i]
+		}
+	}
+	if first == nil {
+		return "", nil
+	}
+	lines := strings.Split(string(d.m.Raw), "\n")
+	found := false
+	for i := first.Pos.Line; i < len(lines) && !found; i++ { // the entry's lines after its first
+		if strings.TrimSpace(lines[i]) == "strategy: swap" {
+			lines[i] = strings.Replace(lines[i], "swap", "hop", 1)
+			found = true
+		}
+	}
+	if !found {
+		return "", nil // Written in another style: the demo runs it as a swap.
+	}
+	path := filepath.Join(d.dir, "rename-map-hop.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		return "", fmt.Errorf("demo: write the map's copy: %w", err)
+	}
+	m, err := plan.LoadRenameMap(path)
+	if err != nil {
+		return "", err
+	}
+	d.m, d.mapPath = m, path
+	return fmt.Sprintf("\n             (the demo's copy of it runs %s as `strategy: hop`, to show both ways)", first.From), nil
 }
 
 // migrator runs one migrator command in process against the demo's
@@ -293,9 +349,13 @@ func (d *demoRun) planStep(ctx context.Context) error {
 			}
 			resolved := "NOT resolved: " + f.Fix
 			if f.Severity != plan.Error {
-				resolved = "resolved by strategy: swap"
+				resolved = "resolved by strategy: " + string(r.Strategy)
 			}
-			lines = append(lines, fmt.Sprintf("     %s  vs  %s  (%s)", r.From, r.To, resolved))
+			from := r.From
+			if r.Hop == 2 {
+				from = d.hopOld(r.From)
+			}
+			lines = append(lines, fmt.Sprintf("     %s  vs  %s  (%s)", from, r.To, resolved))
 		}
 	}
 	if len(lines) == 0 {
@@ -307,7 +367,22 @@ func (d *demoRun) planStep(ctx context.Context) error {
 	fmt.Fprintf(d.out, "The map resolves each with `strategy: swap`: apply creates a staging topic (%s<new name>), the bridge fills it,\n"+
 		"and `migrator cutover swap` replaces the old topic by the new name in one short stop. The other %d rename(s) collide\n"+
 		"with nothing and keep both names alive for the %s window.\n", plan.StagingPrefix, len(d.dual), windowText(d.m.Window))
+	for i := 0; i+1 < len(d.hops); i += 2 {
+		h := d.hops[i].Hop
+		fmt.Fprintf(d.out, "%s uses `strategy: hop` instead: two dual renames through the interim name %s, which collides with\n"+
+			"neither (hop 1 %s → interim; once %s is retired, hop 2 interim → %s): no stop, but clients move twice.\n", h.Old, h.Interim, h.Old, h.Old, h.New)
+	}
 	return nil
+}
+
+// hopOld returns the old topic of the hop one of whose legs is from.
+func (d *demoRun) hopOld(from string) string {
+	for _, r := range d.hops {
+		if r.From == from {
+			return r.Hop.Old
+		}
+	}
+	return from
 }
 
 func (d *demoRun) applyStep(ctx context.Context) error {
@@ -477,6 +552,113 @@ func (d *demoRun) swapStep(ctx context.Context) error {
 		fmt.Fprintf(d.out, "   producers resumed on %s after a stop of %s\n\n", r.To, time.Since(started).Round(10*time.Millisecond))
 	}
 	fmt.Fprintf(d.out, "All %d swaps done: each old name is gone, its records and consumer positions are on the exact new name.\n", len(d.swaps))
+	if len(d.hopMoves) > 0 {
+		var moves []string
+		for _, m := range d.hopMoves {
+			moves = append(moves, m.Round(10*time.Millisecond).String())
+		}
+		fmt.Fprintf(d.out, "Against the hop of the step before: each swap stopped its topic once; the hop stopped nothing, its producers only\n"+
+			"paused while the bridge drained (%s), but its clients moved twice.\n", strings.Join(moves, ", "))
+	}
+	return nil
+}
+
+// hopStep takes each hop rename through both of its hops with a consumer
+// group and live producers, proving each group move exact, and says what
+// the hop cost against the swaps' stops.
+func (d *demoRun) hopStep(ctx context.Context) error {
+	if len(d.hops) < 2 {
+		return nil
+	}
+	d.heading("hop: a colliding rename without a stop, through an interim name",
+		"strategy hop runs two ordinary dual renames, old → interim and, once the old topic is retired, interim → new: "+
+			"nobody stops, but consumers and producers move twice (a swap moves them once, in one stop).")
+	wctx, cancel := context.WithTimeout(ctx, 2*demoWait)
+	defer cancel()
+	for i := 0; i+1 < len(d.hops); i += 2 {
+		if err := d.hop(ctx, wctx, d.hops[i], d.hops[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hop takes one hop rename, whose legs are first and second, to its new
+// name.
+func (d *demoRun) hop(ctx, wctx context.Context, first, second plan.Rename) error {
+	h := first.Hop
+	committed, processed, err := demo.ConsumePart(wctx, d.cfg, demoHopGroup, h.Old)
+	if err != nil {
+		return err
+	}
+	parts := slices.Sorted(maps.Keys(committed))
+	var at []string
+	for _, p := range parts {
+		at = append(at, fmt.Sprintf("partition %d at %d", p, committed[p]))
+	}
+	fmt.Fprintf(d.out, "Consumer group %s processed %d records of %s, committed (%s) and stopped.\n", demoHopGroup, processed, h.Old, strings.Join(at, ", "))
+	// want is, per partition, the origin the group's next record must
+	// carry on the leg's new topic: its position on the leg's old one.
+	want := map[int32]string{}
+	for _, p := range parts {
+		want[p] = fmt.Sprintf("%s/%d/%d", h.Old, p, committed[p])
+	}
+	var consumerMoves, producerMoves []time.Duration
+	for n, leg := range []plan.Rename{first, second} {
+		fmt.Fprintf(d.out, "-- hop %d of 2: %s → %s\n", n+1, leg.From, leg.To)
+		if n == 1 {
+			if err := d.migrator(ctx, "apply", "--rename", leg.From, "--yes"); err != nil {
+				return err
+			}
+		}
+		if err := d.migrator(ctx, "drain", "--rename", leg.From, "--timeout", demoDrainWait); err != nil {
+			return err
+		}
+		started := time.Now()
+		if err := d.migrator(ctx, "cutover", "consumers", "--yes", "--rename", leg.From, "--group", demoHopGroup, "--wait", "30s"); err != nil {
+			return err
+		}
+		consumerMoves = append(consumerMoves, time.Since(started))
+		resumed, err := demo.FirstRecords(wctx, d.cfg, demoHopGroup, leg.To, parts)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			r := resumed[p]
+			if !r.OK || r.Origin.String() != want[p] {
+				return fmt.Errorf("demo: group %s resumed on %s/%d at offset %d with origin %v, want %s", demoHopGroup, leg.To, p, r.Offset, r.Origin, want[p])
+			}
+			fmt.Fprintf(d.out, "proof: %s resumes on %s partition %d at offset %d, whose X-Migrator-Origin %s is exactly its position on %s\n",
+				demoHopGroup, leg.To, p, r.Offset, r.Origin, leg.From)
+			want[p] = fmt.Sprintf("%s/%d/%d", leg.To, p, r.Offset)
+		}
+		started = time.Now()
+		if err := d.traffic.Pause(wctx, h.Old); err != nil {
+			return err
+		}
+		if err := d.migrator(ctx, "drain", "--rename", leg.From, "--timeout", demoDrainWait); err != nil {
+			return err
+		}
+		d.traffic.Redirect(h.Old, leg.To)
+		producerMoves = append(producerMoves, time.Since(started))
+		fmt.Fprintf(d.out, "The producers of %s paused, the bridge drained, and they write to %s now (%s without writing; nothing else stopped).\n",
+			h.Old, leg.To, producerMoves[n].Round(10*time.Millisecond))
+		for _, args := range [][]string{
+			{"cutover", "producers", "--yes", "--rename", leg.From},
+			{"verify", "--rename", leg.From},
+			{"retire", "--rename", leg.From, "--force", "--reason", "demo: no " + windowText(d.m.WindowOf(leg)) + " wait", "--yes"},
+		} {
+			if err := d.migrator(ctx, args...); err != nil {
+				return err
+			}
+		}
+	}
+	d.hopMoves = append(d.hopMoves, producerMoves...)
+	fmt.Fprintf(d.out, "\n%s is %s now, with no stop: the hop cost two client moves (consumers: %s and %s; producers: %s and %s\n"+
+		"without writing, each a redeploy with the next name) and a second copy of the topic; a swap (next step) costs one client\n"+
+		"move and one stop, during which the topic's producers and consumers wait.\n",
+		h.Old, h.New, consumerMoves[0].Round(10*time.Millisecond), consumerMoves[1].Round(10*time.Millisecond),
+		producerMoves[0].Round(10*time.Millisecond), producerMoves[1].Round(10*time.Millisecond))
 	return nil
 }
 

@@ -84,7 +84,11 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 			create = r.Create.Name
 			parts = fmt.Sprint(r.Create.Partitions)
 		}
-		renames.Rows = append(renames.Rows, []string{r.From, r.To, string(r.Strategy), string(r.Action), create, parts,
+		strategy := string(r.Strategy)
+		if r.Hop > 0 {
+			strategy = fmt.Sprintf("hop %d/2", r.Hop)
+		}
+		renames.Rows = append(renames.Rows, []string{r.From, r.To, strategy, string(r.Action), create, parts,
 			fmt.Sprint(r.SourceRecords), fmt.Sprint(len(r.Groups)), countFindings(r.Findings)})
 	}
 	if err := pr.WriteTable(renames); err != nil {
@@ -130,8 +134,12 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 }
 
 func summary(p *plan.Plan) string {
-	return fmt.Sprintf("Plan %s: %d to create, %d blocked, %d already done; %d finding(s) about the map and cluster.",
-		p.ID, p.Changes(), p.BlockedCount(), len(p.Renames)-p.Changes()-p.BlockedCount(), len(p.Findings))
+	waiting := ""
+	if n := p.Waiting(); n > 0 {
+		waiting = fmt.Sprintf(", %d waiting (hop 2 of a hop, until hop 1 is retired)", n)
+	}
+	return fmt.Sprintf("Plan %s: %d to create, %d blocked, %d already done%s; %d finding(s) about the map and cluster.",
+		p.ID, p.Changes(), p.BlockedCount(), len(p.Renames)-p.Changes()-p.BlockedCount()-p.Waiting(), waiting, len(p.Findings))
 }
 
 func countFindings(fs []plan.Finding) string {

@@ -52,6 +52,12 @@ func statusTable(rows []lifecycle.RenameStatus) output.TableView {
 		if r.SwapStep != "" {
 			phase += " (swap: " + r.SwapStep + ")"
 		}
+		if r.Hop > 0 {
+			phase += fmt.Sprintf(" (hop %d/2)", r.Hop)
+		}
+		if r.Waiting != "" {
+			phase += " waiting " + r.Waiting
+		}
 		if r.DaysLeft != nil {
 			left = fmt.Sprintf("%.1f", *r.DaysLeft)
 		}
