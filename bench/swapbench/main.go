@@ -1,8 +1,10 @@
 // Command swapbench measures the stop of `cutover swap` on a real broker:
 // a topic of -bytes (default 1 GiB) of 1 KiB records is applied as a swap,
-// mirrored into staging by the bridge, forecast by plan --measure-stop,
-// then swapped; it prints the stop step by step and the forecast against
-// the copy step it forecasts.
+// mirrored into staging by the bridge, copied once more by a raw
+// librdkafka copy (the floor: the least a copy of those bytes costs, in
+// the same run), forecast by plan --measure-stop, then swapped; it prints
+// the stop step by step, the stop / floor ratio, and the forecast against
+// the steps it forecasts.
 //
 //	go run ./bench/swapbench -bootstrap 127.0.0.1:9092 -bytes 1073741824
 package main
@@ -38,6 +40,8 @@ var (
 const (
 	from = "bench.swap_stop.v1"
 	to   = "bench.swap.stop.v1"
+	// floorTopic receives the floor's raw copy of staging.
+	floorTopic = "bench.swap_floor.v1"
 )
 
 func main() {
@@ -57,7 +61,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	for _, t := range []string{from, to, plan.StagingTopic(to)} {
+	for _, t := range []string{from, to, plan.StagingTopic(to), floorTopic} {
 		if err := cl.DeleteTopic(ctx, t); err != nil {
 			return err
 		}
@@ -112,6 +116,17 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("bridge mirrored %s into staging in %s (before the stop, during the window)\n", from, time.Since(t0).Round(time.Millisecond))
 
+	// The floor: a raw librdkafka copy of the same bytes (staging, with
+	// the bridge's headers, as the stop's copy reads) in this run.
+	floor, floorRecords, err := floorCopy(ctx, cl, plan.StagingTopic(to), floorTopic, *partitions)
+	if err != nil {
+		return fmt.Errorf("floor copy: %w", err)
+	}
+	if err := cl.DeleteTopic(ctx, floorTopic); err != nil {
+		return err
+	}
+	fmt.Printf("floor: raw librdkafka copy of %s (%d records) in %s\n", plan.StagingTopic(to), floorRecords, floor.Round(time.Millisecond))
+
 	p, _, err := plan.Make(ctx, cl, m)
 	if err != nil {
 		return err
@@ -140,7 +155,9 @@ func run(ctx context.Context) error {
 			verifyTook += took
 		}
 	}
-	fmt.Printf("| **whole stop** (after a 1 s quiet check) | **%s** |\n\n", res.Stop.Round(time.Millisecond))
+	fmt.Printf("| **whole stop** (after a 1 s quiet check) | **%s** |\n", res.Stop.Round(time.Millisecond))
+	fmt.Printf("| floor: raw librdkafka copy of staging, same run | %s |\n\n", floor.Round(time.Millisecond))
+	fmt.Printf("stop / floor = %.2f (target ≤ 1.3)\n", res.Stop.Seconds()/floor.Seconds())
 	fmt.Printf("copy step %s against the forecast %s: actual / forecast = %.2f\n", copyTook, forecast.Copy.Round(time.Millisecond), copyTook.Seconds()/forecast.Copy.Seconds())
 	fmt.Printf("verify steps %s against the forecast %s: actual / forecast = %.2f\n", verifyTook, forecast.Verify.Round(time.Millisecond), verifyTook.Seconds()/forecast.Verify.Seconds())
 	fmt.Printf("whole stop %s against the forecast %s: actual / forecast = %.2f\n", res.Stop.Round(time.Millisecond), forecast.Total.Round(time.Millisecond), res.Stop.Seconds()/forecast.Total.Seconds())
