@@ -40,8 +40,9 @@ const sampleRecords = 500
 // EstimateSwapStops fills Stop on every swap rename of p whose source
 // exists: the bytes to copy from staging to new (the source's records
 // times the average size of a sample) and, with opts.Measure, the stop:
-// those bytes over the copy throughput plus twice them over the verify
-// throughput (the swap verifies staging, then new). Both throughputs are
+// those bytes over the copy throughput plus them over the verify
+// throughput (inside the stop the swap verifies staging against old; it
+// verifies new against staging after the stop). Both throughputs are
 // measured by copying up to ProbeBytes of the largest swap's staging
 // topic (its source while staging is empty), exactly once as the swap
 // does, into a probe topic of its own, and verifying that copy; the probe
@@ -98,11 +99,11 @@ func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOpt
 			continue
 		}
 		st.Copy = seconds(float64(st.Bytes), rate)
-		st.Verify = seconds(2*float64(st.Bytes), verifyRate)
+		st.Verify = seconds(float64(st.Bytes), verifyRate)
 		st.Total = st.Copy + st.Verify
 		if opts.MaxStop > 0 && st.Total > opts.MaxStop {
 			r.Findings = append(r.Findings, plan.Finding{Severity: plan.Warning, Code: "stop-too-long", Topic: r.To,
-				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s: %s; two verifies at %.1f MB/s: %s), longer than --max-stop %s.",
+				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s: %s; verifying staging at %.1f MB/s: %s), longer than --max-stop %s.",
 					st.Total.Round(time.Second), st.Bytes/1_000_000, rate/1e6, st.Copy.Round(time.Second), verifyRate/1e6, st.Verify.Round(time.Second), opts.MaxStop),
 				Fix: "shorten the topic's retention before the swap, or choose a non-colliding name (a version bump) and the dual strategy"})
 		}

@@ -107,7 +107,7 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 		}
 	}
 	if len(srows) > 0 {
-		if err := pr.Table([]string{"swap", "to", "records", "to copy", "copy MB/s", "copy", "2 verifies", "expected stop", "throughput"}, srows); err != nil {
+		if err := pr.Table([]string{"swap", "to", "records", "to copy", "copy MB/s", "copy", "verify", "expected stop", "throughput"}, srows); err != nil {
 			return err
 		}
 	}

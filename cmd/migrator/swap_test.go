@@ -133,7 +133,7 @@ func TestPlanForecastsSwapStop(t *testing.T) {
 			}
 		}
 		out = cli("plan", "--measure-stop", "--max-stop", "1ms")
-		for _, s := range []string{"probe copy of", "verified at", "2 VERIFIES", "two verifies at", "stop-too-long", "longer than --max-stop 1ms"} {
+		for _, s := range []string{"probe copy of", "verified at", "VERIFY", "verifying staging at", "stop-too-long", "longer than --max-stop 1ms"} {
 			if !strings.Contains(out, s) {
 				t.Errorf("plan --measure-stop output lacks %q:\n%s", s, out)
 			}
