@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/huleedu/topic-migrator/admin"
-	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -44,10 +42,9 @@ const sampleRecords = 500
 // throughput (inside the stop the swap verifies staging against old; it
 // verifies new against staging after the stop). Both throughputs are
 // measured by copying up to ProbeBytes of the largest swap's staging
-// topic (its source while staging is empty), exactly once as the swap
-// does, into a probe topic of its own, and verifying that copy; the probe
-// topic is deleted
-// after. Without opts.Measure the estimate has the bytes only. A stop
+// topic (its source while staging is empty), as the swap's stop copies
+// staging into the new topic, into a probe topic of its own, and
+// verifying that copy; the probe topic is deleted after. Without opts.Measure the estimate has the bytes only. A stop
 // longer than MaxStop adds a warning finding.
 func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOptions) error {
 	if opts.ProbeBytes <= 0 {
@@ -158,7 +155,7 @@ func averageRecordBytes(ctx context.Context, env *Env, topic string, partitions 
 }
 
 // measureRates copies up to limit bytes of source into a probe topic of
-// its own with the exactly-once bridge, then verifies the copy against the
+// its own as the swap's stop copies (copyForStop), then verifies the copy against the
 // part of source it holds, and returns both throughputs in bytes of the
 // topic per second, and how they were measured. The probe topic and group
 // are deleted after, through the safety proof like every delete.
@@ -185,14 +182,9 @@ func measureRates(ctx context.Context, env *Env, source string, limit int64) (co
 	if err != nil || probe.rate <= 0 {
 		return 0, 0, probe.how, err
 	}
-	// The probe's group committed, with each transaction, how far into
-	// source the copy got: verify reads source that far.
-	committed, err := env.Admin.GroupOffsets(ctx, probeTopic)
-	if err != nil {
-		return 0, 0, "", err
-	}
+	// Verify reads source as far as the probe copied it.
 	start := time.Now()
-	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: committed[source]}, nil)
+	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: probe.ends}, nil)
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("verify the probe copy: %w", err)
 	}
@@ -209,15 +201,17 @@ type probeCopy struct {
 	// to delete).
 	created    bool
 	partitions int32
-	rate       float64 // bytes per second once warm
+	rate       float64 // bytes per second
 	copied     float64 // bytes copied in all
-	how        string
+	// ends bounds, per partition, the part of the source copied.
+	ends map[int32]int64
+	how  string
 }
 
 // measureCopyRate creates probeTopic and copies up to limit bytes of
-// source into it (the caller deletes it) with the exactly-once bridge and
-// returns the bytes per second the copy reached once copying had begun
-// (the group join and transaction setup are not a cost per byte).
+// source into it (the caller deletes it) as the swap's stop copies
+// staging into the new topic (copyPartitions: one consumer, one
+// idempotent producer), and returns the bytes per second of the copy.
 func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, limit int64) (probeCopy, error) {
 	topics, err := env.Admin.DescribeTopics(ctx, []string{source})
 	if err != nil {
@@ -239,64 +233,45 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 	if err := env.Admin.WaitForTopics(ctx, []string{probeTopic}, true); err != nil {
 		return created, err
 	}
-	route, err := RouteBetween(ctx, env.Admin, "probe", source, probeTopic, "earliest")
+	// The probe copies the same share of each partition, from its first
+	// record, as the swap's stop copies staging (copyForStop).
+	avg, err := averageRecordBytes(ctx, env, source, src.Partitions)
+	if err != nil || avg <= 0 {
+		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, err
+	}
+	perPartition := int64(float64(limit) / avg / float64(src.Partitions))
+	c, err := newVerifyConsumer(env.Admin.Config())
 	if err != nil {
 		return created, err
 	}
-	metrics := bridge.NewMetrics(nil)
-	copied := func() float64 {
-		var m dto.Metric
-		_ = metrics.Bytes.WithLabelValues("probe").Write(&m)
-		return m.GetCounter().GetValue()
-	}
-	rebalances := func() float64 {
-		var m dto.Metric
-		_ = metrics.Rebalances.Write(&m)
-		return m.GetCounter().GetValue()
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- env.copyUntilCaughtUp(cctx, probeTopic, "probe", bridge.StaticRoutes{route}, false, metrics)
-	}()
-	// The clock starts when the partitions are assigned (joining the
-	// group and setting up transactions are not a cost per byte) and,
-	// once a quarter of the probe is copied, restarts there: the first
-	// fetches and transactions are slower than the steady copy a large
-	// topic sees.
-	var (
-		startAt    time.Time
-		startBytes float64
-		warm       bool
-		tick       = time.NewTicker(5 * time.Millisecond)
-	)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return created, err
-			}
-			bytes := copied()
-			elapsed := time.Since(startAt).Seconds()
-			if startAt.IsZero() || bytes <= startBytes || elapsed <= 0 {
-				return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
-			}
-			rate := (bytes - startBytes) / elapsed
-			return probeCopy{created: true, partitions: int32(src.Partitions), rate: rate, copied: bytes,
-				how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
-		case <-tick.C:
-			b := copied()
-			if startAt.IsZero() && rebalances() > 0 {
-				startAt = time.Now()
-			}
-			if !warm && b >= float64(limit)/4 {
-				warm, startAt, startBytes = true, time.Now(), b
-			}
-			if b >= float64(limit) {
-				cancel()
-			}
+	defer c.Close()
+	ends := map[int32]int64{}
+	var assign []kafka.TopicPartition
+	timeout := int(env.Admin.Config().OperationTimeout().Milliseconds())
+	for p := int32(0); p < int32(src.Partitions); p++ {
+		low, high, err := c.QueryWatermarkOffsets(source, p, timeout)
+		if err != nil {
+			return created, fmt.Errorf("offsets of %s/%d: %w", source, p, err)
+		}
+		ends[p] = min(high, low+max(perPartition, 1))
+		if ends[p] > low {
+			assign = append(assign, kafka.TopicPartition{Topic: &source, Partition: p, Offset: kafka.Offset(low)})
 		}
 	}
+	if len(assign) == 0 {
+		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
+	}
+	start := time.Now()
+	n, _, err := copyPartitions(ctx, env.Admin.Config(), c, probeTopic, assign, ends)
+	if err != nil {
+		return created, err
+	}
+	elapsed := time.Since(start).Seconds()
+	bytes := float64(n) * avg
+	if n == 0 || elapsed <= 0 {
+		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
+	}
+	rate := bytes / elapsed
+	return probeCopy{created: true, partitions: int32(src.Partitions), rate: rate, copied: bytes, ends: ends,
+		how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
 }

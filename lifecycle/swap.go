@@ -62,7 +62,9 @@ type SwapOptions struct {
 	DrainTimeout time.Duration
 	// Copy copies every record of route.From to route.To in consumer group
 	// group until it has caught up. The caller supplies it so that the
-	// bridge's options stay in one place.
+	// bridge's options stay in one place. When set, it also makes the
+	// staging → new copy (the bridge's exactly-once copy, in SwapGroup);
+	// when nil, that copy is the stop's own, faster one (copyForStop).
 	Copy func(ctx context.Context, group string, route bridge.Route) error
 	// DryRun checks the preconditions and says what would be done.
 	DryRun bool
@@ -108,6 +110,9 @@ type swapRun struct {
 	r       plan.Rename
 	staging string
 	res     *SwapResult
+	// bridgeToNew says the staging → new copy is opts.Copy's (the
+	// bridge's), not copyForStop's.
+	bridgeToNew bool
 	// proven holds, by source topic, the strict comparisons this run made
 	// (the verify steps): the deletes' safety proof reuses one when
 	// nothing was written since.
@@ -139,13 +144,14 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 	if opts.SwapGroup == "" {
 		opts.SwapGroup = DefaultSwapGroup
 	}
+	bridgeToNew := opts.Copy != nil
 	if opts.Copy == nil {
 		// The first hop (the bridge) added the standard headers already.
 		opts.Copy = func(ctx context.Context, group string, route bridge.Route) error {
 			return env.copyUntilCaughtUp(ctx, group, "swap", bridge.StaticRoutes{route}, false, nil)
 		}
 	}
-	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To),
+	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To), bridgeToNew: bridgeToNew,
 		res: &SwapResult{From: r.From, To: r.To, Staging: plan.StagingTopic(r.To), DryRun: opts.DryRun}}
 	rec, err := env.record(ctx, r.From, "run apply first")
 	if err != nil {
@@ -574,9 +580,26 @@ func (s *swapRun) createNew(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s created (%d partitions, %d configs, %d ACLs)", s.r.To, spec.Topic.Partitions, len(spec.Topic.Configs), len(spec.ACLs)), nil
 }
 
-// copyToNew copies staging → new to the end, exactly once, in the swap's
-// own group: a re-run continues where an interrupted copy stopped.
+// copyToNew copies staging → new to the end, exactly once: a re-run
+// continues where an interrupted copy stopped. Nobody reads or writes the
+// new topic yet, so it uses the stop's own copy (copyForStop) unless the
+// caller chose the bridge's (SwapOptions.Copy).
 func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
+	if !s.bridgeToNew {
+		topics, err := s.env.Admin.DescribeTopics(ctx, []string{s.staging})
+		if err != nil {
+			return "", err
+		}
+		if topics[s.staging] == nil {
+			return "", fmt.Errorf("topic %s does not exist", s.staging)
+		}
+		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, int32(topics[s.staging].Partitions))
+		if err != nil {
+			return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
+		}
+		return fmt.Sprintf("copied %s → %s: %d record(s) by this run (%d partition(s) resumed), every one acknowledged in order, each partition ending with the copy of staging's last record",
+			s.staging, s.r.To, res.Copied, res.Resumed), nil
+	}
 	route, err := RouteBetween(ctx, s.env.Admin, s.r.From, s.staging, s.r.To, "earliest")
 	if err != nil {
 		return "", err

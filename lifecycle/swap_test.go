@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -538,6 +540,107 @@ func TestSwapAfterStopKeepsStaging(t *testing.T) {
 		staging := plan.StagingTopic(f.to)
 		if got := c.ReadPartition(t, staging, 1); len(got) != len(f.records[1]) {
 			t.Errorf("staging holds %d records on partition 1, want all %d", len(got), len(f.records[1]))
+		}
+	})
+}
+
+// TestSwapStopCopy runs the swap with its own staging → new copy (no
+// Copy option, as the CLI does), crashing after every step and once in
+// the middle of that copy: the resumed copy continues after the last
+// record the interrupted one wrote, and the new topic ends up with every
+// record once, in order, and both groups where they stopped.
+func TestSwapStopCopy(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		perPartition := 3000
+		if c.Kind == kafkatest.Real {
+			perPartition = 34000
+		}
+		f := newSwapFixture(t, c, "fast.delivery_failed.v1", "fast.delivery.failed.v1", perPartition)
+		crashed := map[string]bool{}
+		opts := f.options(nil)
+		opts.Copy = nil
+		opts.AfterStep = func(step string) error {
+			if crashed[step] {
+				return nil
+			}
+			crashed[step] = true
+			return errCrash
+		}
+		var copyKilled atomic.Bool
+		total := int64(3 * perPartition)
+		for runs := 1; ; runs++ {
+			if runs > 2*len(lifecycle.SwapSteps)+2 {
+				t.Fatalf("swap did not finish after %d runs", runs)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			var killer sync.WaitGroup
+			if crashed[lifecycle.SwapNewCreated] && !copyKilled.Load() {
+				// Kill the copy once part of it is in the new topic.
+				killer.Add(1)
+				go func() {
+					defer killer.Done()
+					for rctx.Err() == nil {
+						snap, err := f.env.Admin.Describe(rctx, admin.DescribeOptions{Deep: []string{f.to}})
+						if err == nil && snap.Topics[f.to] != nil && snap.Topics[f.to].Offsets != nil {
+							if n := snap.Topics[f.to].Offsets.Records(); n > 0 && n < total {
+								copyKilled.Store(true)
+								cancel()
+								return
+							}
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}()
+			}
+			_, err := lifecycle.Swap(rctx, f.env, opts)
+			cancel()
+			killer.Wait()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errCrash) && !errors.Is(err, context.Canceled) {
+				t.Fatalf("run %d: %v", runs, err)
+			}
+		}
+		if len(crashed) != len(lifecycle.SwapSteps) {
+			t.Fatalf("crashed after %v; want every step", crashed)
+		}
+		if !copyKilled.Load() {
+			t.Log("the copy finished before it could be killed; the resume of a partial copy was not exercised")
+		}
+		f.check(t)
+	})
+}
+
+// TestSwapStopCopyRefusesForeignRecords: a record written to the new
+// topic during the stop (by something else than the swap's copy) makes
+// the copy refuse to guess where it stopped; nothing is deleted.
+func TestSwapStopCopyRefusesForeignRecords(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "foreign.delivery_failed.v1", "foreign.delivery.failed.v1", 20)
+		opts := f.options(nil)
+		opts.Copy = nil
+		opts.AfterStep = func(step string) error {
+			if step == lifecycle.SwapNewCreated {
+				return errCrash
+			}
+			return nil
+		}
+		if _, err := lifecycle.Swap(ctx, f.env, opts); !errors.Is(err, errCrash) {
+			t.Fatalf("swap: %v, want the simulated crash", err)
+		}
+		to := f.to
+		c.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &to, Partition: 2}, Value: []byte("early")})
+		opts.AfterStep = nil
+		_, err := lifecycle.Swap(ctx, f.env, opts)
+		if err == nil || !strings.Contains(err.Error(), lifecycle.SwapCopied) || !strings.Contains(err.Error(), "no copy") {
+			t.Fatalf("swap over a new topic written during the stop: %v, want step %s to refuse", err, lifecycle.SwapCopied)
+		}
+		staging := plan.StagingTopic(f.to)
+		if got := c.ReadPartition(t, staging, 2); len(got) != len(f.records[2]) {
+			t.Errorf("staging holds %d records on partition 2, want all %d", len(got), len(f.records[2]))
 		}
 	})
 }
