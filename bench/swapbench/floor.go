@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,7 +39,9 @@ func floorCopy(ctx context.Context, cl *admin.Client, topic, target string, part
 		return 0, 0, err
 	}
 	defer c.Close()
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": *bootstrap, "linger.ms": 5, "acks": "all",
+	// The producer's settings are the stop copy's (lifecycle's
+	// copyPartitions), but for idempotence and delivery reports.
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": *bootstrap, "linger.ms": 10, "batch.size": 1 << 20, "acks": "all",
 		"go.delivery.reports": false, "queue.buffering.max.messages": 200000, "log_level": 3})
 	if err != nil {
 		return 0, 0, err
@@ -61,7 +64,7 @@ func floorCopy(ctx context.Context, cl *admin.Client, topic, target string, part
 			}
 			out := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &target, Partition: ev.TopicPartition.Partition},
 				Key: ev.Key, Value: ev.Value, Headers: ev.Headers, Timestamp: ev.Timestamp}
-			if err := benchkafka.Produce(p, out); err != nil {
+			if err := produce(p, out); err != nil {
 				return 0, 0, fmt.Errorf("produce %s/%d: %w", target, ev.TopicPartition.Partition, err)
 			}
 			n++
@@ -75,4 +78,17 @@ func floorCopy(ctx context.Context, cl *admin.Client, topic, target string, part
 	}
 	benchkafka.FlushAll(p)
 	return time.Since(start), n, nil
+}
+
+// produce enqueues m on p, waiting 1 ms at a time while p's queue is full
+// (as the stop's copy does).
+func produce(p *kafka.Producer, m *kafka.Message) error {
+	for {
+		err := p.Produce(m, nil)
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

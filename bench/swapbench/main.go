@@ -118,14 +118,22 @@ func run(ctx context.Context) error {
 
 	// The floor: a raw librdkafka copy of the same bytes (staging, with
 	// the bridge's headers, as the stop's copy reads) in this run.
-	floor, floorRecords, err := floorCopy(ctx, cl, plan.StagingTopic(to), floorTopic, *partitions)
-	if err != nil {
-		return fmt.Errorf("floor copy: %w", err)
+	// Twice, keeping the faster: on a shared machine one copy can be
+	// slowed by others, and a floor too high would flatter the ratio.
+	var floor time.Duration
+	for i := 0; i < 2; i++ {
+		took, records, err := floorCopy(ctx, cl, plan.StagingTopic(to), floorTopic, *partitions)
+		if err != nil {
+			return fmt.Errorf("floor copy: %w", err)
+		}
+		if err := cl.DeleteTopic(ctx, floorTopic); err != nil {
+			return err
+		}
+		fmt.Printf("floor %d: raw librdkafka copy of %s (%d records) in %s\n", i+1, plan.StagingTopic(to), records, took.Round(time.Millisecond))
+		if floor == 0 || took < floor {
+			floor = took
+		}
 	}
-	if err := cl.DeleteTopic(ctx, floorTopic); err != nil {
-		return err
-	}
-	fmt.Printf("floor: raw librdkafka copy of %s (%d records) in %s\n", plan.StagingTopic(to), floorRecords, floor.Round(time.Millisecond))
 
 	p, _, err := plan.Make(ctx, cl, m)
 	if err != nil {
@@ -163,7 +171,7 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("| **whole stop** (after a 1 s quiet check, to %s) | **%s** |\n", lifecycle.SwapStopEnds, res.Stop.Round(time.Millisecond))
 	fmt.Printf("| after the stop | %s |\n", res.AfterStop.Round(time.Millisecond))
-	fmt.Printf("| floor: raw librdkafka copy of staging, same run | %s |\n\n", floor.Round(time.Millisecond))
+	fmt.Printf("| floor: raw librdkafka copy of staging, same run (the faster of two) | %s |\n\n", floor.Round(time.Millisecond))
 	fmt.Printf("stop / floor = %.2f (target ≤ 1.3)\n", res.Stop.Seconds()/floor.Seconds())
 	fmt.Printf("copy step %s against the forecast %s: actual / forecast = %.2f\n", copyTook, forecast.Copy.Round(time.Millisecond), copyTook.Seconds()/forecast.Copy.Seconds())
 	fmt.Printf("verify step %s against the forecast %s: actual / forecast = %.2f\n", verifyTook, forecast.Verify.Round(time.Millisecond), verifyTook.Seconds()/forecast.Verify.Seconds())
