@@ -126,7 +126,9 @@ type swapRun struct {
 // position, deletes the old topic, creates the new one with the old
 // configs and ACLs, copies staging → new, commits every group's translated
 // offsets on the new topic, verifies new against staging and deletes
-// staging. Every step is recorded before and after it runs; re-running an
+// staging. The stop ends once the groups are committed (SwapStopEnds):
+// the verify of new and staging's delete run while producers and
+// consumers may already use the new topic. Every step is recorded before and after it runs; re-running an
 // interrupted swap resumes it, and nothing is lost at any point: after the
 // old topic is deleted, staging holds every record until new is verified.
 func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) {
