@@ -207,10 +207,11 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 			s.res.Stop = afterStop.Sub(started)
 			detail = fmt.Sprintf("the stop is over (%s): producers and consumers may start on %s; verifying it against %s record by record, which stays until it passes",
 				s.res.Stop.Round(time.Millisecond), r.To, s.staging)
-			s.env.logger().Info("swap: the stop is over", "rename", r.From, "to", r.To, "stop", s.res.Stop.Round(time.Millisecond))
 		}
 		if opts.Progress != nil {
 			opts.Progress(step, detail)
+		} else if detail != "" {
+			s.env.logger().Info("swap: the stop is over", "rename", r.From, "to", r.To, "stop", s.res.Stop.Round(time.Millisecond))
 		}
 		t0 := time.Now()
 		detail, err := run[step](ctx)
