@@ -24,7 +24,7 @@ type ProgressUpdate struct {
 }
 
 // reporter tells env's Progress, when set, how far one task has come.
-// It is safe for concurrent use.
+// It is safe for concurrent use; a nil reporter tells nobody.
 type reporter struct {
 	env         *Env
 	task, unit  string
@@ -38,6 +38,9 @@ func (e *Env) progress(task, unit string) *reporter {
 
 // set reports done of total.
 func (r *reporter) set(done, total int64) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done, r.total = done, total
@@ -46,6 +49,9 @@ func (r *reporter) set(done, total int64) {
 
 // add reports n more done and grow more to do.
 func (r *reporter) add(n, grow int64) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done += n
@@ -55,6 +61,9 @@ func (r *reporter) add(n, grow int64) {
 
 // finish reports the task's end.
 func (r *reporter) finish() {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.send(true)

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/huleedu/topic-migrator/admin"
-	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/plan"
 )
 
@@ -40,13 +38,13 @@ const sampleRecords = 500
 // EstimateSwapStops fills Stop on every swap rename of p whose source
 // exists: the bytes to copy from staging to new (the source's records
 // times the average size of a sample) and, with opts.Measure, the stop:
-// those bytes over the copy throughput plus twice them over the verify
-// throughput (the swap verifies staging, then new). Both throughputs are
+// those bytes over the copy throughput plus them over the verify
+// throughput (inside the stop the swap verifies staging against old; it
+// verifies new against staging after the stop). Both throughputs are
 // measured by copying up to ProbeBytes of the largest swap's staging
-// topic (its source while staging is empty), exactly once as the swap
-// does, into a probe topic of its own, and verifying that copy; the probe
-// topic is deleted
-// after. Without opts.Measure the estimate has the bytes only. A stop
+// topic (its source while staging is empty), as the swap's stop copies
+// staging into the new topic, into a probe topic of its own, and
+// verifying that copy; the probe topic is deleted after. Without opts.Measure the estimate has the bytes only. A stop
 // longer than MaxStop adds a warning finding.
 func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOptions) error {
 	if opts.ProbeBytes <= 0 {
@@ -98,11 +96,11 @@ func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOpt
 			continue
 		}
 		st.Copy = seconds(float64(st.Bytes), rate)
-		st.Verify = seconds(2*float64(st.Bytes), verifyRate)
+		st.Verify = seconds(float64(st.Bytes), verifyRate)
 		st.Total = st.Copy + st.Verify
 		if opts.MaxStop > 0 && st.Total > opts.MaxStop {
 			r.Findings = append(r.Findings, plan.Finding{Severity: plan.Warning, Code: "stop-too-long", Topic: r.To,
-				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s: %s; two verifies at %.1f MB/s: %s), longer than --max-stop %s.",
+				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s: %s; verifying staging at %.1f MB/s: %s), longer than --max-stop %s.",
 					st.Total.Round(time.Second), st.Bytes/1_000_000, rate/1e6, st.Copy.Round(time.Second), verifyRate/1e6, st.Verify.Round(time.Second), opts.MaxStop),
 				Fix: "shorten the topic's retention before the swap, or choose a non-colliding name (a version bump) and the dual strategy"})
 		}
@@ -157,7 +155,7 @@ func averageRecordBytes(ctx context.Context, env *Env, topic string, partitions 
 }
 
 // measureRates copies up to limit bytes of source into a probe topic of
-// its own with the exactly-once bridge, then verifies the copy against the
+// its own as the swap's stop copies (copyForStop), then verifies the copy against the
 // part of source it holds, and returns both throughputs in bytes of the
 // topic per second, and how they were measured. The probe topic and group
 // are deleted after, through the safety proof like every delete.
@@ -184,15 +182,10 @@ func measureRates(ctx context.Context, env *Env, source string, limit int64) (co
 	if err != nil || probe.rate <= 0 {
 		return 0, 0, probe.how, err
 	}
-	// The probe's group committed, with each transaction, how far into
-	// source the copy got: verify reads source that far.
-	committed, err := env.Admin.GroupOffsets(ctx, probeTopic)
-	if err != nil {
-		return 0, 0, "", err
-	}
+	// Verify reads source as far as the probe copied it.
 	start := time.Now()
 	report := env.progress("verify the probe copy of "+source, "records")
-	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: committed[source], report: report}, nil)
+	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: probe.ends, report: report}, nil)
 	report.finish()
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("verify the probe copy: %w", err)
@@ -210,15 +203,17 @@ type probeCopy struct {
 	// to delete).
 	created    bool
 	partitions int32
-	rate       float64 // bytes per second once warm
+	rate       float64 // bytes per second
 	copied     float64 // bytes copied in all
-	how        string
+	// ends bounds, per partition, the part of the source copied.
+	ends map[int32]int64
+	how  string
 }
 
 // measureCopyRate creates probeTopic and copies up to limit bytes of
-// source into it (the caller deletes it) with the exactly-once bridge and
-// returns the bytes per second the copy reached once copying had begun
-// (the group join and transaction setup are not a cost per byte).
+// source into it (the caller deletes it) as the swap's stop copies
+// staging into the new topic (copyPartitions: one consumer, one
+// idempotent producer), and returns the bytes per second of the copy.
 func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, limit int64) (probeCopy, error) {
 	topics, err := env.Admin.DescribeTopics(ctx, []string{source})
 	if err != nil {
@@ -240,67 +235,52 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 	if err := env.Admin.WaitForTopics(ctx, []string{probeTopic}, true); err != nil {
 		return created, err
 	}
-	route, err := RouteBetween(ctx, env.Admin, "probe", source, probeTopic, "earliest")
+	// The probe copies the same share of each partition, from its first
+	// record, as the swap's stop copies staging (copyForStop).
+	avg, err := averageRecordBytes(ctx, env, source, src.Partitions)
+	if err != nil || avg <= 0 {
+		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, err
+	}
+	perPartition := int64(float64(limit) / avg / float64(src.Partitions))
+	c, err := newVerifyConsumer(env.Admin.Config())
 	if err != nil {
 		return created, err
 	}
-	metrics := bridge.NewMetrics(nil)
-	copied := func() float64 {
-		var m dto.Metric
-		_ = metrics.Bytes.WithLabelValues("probe").Write(&m)
-		return m.GetCounter().GetValue()
-	}
-	rebalances := func() float64 {
-		var m dto.Metric
-		_ = metrics.Rebalances.Write(&m)
-		return m.GetCounter().GetValue()
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- env.copyUntilCaughtUp(cctx, "", probeTopic, "probe", bridge.StaticRoutes{route}, false, metrics)
-	}()
-	// The clock starts when the partitions are assigned (joining the
-	// group and setting up transactions are not a cost per byte) and,
-	// once a quarter of the probe is copied, restarts there: the first
-	// fetches and transactions are slower than the steady copy a large
-	// topic sees.
-	var (
-		startAt    time.Time
-		startBytes float64
-		warm       bool
-		tick       = time.NewTicker(5 * time.Millisecond)
-		report     = env.progress("probe copy of "+source, "bytes")
-	)
-	defer tick.Stop()
-	defer report.finish()
-	for {
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return created, err
-			}
-			bytes := copied()
-			elapsed := time.Since(startAt).Seconds()
-			if startAt.IsZero() || bytes <= startBytes || elapsed <= 0 {
-				return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
-			}
-			rate := (bytes - startBytes) / elapsed
-			return probeCopy{created: true, partitions: int32(src.Partitions), rate: rate, copied: bytes,
-				how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
-		case <-tick.C:
-			b := copied()
-			report.set(int64(b), limit)
-			if startAt.IsZero() && rebalances() > 0 {
-				startAt = time.Now()
-			}
-			if !warm && b >= float64(limit)/4 {
-				warm, startAt, startBytes = true, time.Now(), b
-			}
-			if b >= float64(limit) {
-				cancel()
-			}
+	defer c.Close()
+	ends := map[int32]int64{}
+	var assign []kafka.TopicPartition
+	timeout := int(env.Admin.Config().OperationTimeout().Milliseconds())
+	for p := int32(0); p < int32(src.Partitions); p++ {
+		low, high, err := c.QueryWatermarkOffsets(source, p, timeout)
+		if err != nil {
+			return created, fmt.Errorf("offsets of %s/%d: %w", source, p, err)
+		}
+		ends[p] = min(high, low+max(perPartition, 1))
+		if ends[p] > low {
+			assign = append(assign, kafka.TopicPartition{Topic: &source, Partition: p, Offset: kafka.Offset(low)})
 		}
 	}
+	if len(assign) == 0 {
+		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
+	}
+	report := env.progress("probe copy of "+source, "records")
+	var total int64
+	for _, tp := range assign {
+		total += ends[tp.Partition] - int64(tp.Offset)
+	}
+	report.set(0, total)
+	start := time.Now()
+	n, _, err := copyPartitions(ctx, env.Admin.Config(), c, probeTopic, assign, ends, report)
+	report.finish()
+	if err != nil {
+		return created, err
+	}
+	elapsed := time.Since(start).Seconds()
+	bytes := float64(n) * avg
+	if n == 0 || elapsed <= 0 {
+		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
+	}
+	rate := bytes / elapsed
+	return probeCopy{created: true, partitions: int32(src.Partitions), rate: rate, copied: bytes, ends: ends,
+		how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
 }

@@ -35,6 +35,13 @@ const (
 // SwapSteps lists the steps in the order they run.
 var SwapSteps = []string{SwapFenced, SwapDrained, SwapVerified, SwapSaved, SwapOldDeleted, SwapNewCreated, SwapCopied, SwapGroupsCommitted, SwapNewVerified, SwapStagingDeleted}
 
+// SwapStopEnds is the last step of the stop: once every group's offsets
+// are on the new topic, its producers and consumers may start on it. The
+// steps after it (the record-by-record verify of new against staging,
+// then staging's delete through the safety proof) run while they do;
+// staging keeps every record until new passes.
+const SwapStopEnds = SwapGroupsCommitted
+
 // stepSwap is the state step a swap holds from its first step to its last.
 const stepSwap = "swap"
 
@@ -55,7 +62,9 @@ type SwapOptions struct {
 	DrainTimeout time.Duration
 	// Copy copies every record of route.From to route.To in consumer group
 	// group until it has caught up. The caller supplies it so that the
-	// bridge's options stay in one place.
+	// bridge's options stay in one place. When set, it also makes the
+	// staging → new copy (the bridge's exactly-once copy, in SwapGroup);
+	// when nil, that copy is the stop's own, faster one (copyForStop).
 	Copy func(ctx context.Context, group string, route bridge.Route) error
 	// DryRun checks the preconditions and says what would be done.
 	DryRun bool
@@ -82,8 +91,12 @@ type SwapResult struct {
 	DryRun  bool           `json:"dry_run"`
 	Steps   []SwapStep     `json:"steps"`
 	Groups  []GroupCutover `json:"groups"`
-	// Stop is how long this run took: the stop producers and consumers see.
+	// Stop is how long this run took up to the end of the stop (step
+	// SwapStopEnds): the stop producers and consumers see.
 	Stop time.Duration `json:"stop_ns"`
+	// AfterStop is how long the steps after the stop took in this run,
+	// while producers and consumers may already use the new topic.
+	AfterStop time.Duration `json:"after_stop_ns,omitempty"`
 }
 
 // ErrSwapPastDelete is returned by rollback once a swap deleted the old
@@ -97,6 +110,9 @@ type swapRun struct {
 	r       plan.Rename
 	staging string
 	res     *SwapResult
+	// bridgeToNew says the staging → new copy is opts.Copy's (the
+	// bridge's), not copyForStop's.
+	bridgeToNew bool
 	// proven holds, by source topic, the strict comparisons this run made
 	// (the verify steps): the deletes' safety proof reuses one when
 	// nothing was written since.
@@ -110,7 +126,9 @@ type swapRun struct {
 // position, deletes the old topic, creates the new one with the old
 // configs and ACLs, copies staging → new, commits every group's translated
 // offsets on the new topic, verifies new against staging and deletes
-// staging. Every step is recorded before and after it runs; re-running an
+// staging. The stop ends once the groups are committed (SwapStopEnds):
+// the verify of new and staging's delete run while producers and
+// consumers may already use the new topic. Every step is recorded before and after it runs; re-running an
 // interrupted swap resumes it, and nothing is lost at any point: after the
 // old topic is deleted, staging holds every record until new is verified.
 func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) {
@@ -128,13 +146,14 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 	if opts.SwapGroup == "" {
 		opts.SwapGroup = DefaultSwapGroup
 	}
+	bridgeToNew := opts.Copy != nil
 	if opts.Copy == nil {
 		// The first hop (the bridge) added the standard headers already.
 		opts.Copy = func(ctx context.Context, group string, route bridge.Route) error {
 			return env.copyUntilCaughtUp(ctx, "copy "+route.From+" → "+route.To, group, "swap", bridge.StaticRoutes{route}, false, nil)
 		}
 	}
-	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To),
+	s := &swapRun{env: env, opts: opts, r: r, staging: plan.StagingTopic(r.To), bridgeToNew: bridgeToNew,
 		res: &SwapResult{From: r.From, To: r.To, Staging: plan.StagingTopic(r.To), DryRun: opts.DryRun}}
 	rec, err := env.record(ctx, r.From, "run apply first")
 	if err != nil {
@@ -175,13 +194,24 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 		SwapOldDeleted: s.deleteOld, SwapNewCreated: s.createNew, SwapCopied: s.copyToNew,
 		SwapGroupsCommitted: s.commitGroups, SwapNewVerified: s.verifyNew, SwapStagingDeleted: s.finish,
 	}
+	stopOver := slices.Index(SwapSteps, SwapStopEnds) + 1
+	var afterStop time.Time
 	for i, step := range SwapSteps {
 		if i <= done {
 			s.res.Steps = append(s.res.Steps, SwapStep{Step: step, Outcome: "done earlier"})
 			continue
 		}
+		detail := ""
+		if i == stopOver {
+			afterStop = time.Now()
+			s.res.Stop = afterStop.Sub(started)
+			detail = fmt.Sprintf("the stop is over (%s): producers and consumers may start on %s; verifying it against %s record by record, which stays until it passes",
+				s.res.Stop.Round(time.Millisecond), r.To, s.staging)
+		}
 		if opts.Progress != nil {
-			opts.Progress(step, "")
+			opts.Progress(step, detail)
+		} else if detail != "" {
+			s.env.logger().Info("swap: the stop is over", "rename", r.From, "to", r.To, "stop", s.res.Stop.Round(time.Millisecond))
 		}
 		t0 := time.Now()
 		detail, err := run[step](ctx)
@@ -199,7 +229,11 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 			}
 		}
 	}
-	s.res.Stop = time.Since(started)
+	if afterStop.IsZero() {
+		s.res.Stop = time.Since(started)
+	} else {
+		s.res.AfterStop = time.Since(afterStop)
+	}
 	return s.res, nil
 }
 
@@ -397,11 +431,14 @@ func (s *swapRun) verifyStaging(ctx context.Context) (string, error) {
 	return s.verify(ctx, s.r.From, s.staging)
 }
 
-// verifyNew proves new holds every record of staging.
+// verifyNew proves new holds every record of staging. It runs after the
+// stop, so records written to new by its producers since (not copies of
+// staging) are expected there and are not a mismatch.
 func (s *swapRun) verifyNew(ctx context.Context) (string, error) {
 	return s.verify(ctx, s.staging, s.r.To)
 }
 
+// verify compares to with from strictly, as for from's delete.
 func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 	topics, err := s.env.Admin.DescribeTopics(ctx, []string{from})
 	if err != nil {
@@ -418,8 +455,11 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 		return "", err
 	}
 	// A swap deletes the source next: every record must be in the copy.
+	// Only the new topic, verified after the stop, may hold records
+	// written to it directly: its producers' since the stop.
 	t := rep.Totals()
-	if !rep.OK() || t.NotYetCopied > 0 || t.Direct > 0 {
+	written := to == s.r.To && from == s.staging
+	if !rep.OK() || t.NotYetCopied > 0 || (t.Direct > 0 && !written) {
 		return "", fmt.Errorf("%s does not match %s: %s", to, from, rep.Summary())
 	}
 	// A dead-lettered record is not in the copy: the topic that takes the
@@ -565,9 +605,26 @@ func (s *swapRun) createNew(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s created (%d partitions, %d configs, %d ACLs)", s.r.To, spec.Topic.Partitions, len(spec.Topic.Configs), len(spec.ACLs)), nil
 }
 
-// copyToNew copies staging → new to the end, exactly once, in the swap's
-// own group: a re-run continues where an interrupted copy stopped.
+// copyToNew copies staging → new to the end, exactly once: a re-run
+// continues where an interrupted copy stopped. Nobody reads or writes the
+// new topic yet, so it uses the stop's own copy (copyForStop) unless the
+// caller chose the bridge's (SwapOptions.Copy).
 func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
+	if !s.bridgeToNew {
+		topics, err := s.env.Admin.DescribeTopics(ctx, []string{s.staging})
+		if err != nil {
+			return "", err
+		}
+		if topics[s.staging] == nil {
+			return "", fmt.Errorf("topic %s does not exist", s.staging)
+		}
+		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, int32(topics[s.staging].Partitions), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
+		if err != nil {
+			return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
+		}
+		return fmt.Sprintf("copied %s → %s: %d record(s) by this run (%d partition(s) resumed), every one acknowledged in order, each partition ending with the copy of staging's last record",
+			s.staging, s.r.To, res.Copied, res.Resumed), nil
+	}
 	route, err := RouteBetween(ctx, s.env.Admin, s.r.From, s.staging, s.r.To, "earliest")
 	if err != nil {
 		return "", err

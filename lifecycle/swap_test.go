@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -437,6 +439,204 @@ func TestSwapResumeReprovesStaging(t *testing.T) {
 		}
 		if got := c.ReadPartition(t, f.from, 0); len(got) != len(f.records[0]) {
 			t.Errorf("the old topic holds %d records on partition 0, want %d", len(got), len(f.records[0]))
+		}
+	})
+}
+
+// TestSwapAfterStop: the stop ends once the groups are on the new topic;
+// its producers may write to it before the swap verified it and deleted
+// staging (here the run crashed in between, and producers wrote anyway).
+// The resumed swap accepts those records, verifies the copies, and
+// deletes staging; the new topic holds the copies, then the new records.
+func TestSwapAfterStop(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "after.delivery_failed.v1", "after.delivery.failed.v1", 30)
+		opts := f.options(nil)
+		var steps []string
+		opts.Progress = func(step, detail string) {
+			if strings.Contains(detail, "the stop is over") {
+				steps = append(steps, step)
+			}
+		}
+		opts.AfterStep = func(step string) error {
+			if step == lifecycle.SwapStopEnds {
+				return errCrash
+			}
+			return nil
+		}
+		if _, err := lifecycle.Swap(ctx, f.env, opts); !errors.Is(err, errCrash) {
+			t.Fatalf("swap: %v, want the simulated crash", err)
+		}
+		to := f.to
+		var written []*kafka.Message
+		for p := int32(0); p < 3; p++ {
+			written = append(written, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &to, Partition: p},
+				Key: []byte("after"), Value: []byte(fmt.Sprintf("written to the new name on %d", p))})
+		}
+		c.Produce(t, written...)
+		res, err := lifecycle.Swap(ctx, f.env, opts)
+		if err != nil {
+			t.Fatalf("resumed swap with records written to %s since the stop: %v", f.to, err)
+		}
+		if len(steps) != 1 || steps[0] != lifecycle.SwapNewVerified {
+			t.Errorf("the stop was said over before steps %v, want once, before %s", steps, lifecycle.SwapNewVerified)
+		}
+		if res.AfterStop <= 0 {
+			t.Errorf("AfterStop = %s, want the time of the steps after the stop", res.AfterStop)
+		}
+		topics, err := f.env.Admin.DescribeTopics(ctx, []string{plan.StagingTopic(f.to)})
+		if err != nil || topics[plan.StagingTopic(f.to)] != nil {
+			t.Fatalf("staging left after the swap (err %v)", err)
+		}
+		for p := range f.records {
+			got := c.ReadPartition(t, f.to, int32(p))
+			if len(got) != len(f.records[p])+1 {
+				t.Fatalf("partition %d: %d records in %s, want %d copies and 1 new", p, len(got), f.to, len(f.records[p]))
+			}
+			for i, want := range f.records[p] {
+				if d := recordDiff(want, got[i]); d != "" {
+					t.Fatalf("partition %d record %d: %s", p, i, d)
+				}
+			}
+			if last := got[len(got)-1]; !bytes.Equal(last.Value, written[p].Value) {
+				t.Errorf("partition %d: last record %q, want the one written after the stop", p, last.Value)
+			}
+		}
+	})
+}
+
+// TestSwapAfterStopKeepsStaging: after the stop, a new topic that lost
+// copies (here its first records, deleted after the copy) fails the
+// verify of new against staging, and staging, which holds every record,
+// is kept.
+func TestSwapAfterStopKeepsStaging(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "keep.delivery_failed.v1", "keep.delivery.failed.v1", 20)
+		opts := f.options(nil)
+		opts.AfterStep = func(step string) error {
+			if step == lifecycle.SwapStopEnds {
+				return errCrash
+			}
+			return nil
+		}
+		if _, err := lifecycle.Swap(ctx, f.env, opts); !errors.Is(err, errCrash) {
+			t.Fatalf("swap: %v, want the simulated crash", err)
+		}
+		to := f.to
+		res, err := f.env.Admin.Kafka().DeleteRecords(ctx, []kafka.TopicPartition{{Topic: &to, Partition: 1, Offset: 3}})
+		if err != nil || res.DeleteRecordsResults[0].TopicPartition.Error != nil {
+			t.Fatalf("delete the head of %s: %v %+v", f.to, err, res)
+		}
+		_, err = lifecycle.Swap(ctx, f.env, f.options(nil))
+		if err == nil || !strings.Contains(err.Error(), lifecycle.SwapNewVerified) {
+			t.Fatalf("resumed swap over a new topic without its head: %v, want step %s to fail", err, lifecycle.SwapNewVerified)
+		}
+		staging := plan.StagingTopic(f.to)
+		if got := c.ReadPartition(t, staging, 1); len(got) != len(f.records[1]) {
+			t.Errorf("staging holds %d records on partition 1, want all %d", len(got), len(f.records[1]))
+		}
+	})
+}
+
+// TestSwapStopCopy runs the swap with its own staging → new copy (no
+// Copy option, as the CLI does), crashing after every step and once in
+// the middle of that copy: the resumed copy continues after the last
+// record the interrupted one wrote, and the new topic ends up with every
+// record once, in order, and both groups where they stopped.
+func TestSwapStopCopy(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		perPartition := 3000
+		if c.Kind == kafkatest.Real {
+			perPartition = 34000
+		}
+		f := newSwapFixture(t, c, "fast.delivery_failed.v1", "fast.delivery.failed.v1", perPartition)
+		crashed := map[string]bool{}
+		opts := f.options(nil)
+		opts.Copy = nil
+		opts.AfterStep = func(step string) error {
+			if crashed[step] {
+				return nil
+			}
+			crashed[step] = true
+			return errCrash
+		}
+		var copyKilled atomic.Bool
+		total := int64(3 * perPartition)
+		for runs := 1; ; runs++ {
+			if runs > 2*len(lifecycle.SwapSteps)+2 {
+				t.Fatalf("swap did not finish after %d runs", runs)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			var killer sync.WaitGroup
+			if crashed[lifecycle.SwapNewCreated] && !copyKilled.Load() {
+				// Kill the copy once part of it is in the new topic.
+				killer.Add(1)
+				go func() {
+					defer killer.Done()
+					for rctx.Err() == nil {
+						snap, err := f.env.Admin.Describe(rctx, admin.DescribeOptions{Deep: []string{f.to}})
+						if err == nil && snap.Topics[f.to] != nil && snap.Topics[f.to].Offsets != nil {
+							if n := snap.Topics[f.to].Offsets.Records(); n > 0 && n < total {
+								copyKilled.Store(true)
+								cancel()
+								return
+							}
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}()
+			}
+			_, err := lifecycle.Swap(rctx, f.env, opts)
+			cancel()
+			killer.Wait()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errCrash) && !errors.Is(err, context.Canceled) {
+				t.Fatalf("run %d: %v", runs, err)
+			}
+		}
+		if len(crashed) != len(lifecycle.SwapSteps) {
+			t.Fatalf("crashed after %v; want every step", crashed)
+		}
+		if !copyKilled.Load() {
+			t.Log("the copy finished before it could be killed; the resume of a partial copy was not exercised")
+		}
+		f.check(t)
+	})
+}
+
+// TestSwapStopCopyRefusesForeignRecords: a record written to the new
+// topic during the stop (by something else than the swap's copy) makes
+// the copy refuse to guess where it stopped; nothing is deleted.
+func TestSwapStopCopyRefusesForeignRecords(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "foreign.delivery_failed.v1", "foreign.delivery.failed.v1", 20)
+		opts := f.options(nil)
+		opts.Copy = nil
+		opts.AfterStep = func(step string) error {
+			if step == lifecycle.SwapNewCreated {
+				return errCrash
+			}
+			return nil
+		}
+		if _, err := lifecycle.Swap(ctx, f.env, opts); !errors.Is(err, errCrash) {
+			t.Fatalf("swap: %v, want the simulated crash", err)
+		}
+		to := f.to
+		c.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &to, Partition: 2}, Value: []byte("early")})
+		opts.AfterStep = nil
+		_, err := lifecycle.Swap(ctx, f.env, opts)
+		if err == nil || !strings.Contains(err.Error(), lifecycle.SwapCopied) || !strings.Contains(err.Error(), "no copy") {
+			t.Fatalf("swap over a new topic written during the stop: %v, want step %s to refuse", err, lifecycle.SwapCopied)
+		}
+		staging := plan.StagingTopic(f.to)
+		if got := c.ReadPartition(t, staging, 2); len(got) != len(f.records[2]) {
+			t.Errorf("staging holds %d records on partition 2, want all %d", len(got), len(f.records[2]))
 		}
 	})
 }

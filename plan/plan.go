@@ -115,8 +115,9 @@ type StopEstimate struct {
 	// probe copy against its source, in bytes of the topic per second;
 	// 0 when not measured.
 	VerifyBytesPerSecond float64 `json:"verify_bytes_per_second,omitempty"`
-	// Verify is the two verifies of the stop (staging against old, new
-	// against staging): 2 × Bytes / VerifyBytesPerSecond.
+	// Verify is the verify inside the stop (staging against old; new is
+	// verified against staging after the stop): Bytes /
+	// VerifyBytesPerSecond.
 	Verify time.Duration `json:"verify_ns,omitempty"`
 	// Total is the expected stop: Copy + Verify (the other steps take
 	// well under a second).

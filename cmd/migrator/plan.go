@@ -96,7 +96,7 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 	}
 	stops := output.TableView{Columns: []output.Column{
 		{Name: "swap"}, {Name: "to", Wide: true}, {Name: "records"}, {Name: "to copy"}, {Name: "copy MB/s", Wide: true},
-		{Name: "copy", Wide: true}, {Name: "2 verifies", Wide: true}, {Name: "expected stop"}, {Name: "throughput"},
+		{Name: "copy", Wide: true}, {Name: "verify", Wide: true}, {Name: "expected stop"}, {Name: "throughput"},
 	}}
 	for _, r := range p.Renames {
 		if st := r.Stop; st != nil {

@@ -17,7 +17,8 @@ func cutoverSwapCommand() *cli.Command {
 			"exists). With producers and consumers of the old topic stopped, it fences writes to the old topic,\n" +
 			"drains the bridge into the staging topic, verifies staging, saves every group's position, deletes\n" +
 			"the old topic, creates the new one with the old configs and ACLs, copies staging → new, commits\n" +
-			"every group's translated offsets, verifies again and deletes staging. Each step is recorded; if\n" +
+			"every group's translated offsets (the stop ends here: clients may start on the new name), then\n" +
+			"verifies new against staging and deletes staging. Each step is recorded; if\n" +
 			"the command dies, run it again: it resumes where it stopped and loses nothing. Rollback works until\n" +
 			"the old topic is deleted. See runbooks/swap.md.",
 		UsageText: "migrator -b kafka:9092 cutover swap --rename huleedu.email.delivery_failed.v1 --dry-run\n" +
@@ -82,7 +83,11 @@ func cutoverSwapCommand() *cli.Command {
 				perr = printGroupMoves(c, nil, res.Groups, "offset on old", "offset on new")
 			}
 			if perr == nil && err == nil && !res.DryRun && res.Stop > 0 {
-				say(c, "swapped %s → %s; the stop took %s\n", res.From, res.To, res.Stop.Round(time.Millisecond))
+				msg := fmt.Sprintf("swapped %s → %s; the stop took %s", res.From, res.To, res.Stop.Round(time.Millisecond))
+				if res.AfterStop > 0 {
+					msg += fmt.Sprintf(" (then, with clients on %s, verifying it and deleting staging took %s)", res.To, res.AfterStop.Round(time.Millisecond))
+				}
+				say(c, "%s\n", msg)
 			}
 			if err == nil {
 				err = perr

@@ -135,7 +135,7 @@ func TestPlanForecastsSwapStop(t *testing.T) {
 		out = cli("-o", "wide", "plan", "--measure-stop", "--max-stop", "1ms")
 		// Findings are prose, wrapped: compare with the lines joined.
 		joined := strings.Join(strings.Fields(out), " ")
-		for _, s := range []string{"probe copy of", "verified at", "2 VERIFIES", "two verifies at", "stop-too-long", "longer than --max-stop 1ms"} {
+		for _, s := range []string{"probe copy of", "verified at", "VERIFY", "verifying staging at", "stop-too-long", "longer than --max-stop 1ms"} {
 			if !strings.Contains(joined, s) {
 				t.Errorf("plan --measure-stop output lacks %q:\n%s", s, out)
 			}

@@ -1,0 +1,284 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/huleedu/topic-migrator/bridge"
+	"github.com/huleedu/topic-migrator/clientconfig"
+)
+
+// tailWindow is how many offsets before a partition's end copyTail reads
+// to find the partition's last copy.
+const tailWindow = 64
+
+// stopCopy is what copyForStop did.
+type stopCopy struct {
+	// Copied is the records copied by this run, Resumed the partitions
+	// where an earlier run had copied part already.
+	Copied  int64
+	Resumed int
+}
+
+// copyForStop copies every record of source to target, partition for
+// partition and in order, as a swap's stop does from staging to the new
+// topic, which nobody else reads or writes yet. It is the fastest safe
+// copy: one consumer reading every partition at once (read_committed)
+// and one idempotent producer (acks=all), no transactions: Kafka appends
+// each partition's records in the order produced, without duplicates,
+// so what an interrupted copy left in target is a prefix of source's
+// records. Each copy carries source's headers and an X-Migrator-Origin
+// naming its source record, as the bridge's copies do. A re-run finds,
+// per partition, the origin of target's last record and continues after
+// it; a record in target that is no copy of source refuses the copy (it
+// was written by someone else during the stop). It returns once every
+// record is acknowledged and target's last record on each partition is
+// the copy of source's last.
+func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, partitions int32, report *reporter) (stopCopy, error) {
+	var res stopCopy
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	timeout := int(cfg.OperationTimeout().Milliseconds())
+	var assign []kafka.TopicPartition
+	ends := map[int32]int64{}
+	lastCopied := map[int32]int64{}
+	for p := int32(0); p < partitions; p++ {
+		last, err := lastCopy(ctx, cfg, source, target, p)
+		if err != nil {
+			return res, err
+		}
+		lastCopied[p] = last
+		if last >= 0 {
+			res.Resumed++
+		}
+		_, high, err := c.QueryWatermarkOffsets(source, p, timeout)
+		if err != nil {
+			return res, fmt.Errorf("offsets of %s/%d: %w", source, p, err)
+		}
+		ends[p] = high
+		if last+1 < high {
+			start := kafka.OffsetBeginning
+			if last >= 0 {
+				start = kafka.Offset(last + 1)
+			}
+			low, _, err := c.QueryWatermarkOffsets(source, p, timeout)
+			if err != nil {
+				return res, fmt.Errorf("offsets of %s/%d: %w", source, p, err)
+			}
+			report.add(0, high-max(low, last+1))
+			assign = append(assign, kafka.TopicPartition{Topic: &source, Partition: p, Offset: start})
+		}
+	}
+	if len(assign) > 0 {
+		n, last, err := copyPartitions(ctx, cfg, c, target, assign, ends, report)
+		report.finish()
+		res.Copied = n
+		if err != nil {
+			return res, err
+		}
+		for p, o := range last {
+			lastCopied[p] = o
+		}
+	}
+	// The proof of the copy inside the stop: every record was acknowledged
+	// in order (above), and each partition of target ends with the copy of
+	// source's last record. The record-by-record verify follows the stop.
+	for p := int32(0); p < partitions; p++ {
+		last, err := lastCopy(ctx, cfg, source, target, p)
+		if err != nil {
+			return res, err
+		}
+		if last != lastCopied[p] {
+			return res, fmt.Errorf("%s/%d ends with the copy of %s/%d offset %d, not of the last record copied (%d)", target, p, source, p, last, lastCopied[p])
+		}
+	}
+	return res, nil
+}
+
+// copyPartitions copies the assigned partitions of source with consumer c
+// to target until each reached its end in ends, and returns the records
+// copied and, per partition, the source offset of the last one. It tells
+// report (nil: nobody) every thousand records.
+func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, target string, assign []kafka.TopicPartition, ends map[int32]int64, report *reporter) (int64, map[int32]int64, error) {
+	pm, err := cfg.ConfigMap(kafka.ConfigMap{
+		"enable.idempotence": true, "acks": "all", "linger.ms": 10, "batch.size": 1 << 20,
+		"queue.buffering.max.messages": 200000, "go.delivery.report.fields": "none", "log_level": 3,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	pr, err := kafka.NewProducer(&pm)
+	if err != nil {
+		return 0, nil, cfg.ScrubError(fmt.Errorf("copy producer: %w", err))
+	}
+	defer pr.Close()
+	var (
+		mu        sync.Mutex
+		delivered int64
+		failed    error
+	)
+	go func() {
+		for ev := range pr.Events() {
+			mu.Lock()
+			switch e := ev.(type) {
+			case *kafka.Message:
+				if e.TopicPartition.Error != nil && failed == nil {
+					failed = fmt.Errorf("write to %s/%d: %w", target, e.TopicPartition.Partition, e.TopicPartition.Error)
+				}
+				delivered++
+			case kafka.Error:
+				if e.IsFatal() && failed == nil {
+					failed = fmt.Errorf("copy producer: %w", e)
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	check := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return failed
+	}
+	if err := c.Assign(assign); err != nil {
+		return 0, nil, fmt.Errorf("assign %s: %w", *assign[0].Topic, err)
+	}
+	open := map[int32]bool{}
+	for _, tp := range assign {
+		open[tp.Partition] = true
+	}
+	var produced int64
+	last := map[int32]int64{}
+	for len(open) > 0 {
+		if err := ctx.Err(); err != nil {
+			return produced, last, err
+		}
+		if err := check(); err != nil {
+			return produced, last, err
+		}
+		switch e := c.Poll(100).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return produced, last, fmt.Errorf("read %s/%d: %w", *e.TopicPartition.Topic, e.TopicPartition.Partition, e.TopicPartition.Error)
+			}
+			p, off := e.TopicPartition.Partition, int64(e.TopicPartition.Offset)
+			if off >= ends[p] {
+				delete(open, p)
+				continue
+			}
+			out := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &target, Partition: p},
+				Key: e.Key, Value: e.Value, Timestamp: e.Timestamp,
+				Headers: bridge.HeaderPolicy{}.CopyHeaders(e, bridge.Origin{Topic: *e.TopicPartition.Topic, Partition: p, Offset: off})}
+			if err := produceRetrying(ctx, pr, out); err != nil {
+				return produced, last, fmt.Errorf("write to %s/%d: %w", target, p, err)
+			}
+			produced++
+			if produced%1000 == 0 {
+				report.add(1000, 0)
+			}
+			last[p] = off
+			if off+1 >= ends[p] {
+				delete(open, p)
+			}
+		case kafka.PartitionEOF:
+			delete(open, e.Partition)
+		case kafka.Error:
+			if e.IsFatal() {
+				return produced, last, fmt.Errorf("read: %w", e)
+			}
+		}
+	}
+	for pr.Flush(100) > 0 {
+		if err := ctx.Err(); err != nil {
+			return produced, last, err
+		}
+	}
+	// Flush returns once every report is queued; wait until the reader
+	// above has seen them all.
+	for {
+		mu.Lock()
+		n, err := delivered, failed
+		mu.Unlock()
+		if err != nil {
+			return produced, last, err
+		}
+		if n >= produced {
+			return produced, last, nil
+		}
+		select {
+		case <-ctx.Done():
+			return produced, last, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// produceRetrying enqueues m, waiting while the producer's queue is full.
+func produceRetrying(ctx context.Context, pr *kafka.Producer, m *kafka.Message) error {
+	for {
+		err := pr.Produce(m, nil)
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// lastCopy returns the source offset of the last copy in target/p, -1
+// when target/p holds no record. A record at target's tail that is no
+// copy of source is an error: something else wrote to target.
+func lastCopy(ctx context.Context, cfg clientconfig.Config, source, target string, p int32) (int64, error) {
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	low, high, err := c.QueryWatermarkOffsets(target, p, int(cfg.OperationTimeout().Milliseconds()))
+	if err != nil {
+		return 0, fmt.Errorf("offsets of %s/%d: %w", target, p, err)
+	}
+	if high <= low {
+		return -1, nil
+	}
+	if err := c.Assign([]kafka.TopicPartition{{Topic: &target, Partition: p, Offset: kafka.Offset(max(low, high-tailWindow))}}); err != nil {
+		return 0, fmt.Errorf("assign %s/%d: %w", target, p, err)
+	}
+	last := int64(-1)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		switch e := c.Poll(100).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return 0, fmt.Errorf("read %s/%d: %w", target, p, e.TopicPartition.Error)
+			}
+			o, ok := bridge.OriginOf(e.Headers)
+			if !ok || o.Topic != source || o.Partition != p {
+				return 0, fmt.Errorf("%s/%d offset %d is no copy of %s/%d (written by someone else during the stop?): the copy cannot tell where it stopped",
+					target, p, e.TopicPartition.Offset, source, p)
+			}
+			last = o.Offset
+			if int64(e.TopicPartition.Offset)+1 >= high {
+				return last, nil
+			}
+		case kafka.PartitionEOF:
+			if last < 0 && high-tailWindow > low {
+				return 0, fmt.Errorf("%s/%d holds no copy in its last %d offsets", target, p, tailWindow)
+			}
+			return last, nil
+		}
+	}
+}
