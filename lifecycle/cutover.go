@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/huleedu/topic-migrator/admin"
+	"github.com/huleedu/topic-migrator/bridge"
 	"github.com/huleedu/topic-migrator/plan"
 	"github.com/huleedu/topic-migrator/state"
 )
@@ -263,8 +264,8 @@ func waitForBridge(ctx context.Context, cl *admin.Client, from, bridgeGroup stri
 
 // checkTranslation proves one translation exact before a group moves: the
 // first record of the old topic at or after the group's offset o that the
-// bridge says it copied (below copied) must be the origin of the record of
-// the new topic the group will resume at, t. Otherwise its copy is missing,
+// bridge says it copied (below copied), and did not dead-letter, must be
+// the origin of the record of the new topic the group will resume at, t. Otherwise its copy is missing,
 // although the bridge's group has committed past it (the new topic was
 // re-created after the bridge had copied, as when a rename is applied again
 // after a rollback), and moving the group would skip records.
@@ -288,6 +289,25 @@ func checkTranslation(ctx context.Context, env *Env, tr *Translator, r plan.Rena
 	at, origin, err := tr.probe(ctx, p, t)
 	if err != nil {
 		return err
+	}
+	if at == t && origin > want {
+		// The bridge passes over records it dead-lettered: the group
+		// resumes at the next copy when every record before its origin
+		// is in the DLQ.
+		dead, err := deadLettered(ctx, env.Admin.Config(), plan.DLQTopic(r.To))
+		if err != nil {
+			return err
+		}
+		for m := first; m != nil && int64(m.TopicPartition.Offset) < origin; {
+			if !dead[bridge.Origin{Topic: r.From, Partition: p, Offset: int64(m.TopicPartition.Offset)}] {
+				want = int64(m.TopicPartition.Offset)
+				break
+			}
+			want = origin
+			if m, err = rd.read(ctx); err != nil {
+				return fmt.Errorf("read %s/%d: %w", r.From, p, err)
+			}
+		}
 	}
 	if at != t || origin != want {
 		return fmt.Errorf("%w: %s/%d has no copy of %s/%d@%d, the record the group resumes at, although the bridge group %s has committed up to %d there: "+

@@ -388,3 +388,54 @@ func TestRollbackResumesAfterACrashAtEachStep(t *testing.T) {
 		})
 	}
 }
+
+// TestCutoverProvesEachTranslation: a group moves only when the record it
+// resumes at in the new topic is the copy of the record it stopped at in
+// the old one. With the copy of that record missing (and the bridge's
+// offsets saying it was copied) cutover consumers refuses; once the record
+// is known dead-lettered, the group moves to the next copy, as the bridge
+// passed over it.
+func TestCutoverProvesEachTranslation(t *testing.T) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newDualFixture(t, c, "cut.dlq_old.v1", "cut.dlq.new.v1")
+		from, to := f.from, f.to
+		var src, copies []*kafka.Message
+		for i := range 10 {
+			v := []byte(fmt.Sprintf("r%d", i))
+			src = append(src, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &from, Partition: 0}, Value: v})
+			if i != 3 {
+				o := bridge.Origin{Topic: from, Partition: 0, Offset: int64(i)}
+				copies = append(copies, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &to, Partition: 0}, Value: v,
+					Headers: []kafka.Header{{Key: bridge.HeaderOrigin, Value: []byte(o.String())}}})
+			}
+		}
+		c.Produce(t, src...)
+		c.Produce(t, copies...)
+		c.CommitOffsets(t, f.env.BridgeGroup, from, map[int32]int64{0: 10})
+		c.CommitOffsets(t, "app", from, map[int32]int64{0: 3})
+
+		_, err := lifecycle.CutoverConsumers(ctx, f.env, lifecycle.CutoverConsumersOptions{Rename: from, AllGroups: true})
+		if !errors.Is(err, lifecycle.ErrCopyMissing) || !strings.Contains(err.Error(), "has no copy of "+from+"/0@3") {
+			t.Fatalf("cutover with the copy of %s/0@3 missing: %v, want ErrCopyMissing naming it", from, err)
+		}
+		offsets, err := c.Admin(t).GroupOffsets(ctx, "app")
+		if err != nil || offsets[from][0] != 3 || len(offsets[to]) != 0 {
+			t.Fatalf("after the refusal the group is at %v (%v), want it left at %s/0@3", offsets, err, from)
+		}
+
+		dlq := plan.DLQTopic(to)
+		c.CreateTopic(t, dlq, 1, nil)
+		dead := bridge.Origin{Topic: from, Partition: 0, Offset: 3}
+		c.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &dlq, Partition: 0}, Value: []byte("dead"),
+			Headers: []kafka.Header{{Key: bridge.HeaderOrigin, Value: []byte(dead.String())}}})
+		res, err := lifecycle.CutoverConsumers(ctx, f.env, lifecycle.CutoverConsumersOptions{Rename: from, AllGroups: true})
+		if err != nil {
+			t.Fatalf("cutover with %s/0@3 dead-lettered: %v", from, err)
+		}
+		// The copies are r0 r1 r2 r4 ...: the group resumes at r4, offset 3.
+		if len(res.Groups) != 1 || len(res.Groups[0].Translations) != 1 || res.Groups[0].Translations[0].NewOffset != 3 {
+			t.Fatalf("moves = %+v, want app to %s/0@3 (the copy of r4)", res.Groups, to)
+		}
+	})
+}
