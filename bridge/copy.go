@@ -230,7 +230,7 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 			TopicPartition: kafka.TopicPartition{Topic: targets[r.From], Partition: partition},
 			Key:            m.Key,
 			Value:          m.Value,
-			Headers:        b.opts.Headers.CopyHeaders(m, origin),
+			Headers:        b.opts.Headers.forRoute(r).CopyHeaders(m, origin),
 			Timestamp:      m.Timestamp,
 		}})
 	}

@@ -183,9 +183,18 @@ func OriginOf(headers []kafka.Header) (Origin, bool) {
 
 // HeaderPolicy decides the headers of a copy.
 type HeaderPolicy struct {
-	Enrich     bool   // add the standard headers when missing
+	// Enrich adds the standard headers a record lacks, on every route;
+	// a route's own Enrich adds them on that route only.
+	Enrich     bool
 	MaxRetries string // value of X-Max-Retries, default "3" when empty
 	BackoffMs  string // value of X-Backoff-Ms, default "1000,5000,15000" when empty
+}
+
+// forRoute is the policy for the copies of route r: p, enriching when
+// either p or r says so.
+func (p HeaderPolicy) forRoute(r Route) HeaderPolicy {
+	p.Enrich = p.Enrich || r.Enrich
+	return p
 }
 
 // Bits of the standard headers a record already has.

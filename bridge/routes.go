@@ -25,6 +25,10 @@ type Route struct {
 	TargetMaxBytes int
 	// TargetReplicationFactor is the target's; its DLQ gets the same.
 	TargetReplicationFactor int
+	// Enrich adds the standard headers a record lacks to its copies
+	// (HeaderPolicy.Enrich); without it a copy is faithful: the source's
+	// headers plus X-Migrator-Origin.
+	Enrich bool
 	// WindowEnd is when the rename's transition window ends: when it
 	// entered phase created plus the map's window. Zero when unknown (no
 	// state file, or a reverse route).

@@ -239,7 +239,8 @@ func (e *Env) updateRecord(ctx context.Context, from string, change func(*state.
 // every assigned partition reached the end it had when assigned: how every
 // step that copies by itself (the swap's drain and copy, rollback's
 // reverse copy, the probe) runs the bridge. enrich adds the standard
-// headers a record lacks. task names the copy in progress reports ("" for
+// headers a record lacks on every route (each route may ask for them
+// itself: bridge.Route.Enrich). task names the copy in progress reports ("" for
 // none).
 func (e *Env) copyUntilCaughtUp(ctx context.Context, task, group, instance string, routes bridge.RouteSource, enrich bool, metrics *bridge.Metrics) error {
 	opts := bridge.Options{

@@ -93,7 +93,7 @@ func Rollback(ctx context.Context, env *Env, opts RollbackOptions) (*RollbackRes
 	if opts.Reverse == nil {
 		opts.Reverse = func(ctx context.Context) error {
 			routes := &MapRoutes{Map: env.Map, Admin: env.Admin, Store: env.Store, Only: []string{r.From}, Reverse: true, Command: env.Command, Log: env.Log}
-			return env.copyUntilCaughtUp(ctx, "copy back "+r.To+" → "+r.From, opts.ReverseGroup, "rollback", routes, true, nil)
+			return env.copyUntilCaughtUp(ctx, "copy back "+r.To+" → "+r.From, opts.ReverseGroup, "rollback", routes, false, nil)
 		}
 	}
 	if !opts.DryRun {

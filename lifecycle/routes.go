@@ -31,6 +31,9 @@ type MapRoutes struct {
 	Only []string
 	// Reverse copies new → old instead (rollback after producers moved).
 	Reverse bool
+	// Headers, when set, overrides every rename's header mode (mirror
+	// --enrich-headers); otherwise each route follows its rename's.
+	Headers plan.Headers
 	// Command is the command line, for the audit log.
 	Command string
 	// Sync, when set, brings Store up to the record it caches (the
@@ -123,6 +126,7 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]bridge.Route, error) {
 		if err != nil {
 			return nil, err
 		}
+		route.Enrich = s.headersOf(r) == plan.HeadersEnrich
 		if rec, ok := records[r.From]; ok && !s.Reverse {
 			route.WindowEnd = windowOf(rec, s.Map.WindowOf(r)).End.UTC()
 		}
@@ -135,6 +139,14 @@ func (s *MapRoutes) Routes(ctx context.Context) ([]bridge.Route, error) {
 		s.Log.Warn("could not record progress in the state file", "err", err)
 	}
 	return routes, nil
+}
+
+// headersOf is the header mode of the rename's copies.
+func (s *MapRoutes) headersOf(r plan.Rename) plan.Headers {
+	if s.Headers != "" {
+		return s.Headers
+	}
+	return r.Headers
 }
 
 // reportUnauthorized logs, when the set changes, the topics of the map

@@ -409,6 +409,7 @@ func (s *swapRun) drain(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		route.Enrich = s.r.Headers == plan.HeadersEnrich // as the bridge would
 		if err := s.opts.Copy(ctx, group, route); err != nil {
 			return "", fmt.Errorf("copy %s → %s: %w", s.r.From, s.staging, err)
 		}

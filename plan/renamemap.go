@@ -45,6 +45,21 @@ const (
 	StrategyHop Strategy = "hop"
 )
 
+// Headers is what the bridge does to a copy's headers.
+type Headers string
+
+const (
+	// HeadersFaithful copies the source record's headers as they are and
+	// adds only X-Migrator-Origin, the provenance offset translation and
+	// loop prevention need. It is the default.
+	HeadersFaithful Headers = "faithful"
+	// HeadersEnrich also adds each of the six standard X-* headers of the
+	// HuleEdu contract (correlation id, idempotency key, original
+	// timestamp, retry count, max retries, backoff) a record lacks. It
+	// costs the bridge about a third of its CPU per record.
+	HeadersEnrich Headers = "enrich"
+)
+
 // Hop says which leg of a `strategy: hop` entry a Rename is.
 type Hop struct {
 	// Leg is 1 for Old → Interim, 2 for Interim → New.
@@ -79,7 +94,10 @@ type RenameMap struct {
 	// PartitionKeys are the partition-key contracts, in file order.
 	PartitionKeys []PartitionKeyContract
 	// Window is how long both names keep working (default 720h).
-	Window  time.Duration
+	Window time.Duration
+	// Headers is the renames' header mode when an entry sets none
+	// (default faithful).
+	Headers Headers
 	Renames []Rename
 	// Events is the full event → current topic list, in file order; an
 	// event without a topic has an empty Topic.
@@ -124,6 +142,9 @@ type Rename struct {
 	// Start is where the bridge starts copying: "earliest" (default),
 	// "latest" or an RFC 3339 timestamp.
 	Start string
+	// Headers is what the bridge does to the copies' headers: the entry's
+	// `headers`, else the map's, else faithful.
+	Headers Headers
 	// Hop is set on the two legs a `strategy: hop` entry becomes; nil
 	// for every other rename.
 	Hop *Hop
@@ -300,7 +321,7 @@ func (p *mapParser) parseRoot(doc *yaml.Node) {
 		return
 	}
 	root := doc.Content[0]
-	f := p.fields(root, "rename map", "version", "naming", "partition_keys", "window", "renames", "events", "dual_events")
+	f := p.fields(root, "rename map", "version", "naming", "partition_keys", "window", "headers", "renames", "events", "dual_events")
 	if root.Kind != yaml.MappingNode {
 		return
 	}
@@ -317,6 +338,12 @@ func (p *mapParser) parseRoot(doc *yaml.Node) {
 	}
 	if v, ok := f["window"]; ok {
 		p.parseWindow(v.value)
+	}
+	p.m.Headers = HeadersFaithful
+	if v, ok := f["headers"]; ok {
+		if h, ok := p.headers(v.value, "headers"); ok {
+			p.m.Headers = h
+		}
 	}
 	if v, ok := f["events"]; ok {
 		p.parseEvents(v.value)
@@ -479,6 +506,20 @@ func (p *mapParser) parseWindow(n *yaml.Node) {
 	p.m.Window = d
 }
 
+// headers reads a header mode: faithful or enrich.
+func (p *mapParser) headers(n *yaml.Node, what string) (Headers, bool) {
+	s, ok := p.str(n, what)
+	if !ok {
+		return "", false
+	}
+	switch h := Headers(s); h {
+	case HeadersFaithful, HeadersEnrich:
+		return h, true
+	}
+	p.errorf(n, "%s: %q is not a header mode (use faithful: the source's headers plus X-Migrator-Origin; or enrich: also the six standard X-* headers a record lacks)", what, s)
+	return "", false
+}
+
 // ParseWindow parses a transition window: a Go duration ("720h") or a
 // whole number of days ("30d"). It must be positive.
 func ParseWindow(s string) (time.Duration, error) {
@@ -557,11 +598,11 @@ func (p *mapParser) parseRenames(n *yaml.Node) {
 	var hops []*yaml.Node // the from node of every hop entry, in order
 	for i, item := range n.Content {
 		what := fmt.Sprintf("renames[%d]", i)
-		f := p.fields(item, what, "event", "from", "to", "strategy", "partitions", "configs", "start", "interim", "hop_window")
+		f := p.fields(item, what, "event", "from", "to", "strategy", "partitions", "configs", "start", "headers", "interim", "hop_window")
 		if item.Kind != yaml.MappingNode {
 			continue
 		}
-		r := Rename{Strategy: StrategyDual, Start: "earliest", Pos: pos(item)}
+		r := Rename{Strategy: StrategyDual, Start: "earliest", Headers: p.m.Headers, Pos: pos(item)}
 		ok := true
 		for _, req := range []string{"from", "to"} {
 			if _, has := f[req]; !has {
@@ -626,6 +667,11 @@ func (p *mapParser) parseRenames(n *yaml.Node) {
 					p.errorf(v.value, "%s.start: %v", what, err)
 				}
 				r.Start = s
+			}
+		}
+		if v, has := f["headers"]; has {
+			if h, ok := p.headers(v.value, what+".headers"); ok {
+				r.Headers = h
 			}
 		}
 		hop := p.parseHop(f, &r, what)

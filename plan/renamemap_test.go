@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,8 @@ func TestParseRenameMapErrors(t *testing.T) {
 		{"event on another topic", "version: 1\nevents:\n  E1: x\nrenames:\n  - {event: E1, from: a, to: b}\n", `bad.yaml:5:13: renames[0].event: events maps E1 to "x", but this rename is from "a"`},
 		{"dual event unknown", "version: 1\nevents:\n  E1: a\nrenames: []\ndual_events:\n  - {thin: E1, rich: E7}\n", `bad.yaml:6:22: dual_events[0].rich: "E7" is not in the events list`},
 		{"bad config name", head + "  - from: a\n    to: b\n    configs: {'Retention MS': 1}\n", `bad.yaml:5:15: renames[0].configs: "Retention MS" is not a topic config name`},
+		{"bad header mode", head + "  - from: a\n    to: b\n    headers: all\n", `bad.yaml:5:14: renames[0].headers: "all" is not a header mode (use faithful`},
+		{"bad map header mode", "version: 1\nheaders: rich\nrenames: []\n", `bad.yaml:2:10: headers: "rich" is not a header mode`},
 		{"two documents", "version: 1\nrenames: []\n---\nversion: 1\n", "bad.yaml:3:1: a rename map is one YAML document"},
 	}
 	for _, tc := range cases {
@@ -131,6 +134,38 @@ func TestParseRenameMapErrors(t *testing.T) {
 				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseRenameMapHeaders: copies are faithful unless the map or the
+// entry asks for enrich; an entry's mode wins over the map's; both legs of
+// a hop inherit the entry's.
+func TestParseRenameMapHeaders(t *testing.T) {
+	modes := func(src string) []Headers {
+		t.Helper()
+		m, err := ParseRenameMap("h.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []Headers
+		for _, r := range m.Renames {
+			out = append(out, r.Headers)
+		}
+		return out
+	}
+	entries := "renames:\n  - {from: a, to: b}\n  - {from: c, to: d, headers: enrich}\n  - {from: e, to: f, headers: faithful}\n  - {from: g_h.v1, to: g.h.v1, strategy: hop, headers: enrich}\n"
+	for _, tc := range []struct {
+		top  string
+		want []Headers
+	}{
+		{"", []Headers{HeadersFaithful, HeadersEnrich, HeadersFaithful, HeadersEnrich, HeadersEnrich}},
+		{"headers: faithful\n", []Headers{HeadersFaithful, HeadersEnrich, HeadersFaithful, HeadersEnrich, HeadersEnrich}},
+		{"headers: enrich\n", []Headers{HeadersEnrich, HeadersEnrich, HeadersFaithful, HeadersEnrich, HeadersEnrich}},
+	} {
+		got := modes("version: 1\n" + tc.top + entries)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("map with %q: modes %v, want %v", tc.top, got, tc.want)
+		}
 	}
 }
 

@@ -36,7 +36,7 @@ func mirrorCommand() *cli.Command {
 			&cli.StringFlag{Name: "group", Value: bridge.DefaultGroup, Usage: "consumer group the bridge processes share"},
 			&cli.StringFlag{Name: "instance-id", Usage: "this process's id within the group; names its transactional producer (default: hostname)"},
 			&cli.StringFlag{Name: "delivery", Value: string(bridge.ExactlyOnce), Usage: "exactly-once or at-least-once"},
-			&cli.BoolFlag{Name: "enrich-headers", Value: true, Usage: "add the standard X-* headers when a record lacks them"},
+			&cli.BoolFlag{Name: "enrich-headers", Usage: "add the six standard X-* headers a record lacks on every rename (=false: on none); when not given, the headers field of each rename in the map decides (default faithful: the source's headers plus X-Migrator-Origin)"},
 			&cli.StringFlag{Name: "max-retries", Value: "3", Usage: "value of the X-Max-Retries header the bridge adds"},
 			&cli.StringFlag{Name: "backoff-ms", Value: "1000,5000,15000", Usage: "value of the X-Backoff-Ms header the bridge adds"},
 			&cli.StringFlag{Name: "partitioner", Value: "murmur2_random", Usage: "re-partitioning by key when a target has more partitions: murmur2_random (Java clients) or consistent_random (librdkafka)"},
@@ -75,6 +75,12 @@ func mirrorCommand() *cli.Command {
 			}
 			defer cl.Close()
 			routes := &lifecycle.MapRoutes{Map: m, Admin: cl, Only: c.StringSlice("rename"), Reverse: c.Bool("reverse"), Command: commandLine(c), Log: log}
+			if c.IsSet("enrich-headers") {
+				routes.Headers = plan.HeadersFaithful
+				if c.Bool("enrich-headers") {
+					routes.Headers = plan.HeadersEnrich
+				}
+			}
 			cluster, err := onCluster(c)
 			if err != nil {
 				return err
@@ -125,7 +131,7 @@ func mirrorCommand() *cli.Command {
 				Group:              c.String("group"),
 				InstanceID:         c.String("instance-id"),
 				Delivery:           bridge.Delivery(c.String("delivery")),
-				Headers:            bridge.HeaderPolicy{Enrich: c.Bool("enrich-headers"), MaxRetries: c.String("max-retries"), BackoffMs: c.String("backoff-ms")},
+				Headers:            bridge.HeaderPolicy{MaxRetries: c.String("max-retries"), BackoffMs: c.String("backoff-ms")},
 				Partitioner:        partitioner,
 				Routes:             routes,
 				Refresh:            c.Duration("refresh"),
