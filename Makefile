@@ -8,7 +8,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 RELEASE  := dist/migrator-linux-amd64
 
-.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-mm2 bench-swap kafka-up kafka-down kafka-up-secure kafka-down-secure clean
+.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-mm2 bench-swap bench-hop kafka-up kafka-down kafka-up-secure kafka-down-secure clean
 .PHONY: test-faults3 chaos kafka-up3 kafka-down3
 
 build: ## build bin/migrator
@@ -82,7 +82,7 @@ demo: build ## walk rename-map.yaml through every step on an embedded cluster (n
 fuzz: ## fuzz the rename-map loader for FUZZTIME (default 60s)
 	$(GO) test ./plan/ -run '^$$' -fuzz FuzzParseRenameMap -fuzztime $${FUZZTIME:-60s}
 
-bench: bench-plan bench-bridge bench-mm2 bench-swap ## every benchmark, against the real broker (started here if needed)
+bench: bench-plan bench-bridge bench-mm2 bench-swap bench-hop ## every benchmark, against the real broker (started here if needed)
 
 bench-bridge: build ## the bridge vs a raw librdkafka copy: 2M × 1 KiB backlog, then 10k records/s
 	$(GO) build -o bin/bridgebench ./bench/bridgebench
@@ -97,6 +97,10 @@ bench-mm2: build ## raw copy, migrator and MirrorMaker 2 (scripts/mm2.sh), ALO a
 bench-swap: ## the stop of `cutover swap` for a 1 GiB topic (BYTES to change), against plan's forecast
 	$(GO) build -o bin/swapbench ./bench/swapbench
 	scripts/with-kafka.sh bin/swapbench -bytes $${BYTES:-1073741824}
+
+bench-hop: ## a hop rename of a 256 MiB topic (BYTES to change): every step of both hops, the two client moves, no stop
+	$(GO) build -o bin/hopbench ./bench/hopbench
+	scripts/with-kafka.sh bin/hopbench -bytes $${BYTES:-268435456}
 
 bench-plan: ## plan over 1,000 topics: time and admin requests per plan
 	scripts/with-kafka.sh $(GO) test ./plan/ -run '^$$' -bench Plan1000 -benchtime 10x
