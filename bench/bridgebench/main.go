@@ -176,11 +176,13 @@ func runSize(ctx context.Context, run, mm2Dir string) ([]result, error) {
 	}
 	log.Printf("loaded in %s", time.Since(start).Round(time.Millisecond))
 	// The backlog itself is checked like every copy of it.
+	start = time.Now()
 	if v, err := verifyTopic(src, nRecords); err != nil {
 		return nil, fmt.Errorf("checking the backlog: %w", err)
 	} else if !v.ok() || v.duplicates > 0 {
 		return nil, fmt.Errorf("the backlog %s is not the %d records written: %s", src, nRecords, v)
 	}
+	log.Printf("backlog read back whole in %s", time.Since(start).Round(time.Millisecond))
 
 	contenders := []contender{
 		{name: "raw copy (librdkafka consume→produce, no txn/headers/checks)", key: "raw", cmd: rawCmd, selfExit: true},
@@ -210,11 +212,12 @@ func runSize(ctx context.Context, run, mm2Dir string) ([]result, error) {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
 		r.name, r.key, r.size, r.records, r.profile = c.name, c.key, recSize, nRecords, profile
+		readStart := time.Now()
 		if r.check, err = verifyTopic(dst, nRecords); err != nil {
 			return nil, fmt.Errorf("%s: checking %s: %w", c.name, dst, err)
 		}
-		log.Printf("%s: %.1fs (copy %.1fs), %.0f records/s; target holds %s", c.name, r.seconds, r.copySeconds,
-			float64(nRecords)/r.seconds, r.check)
+		log.Printf("%s: %.1fs (copy %.1fs), %.0f records/s; target holds %s (read back in %s)", c.name, r.seconds, r.copySeconds,
+			float64(nRecords)/r.seconds, r.check, time.Since(readStart).Round(time.Millisecond))
 		ready := c.ready
 		if ready == nil {
 			ready = func(*exec.Cmd) error { time.Sleep(3 * time.Second); return nil } // Let the contender join its group.
@@ -366,8 +369,9 @@ func migratorCmd(delivery string) func(src, dst, group string, until bool) *exec
 	}
 }
 
-// measure runs cmd until the backlog is copied into dst: wall time, copy
-// time (first record in dst to the last), peak RSS and CPU. A selfExit
+// measure runs cmd until the backlog is copied into dst: wall time (start
+// to the last record in dst), copy time (first record in dst to the last),
+// peak RSS and CPU. A selfExit
 // contender is waited for (its CPU is the exited process's); any other is
 // stopped once the whole backlog is in dst (its CPU read from /proc at that
 // moment, before the stop).
@@ -424,7 +428,9 @@ func measure(cmd *exec.Cmd, dst string, selfExit bool) (result, error) {
 			return result{}, werr
 		}
 		st := cmd.ProcessState
-		r = result{seconds: time.Since(start).Seconds(), cpuSeconds: (st.UserTime() + st.SystemTime()).Seconds()}
+		// Like MM2's: from the start to the last record in the target (not
+		// to the exit, which adds the clients' close).
+		r = result{seconds: w.last.Sub(start).Seconds(), cpuSeconds: (st.UserTime() + st.SystemTime()).Seconds()}
 	} else {
 		var died error
 		werr := w.watch(func() bool {
