@@ -91,7 +91,7 @@ var (
 type result struct {
 	name, key       string
 	size, records   int
-	seconds         float64 // process start to done (exit, or MM2: the whole backlog seen in the target)
+	seconds         float64 // process start to the last record in the target
 	copySeconds     float64 // first record in the target to the last
 	peakRSSMiB      float64
 	cpuSeconds      float64
