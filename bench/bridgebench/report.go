@@ -90,7 +90,7 @@ func report(results []result) {
 	if *pin {
 		perCore = " (per core)"
 	}
-	fmt.Printf("| contender | copy only: records/s%s | copy only: MB/s | %% of raw (copy only) | vs MM2, same delivery (copy only) | whole run: records/s | whole run: MB/s | CPU s per M records | CPU/record vs raw | peak RSS | latency p50 | latency p99 | steady records seen | duplicates | target holds |\n", perCore)
+	fmt.Printf("| contender | copy only: records/s%s | copy only: MB/s | %% of raw (copy only) | vs MM2, same delivery (copy only) | whole run: records/s | whole run: MB/s | CPU s per M records | CPU/record vs raw | peak RSS | latency p50 | latency p99 | steady records seen (of %s) | duplicates | target holds |\n", perCore, num(float64(int(steadyFor.Seconds())*rate)))
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	raw := find(results, "raw")
 	dash := func(f float64, format string) string {
@@ -121,6 +121,13 @@ func report(results []result) {
 			numDash(r.wholeRate()), dash(r.wholeRate()*float64(recSize)/1e6, "%.1f"),
 			r.cpuPerM(), cpuVsRaw, r.peakRSSMiB, r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond),
 			r.steadyDelivered, r.check.duplicates, check)
+	}
+	for _, r := range results {
+		if r.copySeconds < 5 {
+			fmt.Println()
+			fmt.Println("Some copies took under 5 s: their copy-only rates are noise (the watcher polls the target's offsets every 100 ms); use a larger backlog.")
+			break
+		}
 	}
 }
 
