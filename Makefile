@@ -8,7 +8,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 RELEASE  := dist/migrator-linux-amd64
 
-.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-mm2 bench-swap bench-hop kafka-up kafka-down kafka-up-secure kafka-down-secure clean
+.PHONY: build test test-faults test-fast demo fuzz vet bench bench-plan bench-bridge bench-mm2 bench-sizes bench-swap bench-hop kafka-up kafka-down kafka-up-secure kafka-down-secure clean
 .PHONY: test-faults3 chaos kafka-up3 kafka-down3
 
 build: ## build bin/migrator
@@ -93,6 +93,18 @@ bench-mm2: build ## raw copy, migrator and MirrorMaker 2 (scripts/mm2.sh), ALO a
 	scripts/mm2.sh --fetch-only >/dev/null
 	scripts/with-kafka.sh bin/bridgebench -migrator $(BIN) -mm2 scripts/mm2.sh -only raw,alo,eos,mm2-alo,mm2-eos \
 		-records $${RECORDS:-2000000} -size $${SIZE:-1024} -accuracy
+
+# Issue 16's measurement: one backlog, raw baseline and table per record size (about 2 GB each,
+# 200,000..5,000,000 records; RECORDS=N or RECORDS=100=N,1024=N,... or BYTES=B to change), every copy
+# read back whole before its rate counts, the targets met or not met. PIN=1: broker on CPU 0 (the
+# pid in $$KAFKA_STATE_DIR/kafka.pid, default .kafka), each contender on CPU 1. PROFILE=DIR: the
+# migrator's CPU profiles, shown with go tool pprof -top. BENCH_ARGS: more bridgebench flags.
+bench-sizes: build ## issue 16: raw copy, migrator and MM2 (ALO, EOS) at 100 B, 1 KiB, 10 KiB (SIZES, RECORDS, BYTES, PIN=1, PROFILE=dir)
+	$(GO) build -o bin/bridgebench ./bench/bridgebench
+	scripts/mm2.sh --fetch-only >/dev/null
+	scripts/with-kafka.sh bin/bridgebench -migrator $(BIN) -mm2 scripts/mm2.sh -only raw,alo,eos,mm2-alo,mm2-eos \
+		-sizes $${SIZES:-100,1024,10240} $${RECORDS:+-records $$RECORDS} $${BYTES:+-bytes $$BYTES} \
+		$(if $(filter 1 yes true,$(PIN)),-pin) $${PROFILE:+-profile $$PROFILE} $${BENCH_ARGS:-}
 
 bench-swap: ## the stop of `cutover swap` for a 1 GiB topic (BYTES to change), against plan's forecast
 	$(GO) build -o bin/swapbench ./bench/swapbench

@@ -78,7 +78,7 @@ func measureAccuracy(ctx context.Context, run, mm2Dir string) ([]accResult, erro
 	for _, args := range [][]string{
 		{"--state", stateFile, "apply", "--yes"},
 		{"mirror", "--no-state", "--group", bridgeGroup, "--instance-id", bridgeGroup, "--until-caught-up"},
-		{"--state", stateFile, "cutover", "consumers", "--rename", src, "--group", gMig, "--bridge-group", bridgeGroup},
+		{"--state", stateFile, "cutover", "consumers", "--yes", "--rename", src, "--group", gMig, "--bridge-group", bridgeGroup},
 	} {
 		cmd := exec.Command(*migrator, append([]string{"-b", *bootstrap, "--map", mapFile}, args...)...)
 		var out bytes.Buffer

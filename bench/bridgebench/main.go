@@ -5,8 +5,14 @@
 // moves a consumer group that stopped mid-topic with migrator's cutover and
 // with MM2's checkpoints, and counts the records each re-reads and skips.
 //
+// With -sizes it runs the whole comparison once per record size, each size
+// with its own backlog and raw baseline, and prints issue 16's targets as
+// met or not met; with -pin the broker runs on CPU 0 and every contender on
+// CPU 1 (taskset).
+//
 //	go run ./bench/bridgebench -bootstrap 127.0.0.1:9092 -records 2000000 -size 1024
 //	go run ./bench/bridgebench -only raw,alo,eos,mm2-alo,mm2-eos -mm2 scripts/mm2.sh -accuracy
+//	go run ./bench/bridgebench -only raw,alo,eos,mm2-alo,mm2-eos -sizes 100,1024,10240 -pin
 package main
 
 import (
@@ -20,7 +26,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,10 +40,16 @@ import (
 
 var (
 	bootstrap  = flag.String("bootstrap", os.Getenv("KAFKA_BOOTSTRAP_SERVERS"), "Kafka bootstrap servers")
-	records    = flag.Int("records", 2_000_000, "backlog records")
-	size       = flag.Int("size", 1024, "record value size in bytes")
+	recordsF   = flag.String("records", "", "backlog records: N at every size, or SIZE=N,... (default: -bytes / size, within 200,000..5,000,000)")
+	bytesF     = flag.Int64("bytes", 2_048_000_000, "backlog bytes per record size when -records does not say (records = bytes / size, within 200,000..5,000,000)")
+	size       = flag.Int("size", 1024, "record value size in bytes (one size; -sizes for several)")
+	sizesF     = flag.String("sizes", "", "comma-separated record sizes in bytes, one backlog, raw baseline and table each, e.g. 100,1024,10240 (default: -size)")
 	partitions = flag.Int("partitions", 6, "partitions")
-	rate       = flag.Int("rate", 10_000, "records/s of the steady-rate latency phase")
+	rateF      = flag.Int("rate", 0, "records/s of the steady-rate latency phase (default: 10,000, at most 10 MB/s: 1,000 at 10 KiB)")
+	pin        = flag.Bool("pin", false, "pin the broker to CPU 0 (taskset -a -p, restored at the end) and run every contender under taskset -c 1")
+	brokerPid  = flag.Int("broker-pid", 0, "with -pin: the broker JVM's pid (default: $KAFKA_STATE_DIR/kafka.pid, KAFKA_STATE_DIR defaulting to .kafka)")
+	profileDir = flag.String("profile", "", "directory: the migrator contenders' backlog copies write CPU profiles there (MIGRATOR_CPUPROFILE), shown with go tool pprof -top")
+	keep       = flag.Bool("keep", false, "keep each size's topics (default: deleted once the size's table is printed)")
 	steadyFor  = flag.Duration("steady", 20*time.Second, "length of the steady-rate phase")
 	migrator   = flag.String("migrator", "bin/migrator", "migrator binary")
 	only       = flag.String("only", "raw,alo,eos", "comma-separated contenders to run: raw,alo,eos,mm2-alo,mm2-eos")
@@ -69,35 +80,110 @@ func main() {
 	}
 }
 
-// result is one contender's numbers.
+// The record size, backlog and steady rate of the size being measured.
+var (
+	recSize  int
+	nRecords int
+	rate     int
+)
+
+// result is one contender's numbers at one record size.
 type result struct {
-	name            string
-	seconds         float64 // process start to done (exit, or MM2: the whole backlog seen in the target)
+	name, key       string
+	size, records   int
+	seconds         float64 // process start to the last record in the target
 	copySeconds     float64 // first record in the target to the last
 	peakRSSMiB      float64
 	cpuSeconds      float64
 	p50, p99        time.Duration
 	steadyDelivered int
+	check           verification // what the target held once the contender was done
+	profile         string       // CPU profile file (-profile), "" if none
 }
 
 func run() error {
 	ctx := context.Background()
-	run := strconv.FormatInt(time.Now().Unix(), 36)
-	src := "bench.source-" + run + ".v1"
-	if err := createTopic(ctx, src); err != nil {
+	sizes, err := parseSizes()
+	if err != nil {
 		return err
 	}
-	log.Printf("loading %d records of %d bytes into %s", *records, *size, src)
-	start := time.Now()
-	if err := load(src, *records, 0); err != nil {
+	counts, err := recordCounts(sizes)
+	if err != nil {
 		return err
 	}
-	log.Printf("loaded in %s", time.Since(start).Round(time.Millisecond))
-
+	if *profileDir != "" {
+		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	if *pin {
+		restore, err := pinBroker()
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	runID := strconv.FormatInt(time.Now().Unix(), 36)
 	mm2Dir, err := os.MkdirTemp("", "bench-mm2-")
 	if err != nil {
 		return err
 	}
+	var all [][]result
+	for si, sz := range sizes {
+		recSize, nRecords, rate = sz, counts[si], steadyRate(sz)
+		results, err := runSize(ctx, fmt.Sprintf("%s-%d", runID, sz), mm2Dir)
+		if err != nil {
+			return fmt.Errorf("%d B records: %w", sz, err)
+		}
+		report(results)
+		all = append(all, results)
+	}
+	reportTargets(all)
+	if *profileDir != "" {
+		reportProfiles(all)
+	}
+	if *accuracy {
+		recSize = *size
+		acc, err := measureAccuracy(ctx, runID, mm2Dir)
+		if err != nil {
+			return fmt.Errorf("offset translation: %w", err)
+		}
+		reportAccuracy(acc)
+		for _, a := range acc {
+			if strings.HasPrefix(a.method, "migrator") && (a.duplicates != 0 || a.lost != 0 || a.notMoved != 0) {
+				return fmt.Errorf("migrator's cutover re-read %d and skipped %d records: it must be 0 and 0", a.duplicates, a.lost)
+			}
+		}
+	}
+	return nil
+}
+
+// runSize loads a backlog of nRecords × recSize, checks it, and runs every
+// contender on it, then its steady phase.
+func runSize(ctx context.Context, run, mm2Dir string) ([]result, error) {
+	src := "bench.source-" + run + ".v1"
+	topics := []string{src}
+	if !*keep {
+		defer func() { deleteTopics(ctx, topics) }()
+	}
+	if err := createTopic(ctx, src); err != nil {
+		return nil, err
+	}
+	log.Printf("loading %d records of %d bytes into %s", nRecords, recSize, src)
+	start := time.Now()
+	if err := load(src, nRecords, 0); err != nil {
+		return nil, err
+	}
+	log.Printf("loaded in %s", time.Since(start).Round(time.Millisecond))
+	// The backlog itself is checked like every copy of it.
+	start = time.Now()
+	if v, err := verifyTopic(src, nRecords); err != nil {
+		return nil, fmt.Errorf("checking the backlog: %w", err)
+	} else if !v.ok() || v.duplicates > 0 {
+		return nil, fmt.Errorf("the backlog %s is not the %d records written: %s", src, nRecords, v)
+	}
+	log.Printf("backlog read back whole in %s", time.Since(start).Round(time.Millisecond))
+
 	contenders := []contender{
 		{name: "raw copy (librdkafka consume→produce, no txn/headers/checks)", key: "raw", cmd: rawCmd, selfExit: true},
 		{name: "migrator --delivery at-least-once", key: "alo", cmd: migratorCmd("at-least-once"), selfExit: true},
@@ -111,18 +197,27 @@ func run() error {
 			continue
 		}
 		dst, err := c.targetOf(ctx, src, fmt.Sprintf("bench.target-%s-%d.v1", run, i))
+		topics = append(topics, dst)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		group := fmt.Sprintf("bench-%s-%d", run, i)
 		log.Printf("%s: copying the backlog into %s", c.name, dst)
-		r, err := measure(c.cmd(src, dst, group, true), dst, c.selfExit)
+		cmd := c.cmd(src, dst, group, true)
+		profile := cmdProfile(cmd)
+		pinSelf(true)
+		r, err := measure(pinCmd(cmd), dst, c.selfExit)
+		pinSelf(false)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
+			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
-		r.name = c.name
-		log.Printf("%s: %.1fs (copy %.1fs), %.0f records/s; steady %d records/s for %s", c.name, r.seconds, r.copySeconds,
-			float64(*records)/r.seconds, *rate, *steadyFor)
+		r.name, r.key, r.size, r.records, r.profile = c.name, c.key, recSize, nRecords, profile
+		readStart := time.Now()
+		if r.check, err = verifyTopic(dst, nRecords); err != nil {
+			return nil, fmt.Errorf("%s: checking %s: %w", c.name, dst, err)
+		}
+		log.Printf("%s: %.1fs (copy %.1fs), %.0f records/s; target holds %s (read back in %s)", c.name, r.seconds, r.copySeconds,
+			float64(nRecords)/r.seconds, r.check, time.Since(readStart).Round(time.Millisecond))
 		ready := c.ready
 		if ready == nil {
 			ready = func(*exec.Cmd) error { time.Sleep(3 * time.Second); return nil } // Let the contender join its group.
@@ -130,40 +225,44 @@ func run() error {
 		// The steady phase copies a topic of its own, empty at the start, so
 		// that no contender's backlog includes another's steady records.
 		steadySrc := fmt.Sprintf("bench.steady-%s-%d.v1", run, i)
+		topics = append(topics, steadySrc)
 		if err := createTopic(ctx, steadySrc); err != nil {
-			return err
+			return nil, err
 		}
 		steadyDst, err := c.targetOf(ctx, steadySrc, fmt.Sprintf("bench.steady-target-%s-%d.v1", run, i))
+		topics = append(topics, steadyDst)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if c.mm2 {
 			// MM2 creates its target when it starts: the latency reader needs it first.
 			if err := createTopic(ctx, steadyDst); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		p50, p99, n, err := steady(steadySrc, steadyDst, c.cmd(steadySrc, steadyDst, group+"-steady", false), ready)
+		pinSelf(true)
+		p50, p99, n, err := steady(steadySrc, steadyDst, pinCmd(c.cmd(steadySrc, steadyDst, group+"-steady", false)), ready)
+		pinSelf(false)
 		if err != nil {
-			return fmt.Errorf("%s steady: %w", c.name, err)
+			return nil, fmt.Errorf("%s steady: %w", c.name, err)
 		}
 		r.p50, r.p99, r.steadyDelivered = p50, p99, n
 		results = append(results, r)
 	}
-	report(results)
-	if *accuracy {
-		acc, err := measureAccuracy(ctx, run, mm2Dir)
-		if err != nil {
-			return fmt.Errorf("offset translation: %w", err)
-		}
-		reportAccuracy(acc)
-		for _, a := range acc {
-			if strings.HasPrefix(a.method, "migrator") && (a.duplicates != 0 || a.lost != 0 || a.notMoved != 0) {
-				return fmt.Errorf("migrator's cutover re-read %d and skipped %d records: it must be 0 and 0", a.duplicates, a.lost)
-			}
-		}
+	return results, nil
+}
+
+func deleteTopics(ctx context.Context, topics []string) {
+	a, err := kafka.NewAdminClient(config(nil))
+	if err != nil {
+		return
 	}
-	return nil
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := a.DeleteTopics(ctx, topics); err != nil {
+		log.Printf("deleting %v: %v", topics, err)
+	}
 }
 
 // contender is one copier under test.
@@ -215,14 +314,15 @@ func createTopic(ctx context.Context, name string) error {
 }
 
 // load writes n records round-robin over the partitions; each value starts
-// with its send time (for latency) and is padded to -size bytes.
+// with its send time (for latency) and is padded to recSize bytes; record i
+// has key i (8 bytes, big endian) and goes to partition i % partitions.
 func load(topic string, n int, perSecond int) error {
 	p, err := kafka.NewProducer(config(kafka.ConfigMap{"linger.ms": 20, "batch.size": 1 << 20, "queue.buffering.max.messages": 500000, "go.delivery.reports": false}))
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	value := bytes.Repeat([]byte{'x'}, *size)
+	value := bytes.Repeat([]byte{'x'}, recSize)
 	key := make([]byte, 8)
 	start := time.Now()
 	for i := 0; i < n; i++ {
@@ -246,7 +346,7 @@ func rawCmd(src, dst, group string, until bool) *exec.Cmd {
 	self, _ := os.Executable()
 	n := 0
 	if until {
-		n = *records
+		n = nRecords
 	}
 	return exec.Command(self, "-mode", "raw", "-bootstrap", *bootstrap, "-from", src, "-to", dst, "-until", strconv.Itoa(n), "-partitions", strconv.Itoa(*partitions))
 }
@@ -257,15 +357,21 @@ func migratorCmd(delivery string) func(src, dst, group string, until bool) *exec
 		mapFile := filepath.Join(dir, "map.yaml")
 		_ = os.WriteFile(mapFile, []byte(fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst)), 0o644)
 		args := []string{"-b", *bootstrap, "--map", mapFile, "mirror", "--no-state", "--group", group, "--delivery", delivery, "--instance-id", group}
+		cmd := exec.Command(*migrator, args...)
 		if until {
 			args = append(args, "--until-caught-up")
+			cmd = exec.Command(*migrator, args...)
+			if *profileDir != "" {
+				cmd.Env = append(os.Environ(), "MIGRATOR_CPUPROFILE="+filepath.Join(*profileDir, fmt.Sprintf("migrator-%s-%dB.pprof", delivery, recSize)))
+			}
 		}
-		return exec.Command(*migrator, args...)
+		return cmd
 	}
 }
 
-// measure runs cmd until the backlog is copied into dst: wall time, copy
-// time (first record in dst to the last), peak RSS and CPU. A selfExit
+// measure runs cmd until the backlog is copied into dst: wall time (start
+// to the last record in dst), copy time (first record in dst to the last),
+// peak RSS and CPU. A selfExit
 // contender is waited for (its CPU is the exited process's); any other is
 // stopped once the whole backlog is in dst (its CPU read from /proc at that
 // moment, before the stop).
@@ -322,7 +428,9 @@ func measure(cmd *exec.Cmd, dst string, selfExit bool) (result, error) {
 			return result{}, werr
 		}
 		st := cmd.ProcessState
-		r = result{seconds: time.Since(start).Seconds(), cpuSeconds: (st.UserTime() + st.SystemTime()).Seconds()}
+		// Like MM2's: from the start to the last record in the target (not
+		// to the exit, which adds the clients' close).
+		r = result{seconds: w.last.Sub(start).Seconds(), cpuSeconds: (st.UserTime() + st.SystemTime()).Seconds()}
 	} else {
 		var died error
 		werr := w.watch(func() bool {
@@ -383,7 +491,7 @@ func lastLines(s string, n int) string {
 }
 
 // steady runs the contender while records are written at -rate for
-// -steady, and measures, for each record copied, the time from its source
+// -rate for -steady, and measures, for each record copied, the time from its source
 // timestamp to its arrival in the target (read_committed).
 func steady(src, dst string, cmd *exec.Cmd, ready func(*exec.Cmd) error) (p50, p99 time.Duration, n int, err error) {
 	var stderr bytes.Buffer
@@ -413,9 +521,9 @@ func steady(src, dst string, cmd *exec.Cmd, ready func(*exec.Cmd) error) (p50, p
 	if err := ready(cmd); err != nil {
 		return 0, 0, 0, err
 	}
-	total := int(steadyFor.Seconds()) * *rate
+	total := int(steadyFor.Seconds()) * rate
 	loadErr := make(chan error, 1)
-	go func() { loadErr <- load(src, total, *rate) }()
+	go func() { loadErr <- load(src, total, rate) }()
 	var lat []time.Duration
 	deadline := time.Now().Add(*steadyFor + 30*time.Second)
 	for len(lat) < total && time.Now().Before(deadline) {
@@ -432,53 +540,4 @@ func steady(src, dst string, cmd *exec.Cmd, ready func(*exec.Cmd) error) (p50, p
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return lat[len(lat)/2], lat[len(lat)*99/100], len(lat), nil
-}
-
-func report(results []result) {
-	mb := float64(*records) * float64(*size) / 1e6
-	fmt.Printf("\n%d records × %d B (%.0f MB) backlog, %d partitions; steady phase %d records/s for %s; %s, %d CPUs\n\n",
-		*records, *size, mb, *partitions, *rate, *steadyFor, runtime.GOOS, runtime.NumCPU())
-	fmt.Println("records/s and MB/s: whole run (process start, JVM/connector or group start-up, copy); copy only: first record in the target to the last")
-	fmt.Println()
-	fmt.Println("| contender | records/s | MB/s | vs raw copy | copy only: records/s | copy only vs raw | peak RSS | CPU s per M records | latency p50 | latency p99 | steady records seen |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
-	var raw, rawCopy float64
-	find := func(prefix string) *result {
-		for i := range results {
-			if strings.HasPrefix(results[i].name, prefix) {
-				return &results[i]
-			}
-		}
-		return nil
-	}
-	if r := find("raw"); r != nil {
-		raw, rawCopy = float64(*records)/r.seconds, float64(*records)/r.copySeconds
-	}
-	pct := func(a, b float64) string {
-		if b == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.0f %%", 100*a/b)
-	}
-	for _, r := range results {
-		rps, cps := float64(*records)/r.seconds, float64(*records)/r.copySeconds
-		fmt.Printf("| %s | %.0f | %.1f | %s | %.0f | %s | %.0f MiB | %.1f | %s | %s | %d |\n", r.name, rps, mb/r.seconds, pct(rps, raw), cps, pct(cps, rawCopy),
-			r.peakRSSMiB, r.cpuSeconds/(float64(*records)/1e6), r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.steadyDelivered)
-	}
-	ratio := func(label, a, b string) {
-		x, y := find(a), find(b)
-		if x == nil || y == nil {
-			return
-		}
-		fmt.Printf("| %s | %.2f× | %.2f× | %.2f× |\n", label, y.seconds/x.seconds, y.copySeconds/x.copySeconds,
-			(y.cpuSeconds)/(x.cpuSeconds))
-	}
-	fmt.Println()
-	fmt.Println("| ratio (same run) | records/s, whole run | records/s, copy only | CPU per record (inverse: >1 = less CPU) |")
-	fmt.Println("|---|---|---|---|")
-	ratio("migrator exactly-once / MM2 exactly-once", "migrator (exactly-once)", "MirrorMaker 2 exactly-once")
-	ratio("migrator at-least-once / MM2 at-least-once", "migrator --delivery", "MirrorMaker 2 at-least-once")
-	ratio("migrator exactly-once / raw copy", "migrator (exactly-once)", "raw")
-	ratio("migrator at-least-once / raw copy", "migrator --delivery", "raw")
-	ratio("MM2 exactly-once / raw copy", "MirrorMaker 2 exactly-once", "raw")
 }

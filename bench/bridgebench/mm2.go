@@ -199,13 +199,20 @@ func (w *watcher) watch(stop func() bool) error {
 	return fmt.Errorf("%s: the backlog did not arrive within 3 h", w.topic)
 }
 
-// complete tells whether the whole backlog is committed in the target: the
-// end offsets add up to at least -records, and the last committed record of
-// every partition is the backlog's last record of that partition (the
-// backlog's record i has key i and went to partition i % partitions).
+// complete tells whether the whole backlog is committed in the target:
+// every partition's end offset is at least the number of backlog records
+// it must hold, and its last committed record is the backlog's last record
+// of that partition (the backlog's record i has key i and went to partition
+// i % partitions). It only decides when to stop the contender: verifyTopic
+// then reads the target whole.
 func (w *watcher) complete() bool {
-	if w.sum < int64(*records) || time.Since(w.lastTail) < 500*time.Millisecond {
+	if w.sum < int64(nRecords) || time.Since(w.lastTail) < 500*time.Millisecond {
 		return false
+	}
+	for p := 0; p < *partitions; p++ {
+		if w.ends[int32(p)] < int64(perPartition(p)) {
+			return false
+		}
 	}
 	w.lastTail = time.Now()
 	last, err := tailKeys(w.topic, w.ends)
@@ -213,16 +220,24 @@ func (w *watcher) complete() bool {
 		return false
 	}
 	for p := 0; p < *partitions; p++ {
-		if *records <= p {
+		if perPartition(p) == 0 {
 			continue
 		}
-		want := uint64(p + *partitions*((*records-1-p) / *partitions))
+		want := uint64(p + *partitions*((nRecords-1-p) / *partitions))
 		if k, ok := last[int32(p)]; !ok || k != want {
 			return false
 		}
 	}
 	w.done = true
 	return true
+}
+
+// perPartition is how many backlog records partition p holds.
+func perPartition(p int) int {
+	if nRecords <= p {
+		return 0
+	}
+	return (nRecords-1-p) / *partitions + 1
 }
 
 // tailKeys reads (read_committed) up to the last 64 offsets before each
