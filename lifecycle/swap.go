@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,10 @@ var SwapSteps = []string{SwapFenced, SwapDrained, SwapVerified, SwapSaved, SwapO
 // staging keeps every record until new passes.
 const SwapStopEnds = SwapGroupsCommitted
 
+// DefaultCopyStreams is how many copies at once the stop's copy runs
+// by default.
+const DefaultCopyStreams = 1
+
 // stepSwap is the state step a swap holds from its first step to its last.
 const stepSwap = "swap"
 
@@ -66,6 +71,10 @@ type SwapOptions struct {
 	// staging → new copy (the bridge's exactly-once copy, in SwapGroup);
 	// when nil, that copy is the stop's own, faster one (copyForStop).
 	Copy func(ctx context.Context, group string, route bridge.Route) error
+	// CopyStreams is how many copies at once the stop's own staging → new
+	// copy runs, each over a share of the partitions with a consumer and
+	// a producer of its own (0: DefaultCopyStreams).
+	CopyStreams int
 	// DryRun checks the preconditions and says what would be done.
 	DryRun bool
 	// AfterStep, when set, is called after each step is recorded; an error
@@ -641,7 +650,7 @@ func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
 		if topics[s.staging] == nil {
 			return "", fmt.Errorf("topic %s does not exist", s.staging)
 		}
-		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, int32(topics[s.staging].Partitions), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
+		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
 		if err != nil {
 			return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
 		}
