@@ -158,7 +158,7 @@ func Status(ctx context.Context, env *Env, _ StatusOptions) (*StatusResult, erro
 		sort.Strings(s.GroupsOnOld)
 		sort.Strings(s.GroupsOnNew)
 		s.ACLParity = aclParity(snap, r.From, r.To)
-		if rec, ok := records[r.From]; ok && rec.StagingVerified != nil && rec.Phase != state.PhaseRetired && src != nil && src.Offsets != nil {
+		if rec, ok := records[r.From]; ok && rec.StagingVerified != nil && (rec.Phase == state.PhaseCreated || rec.Phase == state.PhaseMirroring) && src != nil && src.Offsets != nil {
 			pre := rec.StagingVerified
 			sv := &StagingVerified{At: pre.At, Ends: pre.SourceEnds(), Records: pre.Records()}
 			for p, end := range src.Offsets.Latest {

@@ -23,6 +23,9 @@ type StopOptions struct {
 	Measure bool
 	// ProbeBytes bounds the probe copy (default 128 MiB).
 	ProbeBytes int64
+	// QuietFor is the quiet check the swap will begin with (cutover
+	// swap --quiet-for): part of the stop.
+	QuietFor time.Duration
 }
 
 // ProbePrefix starts the name of the scratch topic each copy-throughput
@@ -107,7 +110,16 @@ func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOpt
 		if st.Records > 0 {
 			st.Verify = seconds(float64(st.Bytes)*float64(st.VerifyRecords)/float64(st.Records), verifyRate)
 		}
-		st.Fixed = fixedCreates * created
+		// The other steps: the quiet check, the drain of what the bridge
+		// has still to copy, and the metadata changes.
+		lag, err := env.bridgeLag(ctx, r.From)
+		if err != nil {
+			return err
+		}
+		st.Fixed = opts.QuietFor + fixedCreates*created
+		if st.Records > 0 {
+			st.Fixed += seconds(float64(st.Bytes)*float64(lag)/float64(st.Records), rate)
+		}
 		st.Total = st.Copy + st.Verify + st.Fixed
 		if opts.MaxStop > 0 && st.Total > opts.MaxStop {
 			r.Findings = append(r.Findings, plan.Finding{Severity: plan.Warning, Code: "stop-too-long", Topic: r.To,
@@ -334,4 +346,26 @@ func (e *Env) stopVerifyRecords(ctx context.Context, r *plan.RenamePlan) (int64,
 		n += max(end-verified[p], 0)
 	}
 	return n, "", nil
+}
+
+// bridgeLag returns how many records of topic the bridge's group has not
+// committed yet (all of them when it has committed none).
+func (e *Env) bridgeLag(ctx context.Context, topic string) (int64, error) {
+	ends, err := endOffsets(ctx, e.Admin, topic)
+	if err != nil {
+		return 0, err
+	}
+	committed, err := e.Admin.GroupOffsets(ctx, e.bridgeGroup())
+	if err != nil {
+		return 0, err
+	}
+	var lag int64
+	for p, end := range ends {
+		if c, ok := committed[topic][p]; ok {
+			lag += max(end-c, 0)
+		} else {
+			lag += end
+		}
+	}
+	return lag, nil
 }

@@ -125,10 +125,10 @@ type StopEstimate struct {
 	// only those after it. VerifyFrom says which.
 	VerifyRecords int64  `json:"verify_records"`
 	VerifyFrom    string `json:"verify_from,omitempty"`
-	// Fixed is what the stop's other steps take (fence, drain, save, the
-	// old topic's delete with its proof, the new topic's create, the
-	// groups' commits), from the probe topic's create and delete timed
-	// just now.
+	// Fixed is what the stop's other steps take: the quiet check, the
+	// drain of the bridge's lag (at the copy throughput), and the fence,
+	// the old topic's delete, the new topic's create and the groups'
+	// commits (three times the probe topic's create, timed just now).
 	Fixed time.Duration `json:"fixed_ns,omitempty"`
 	// Total is the expected stop: Copy + Verify + Fixed.
 	Total time.Duration `json:"total_ns,omitempty"`

@@ -164,7 +164,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := lifecycle.EstimateSwapStops(ctx, env, p, lifecycle.StopOptions{Measure: true}); err != nil {
+	if err := lifecycle.EstimateSwapStops(ctx, env, p, lifecycle.StopOptions{Measure: true, QuietFor: time.Second}); err != nil {
 		return err
 	}
 	forecast := p.Rename(from).Stop
@@ -179,6 +179,18 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A third floor right after the stop, of the new topic (the same
+	// records): on a shared machine, others' load changes within a run,
+	// and the floor nearest the stop keeps the ratio honest.
+	took, records, err := floorCopy(ctx, cl, to, floorTopic, *partitions)
+	if err != nil {
+		return fmt.Errorf("floor copy: %w", err)
+	}
+	if err := cl.DeleteTopic(ctx, floorTopic); err != nil {
+		return err
+	}
+	fmt.Printf("floor 3 (after the swap): raw librdkafka copy of %s (%d records) in %s\n", to, records, took.Round(time.Millisecond))
+	floor = min(floor, took)
 	if *asBefore {
 		// Before, the clients waited for every step.
 		res.Stop, res.AfterStop = res.Stop+res.AfterStop, 0
@@ -208,7 +220,7 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("| **whole stop** (after a 1 s quiet check, to %s) | **%s** |\n", last, res.Stop.Round(time.Millisecond))
 	fmt.Printf("| after the stop | %s |\n", res.AfterStop.Round(time.Millisecond))
-	fmt.Printf("| floor: raw librdkafka copy of staging, same run (the faster of two) | %s |\n\n", floor.Round(time.Millisecond))
+	fmt.Printf("| floor: raw librdkafka copy of the same records, same run (the fastest of three: two before the stop, one after) | %s |\n\n", floor.Round(time.Millisecond))
 	fmt.Printf("stop / floor = %.2f (target ≤ 1.3)\n", res.Stop.Seconds()/floor.Seconds())
 	fmt.Printf("copy step %s against the forecast %s: actual / forecast = %.2f\n", copyTook, forecast.Copy.Round(time.Millisecond), copyTook.Seconds()/forecast.Copy.Seconds())
 	fmt.Printf("verify step %s against the forecast %s: actual / forecast = %.2f\n", verifyTook, forecast.Verify.Round(time.Millisecond), verifyTook.Seconds()/forecast.Verify.Seconds())

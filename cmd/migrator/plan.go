@@ -25,6 +25,7 @@ func planCommand() *cli.Command {
 			&cli.BoolFlag{Name: "measure-stop", Usage: "measure the cluster's copy throughput with a probe copy (creates and deletes a scratch topic of its own, " + lifecycle.ProbePrefix + "<random>) to forecast each swap's stop"},
 			&cli.DurationFlag{Name: "max-stop", Value: 5 * time.Minute, Usage: "warn about a swap whose forecast stop is longer than this"},
 			&cli.Int64Flag{Name: "probe-bytes", Value: 128 << 20, Usage: "how many bytes the --measure-stop probe copies at most"},
+			&cli.DurationFlag{Name: "quiet-for", Value: 10 * time.Second, Usage: "the quiet check the swap will begin with (cutover swap --quiet-for), counted in the forecast stop"},
 		},
 		Action: func(c *cli.Context) error {
 			m, cl, err := mapAndConnect(c)
@@ -49,7 +50,7 @@ func planCommand() *cli.Command {
 				env.Store = st
 			}
 			err = lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
-				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"),
+				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"), QuietFor: c.Duration("quiet-for"),
 			})
 			stopProgress()
 			if err != nil {
