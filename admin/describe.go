@@ -558,3 +558,29 @@ func retryRetriable(ctx context.Context, call func() error) error {
 		}
 	}
 }
+
+// TopicIDs returns the topic ID (Kafka's topic UUID, as text) of each of
+// names that exists. A topic deleted and created again under the same
+// name has a new ID, so two equal IDs prove it is the same topic.
+func (c *Client) TopicIDs(ctx context.Context, names []string) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout())
+	defer cancel()
+	c.count()
+	res, err := c.admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames(names))
+	if err != nil {
+		return nil, c.unreachable(ctx, fmt.Errorf("describe topics %v: %w", names, err))
+	}
+	out := map[string]string{}
+	for _, d := range res.TopicDescriptions {
+		switch d.Error.Code() {
+		case kafka.ErrNoError:
+			if id := d.TopicID; id.GetMostSignificantBits() != 0 || id.GetLeastSignificantBits() != 0 {
+				out[d.Name] = id.String()
+			}
+		case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic:
+		default:
+			return nil, fmt.Errorf("describe topic %q: %w", d.Name, d.Error)
+		}
+	}
+	return out, nil
+}

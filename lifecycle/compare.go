@@ -48,6 +48,24 @@ type PartitionReport struct {
 	SourceEnd int64 `json:"source_end"`
 	// Divergence describes the first mismatch, "" when none.
 	Divergence string `json:"divergence,omitempty"`
+	// VerifiedBefore counts the source records of a prefix verified
+	// earlier that this comparison did not read again (it compared only
+	// the tail after it); 0 for a full comparison.
+	VerifiedBefore int64 `json:"verified_before,omitempty"`
+
+	// prefix is the verified prefix this comparison proved (or extended):
+	// the source and target offsets of the records matched one for one.
+	prefix state.PrefixPartition
+	// gap says the comparison began after the source's first record
+	// because the target's retention removed the first copies.
+	gap bool
+}
+
+// clean says the partition's prefix holds nothing but identical copies:
+// no divergence, dead letter, record of the target's own or written
+// directly, and no gap the target's retention left.
+func (p *PartitionReport) clean() bool {
+	return !p.gap && p.Divergence == "" && p.DeadLettered == 0 && p.Skipped == 0 && p.Direct == 0
 }
 
 // RecordRef names one record: where it is and what it holds, enough for an
@@ -78,6 +96,11 @@ type VerifyReport struct {
 	Source     string            `json:"source"`
 	Target     string            `json:"target"`
 	Partitions []PartitionReport `json:"partitions"`
+
+	// resumed is the verified prefix this report compared only the tail
+	// after; nil for a full comparison. A safety proof that takes this
+	// report must check the prefix's proofs again (checkPrefix).
+	resumed *state.VerifiedPrefix
 }
 
 // OK reports whether every partition matched.
@@ -100,6 +123,7 @@ func (r *VerifyReport) Totals() PartitionReport {
 		t.Skipped += p.Skipped
 		t.NotYetCopied += p.NotYetCopied
 		t.Direct += p.Direct
+		t.VerifiedBefore += p.VerifiedBefore
 		if t.FirstDirect == nil {
 			t.FirstDirect = p.FirstDirect
 		}
@@ -117,6 +141,9 @@ func (r *VerifyReport) Totals() PartitionReport {
 func (r *VerifyReport) Summary() string {
 	t := r.Totals()
 	s := fmt.Sprintf("%d record(s) identical, %d dead-lettered, %d not yet copied, %d written directly", t.Compared, t.DeadLettered, t.NotYetCopied, t.Direct)
+	if r.resumed != nil {
+		s += fmt.Sprintf(" (only the tail after %d record(s) verified earlier)", t.VerifiedBefore)
+	}
 	if t.Divergence != "" {
 		s += "; first difference at " + t.Divergence
 	}
@@ -166,6 +193,12 @@ type compareOptions struct {
 	// report, when set, is told of each partition's records to compare
 	// and, every progressBatch records, of the records compared.
 	report *reporter
+	// resume, when set, is a verified prefix whose proofs the caller
+	// checked (checkPrefix): each partition is compared only from the
+	// prefix's ends, the source from SourceEnd and the target from
+	// TargetEnd, and a copy there of a record before SourceEnd is a
+	// duplicate.
+	resume *state.VerifiedPrefix
 }
 
 // progressBatch is how many source records a comparison reads between two
@@ -187,7 +220,10 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Source: source, Target: target, Partitions: make([]PartitionReport, partitions)}
+	rep := &VerifyReport{Source: source, Target: target, Partitions: make([]PartitionReport, partitions), resumed: opts.resume}
+	if opts.resume != nil && len(opts.resume.Partitions) != int(partitions) {
+		return nil, fmt.Errorf("the verified prefix of %s covers %d partition(s), the topic has %d", source, len(opts.resume.Partitions), partitions)
+	}
 	// Partitions are independent: a few are read at once, each by its own
 	// pair of consumers.
 	var (
@@ -265,19 +301,34 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 
 func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool, opts compareOptions) (PartitionReport, error) {
 	pr := PartitionReport{Partition: p}
+	var resume *state.PrefixPartition
+	srcFrom, dstFrom := int64(-1), int64(-1)
+	if opts.resume != nil {
+		resume = &opts.resume.Partitions[p]
+		if resume.Partition != p {
+			return pr, fmt.Errorf("the verified prefix of %s lists partition %d in place of %d", source, resume.Partition, p)
+		}
+		srcFrom, dstFrom = resume.SourceEnd, resume.TargetEnd
+	}
 	// The target's end was taken first: every copy it holds up to there
 	// is of a source record below the source's end taken after, even
 	// while both are written to and copied.
-	dst, err := openReader(cfg, target, p, targetEnd)
+	dst, err := openReaderFrom(cfg, target, p, dstFrom, targetEnd)
 	if err != nil {
 		return pr, err
 	}
 	defer dst.close()
-	src, err := openReader(cfg, source, p, sourceEnd)
+	src, err := openReaderFrom(cfg, source, p, srcFrom, sourceEnd)
 	if err != nil {
 		return pr, err
 	}
 	defer src.close()
+	if resume != nil && (src.low != resume.SourceLogStart || dst.low != resume.TargetLogStart) {
+		// checkPrefix saw them unchanged; they moved since.
+		pr.Divergence = fmt.Sprintf("the log start offsets of %s/%d and %s/%d are %d and %d, not the %d and %d of the verified prefix: records were deleted from it",
+			source, p, target, p, src.low, dst.low, resume.SourceLogStart, resume.TargetLogStart)
+		return pr, nil
+	}
 
 	// nextCopy reads the next copy of a source record, counting records
 	// written to the target directly (no origin naming the source).
@@ -305,25 +356,41 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 	if err != nil {
 		return pr, err
 	}
-	// Compare from the source's first record: a copy that lacks it has
-	// lost its head. Only a later start by design, or, unless the source
-	// is to be deleted, the target's retention (its first copies are
-	// gone) explain a gap.
-	pr.From = src.next
-	if copyRec != nil && ((targetLow > 0 && !opts.forDelete) || opts.startedLater) {
-		o, _ := bridge.OriginOf(copyRec.Headers)
-		pr.From = max(pr.From, o.Offset)
-	}
-	// Copies of records the source's retention has removed since have
-	// nothing left to be compared with.
-	for copyRec != nil {
-		if o, _ := bridge.OriginOf(copyRec.Headers); o.Offset >= pr.From {
-			break
+	gap := false
+	if resume != nil {
+		// Only the tail: the prefix's proofs hold, so its records are
+		// the ones verified; every copy from its target end on must be
+		// of a source record from its source end on.
+		pr.From, pr.VerifiedBefore, pr.prefix = resume.SourceFrom, resume.Records, *resume
+	} else {
+		// Compare from the source's first record: a copy that lacks it
+		// has lost its head. Only a later start by design, or, unless
+		// the source is to be deleted, the target's retention (its first
+		// copies are gone) explain a gap.
+		pr.From = src.next
+		if copyRec != nil && ((targetLow > 0 && !opts.forDelete) || opts.startedLater) {
+			o, _ := bridge.OriginOf(copyRec.Headers)
+			gap = o.Offset > pr.From && !opts.startedLater
+			pr.From = max(pr.From, o.Offset)
 		}
-		if copyRec, err = nextCopy(); err != nil {
-			return pr, err
+		// Copies of records the source's retention has removed since
+		// have nothing left to be compared with.
+		for copyRec != nil {
+			if o, _ := bridge.OriginOf(copyRec.Headers); o.Offset >= pr.From {
+				break
+			}
+			if copyRec, err = nextCopy(); err != nil {
+				return pr, err
+			}
 		}
+		targetFrom := dst.high
+		if copyRec != nil {
+			targetFrom = int64(copyRec.TopicPartition.Offset)
+		}
+		pr.prefix = state.PrefixPartition{Partition: p, SourceFrom: pr.From, SourceEnd: pr.From, TargetFrom: targetFrom, TargetEnd: targetFrom}
 	}
+	pr.prefix.SourceLogStart, pr.prefix.TargetLogStart = src.low, dst.low
+	pr.gap = gap
 	var read int64 // source records read since the last report
 	if opts.report != nil {
 		opts.report.add(0, max(pr.SourceEnd-pr.From, 0))
@@ -378,6 +445,8 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 			return pr, nil
 		}
 		pr.Compared++
+		pr.prefix.SourceEnd, pr.prefix.TargetEnd = off+1, int64(copyRec.TopicPartition.Offset)+1
+		pr.prefix.Records++
 		if copyRec, err = nextCopy(); err != nil {
 			return pr, err
 		}

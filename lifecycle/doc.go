@@ -20,6 +20,9 @@
 // A swap rename (strategy swap) takes the whole way from created or
 // mirroring to retired in one `cutover swap`, whose ten steps (SwapSteps)
 // are recorded one by one; rollback works until the old topic is deleted.
+// A verify during the window records how far staging is proven identical
+// to the old topic (StagingVerified); the swap's stop then compares only
+// the records after that prefix, while its proofs hold (prefix.go).
 //
 // A hop rename (strategy hop) is two dual renames in the state, hop 1
 // old → interim (keyed by the old topic) and hop 2 interim → new (keyed by
@@ -34,7 +37,8 @@
 //	cutover consumers  each group move's offsets before it is made (Step.Offsets);
 //	                   phase consumers-cut once no group is left on the old topic
 //	cutover producers  the old topic's end offsets (ProducersCut); phase producers-cut
-//	verify             the old topic's end offsets a passing verify covered (Verified)
+//	verify             the old topic's end offsets a passing verify covered (Verified);
+//	                   for a swap, staging's verified prefix and its proofs (StagingVerified)
 //	retire             the delete's intent; phase retired
 //	cutover swap       its progress (Swap: last step done, fence, saved groups, spec)
 //	rollback           group moves back; phase rolled-back

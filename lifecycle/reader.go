@@ -11,7 +11,9 @@ import (
 
 // partitionReader reads one partition in order, read_committed.
 type partitionReader struct {
-	c    *kafka.Consumer
+	c *kafka.Consumer
+	// low is the partition's log start offset when the reader opened.
+	low  int64
 	high int64
 	next int64
 	done bool
@@ -72,10 +74,10 @@ func openReaderFrom(cfg clientconfig.Config, topic string, p int32, from, upTo i
 	if upTo >= 0 {
 		high = min(high, upTo)
 	}
-	low = max(low, from)
-	r := &partitionReader{c: c, high: high, next: low, done: high <= low}
+	start := max(low, from)
+	r := &partitionReader{c: c, low: low, high: high, next: start, done: high <= start}
 	if !r.done {
-		if err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: p, Offset: kafka.Offset(low)}}); err != nil {
+		if err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: p, Offset: kafka.Offset(start)}}); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("assign %s/%d: %w", topic, p, err)
 		}

@@ -37,6 +37,12 @@ type deletion struct {
 	// when topic's ends still equal the ends it covered, so that nothing
 	// can have been written since (the topic is fenced now).
 	proven *VerifyReport
+	// prefix, when set, is a verified prefix of keeper recorded during
+	// the window (a swap's staging): when its proofs hold at the moment
+	// of the proof (checkPrefix), the proof compares only the records
+	// after it. A proven report that compared only a tail has its
+	// prefix's proofs checked again here too.
+	prefix *state.VerifiedPrefix
 	// savedGroups are groups whose positions are recorded elsewhere (the
 	// swap saved them, to commit them on the new topic): they may hold
 	// offsets on topic, but no member may read it.
@@ -179,9 +185,21 @@ func (e *Env) prove(ctx context.Context, d deletion, t *admin.Topic) (state.Offs
 		}
 	}
 	rep := d.proven
+	if rep != nil && rep.resumed != nil {
+		// The report compared only the tail after a prefix verified
+		// earlier: it stands only while the prefix's proofs still hold.
+		why, err := e.checkPrefix(ctx, rep.resumed, d.topic, d.keeper)
+		if err != nil {
+			return nil, fmt.Errorf("prove the delete of %s: %w", d.topic, err)
+		}
+		if why != "" {
+			e.logger().Warn("the verified prefix no longer holds; comparing in full before the delete", "topic", d.topic, "keeper", d.keeper, "why", why)
+			rep = nil
+		}
+	}
 	if rep == nil || rep.Source != d.topic || rep.Target != d.keeper || !maps.Equal(rep.sourceEnds(), ends) {
 		report := e.progress("verify "+d.topic+" before deleting it", "records")
-		rep, err = compareCopy(ctx, e.Admin.Config(), d.topic, d.keeper, plan.DLQTopic(d.keeper), int32(t.Partitions), compareOptions{startedLater: d.startedLater, forDelete: true, report: report}, nil)
+		rep, _, err = e.compareWithPrefix(ctx, d.prefix, d.topic, d.keeper, int32(t.Partitions), compareOptions{startedLater: d.startedLater, forDelete: true, report: report})
 		report.finish()
 		if err != nil {
 			return nil, fmt.Errorf("prove the delete of %s: %w", d.topic, err)

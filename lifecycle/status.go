@@ -48,6 +48,23 @@ type RenameStatus struct {
 	// EarlyWrites is what the last verify found written to the new topic
 	// directly before producers were cut over; nil when it found none.
 	EarlyWrites *state.EarlyWrites `json:"early_writes,omitempty"`
+	// StagingVerified is how much of a swap's staging a verify during the
+	// window proved; nil when none did (the swap's stop then compares it
+	// in full).
+	StagingVerified *StagingVerified `json:"staging_verified,omitempty"`
+}
+
+// StagingVerified is a swap's staging verified prefix, as status shows it.
+type StagingVerified struct {
+	// At is when the verify that proved it ended.
+	At time.Time `json:"at"`
+	// Ends are the old topic's offsets the prefix reaches, per partition.
+	Ends state.Offsets `json:"ends"`
+	// Records is how many records of the old topic it holds.
+	Records int64 `json:"records"`
+	// Behind is the old topic's offsets after the prefix now: what the
+	// swap's stop would still compare.
+	Behind int64 `json:"behind"`
 }
 
 // StatusOptions shape a status report; there are none yet.
@@ -141,6 +158,14 @@ func Status(ctx context.Context, env *Env, _ StatusOptions) (*StatusResult, erro
 		sort.Strings(s.GroupsOnOld)
 		sort.Strings(s.GroupsOnNew)
 		s.ACLParity = aclParity(snap, r.From, r.To)
+		if rec, ok := records[r.From]; ok && rec.StagingVerified != nil && (rec.Phase == state.PhaseCreated || rec.Phase == state.PhaseMirroring) && src != nil && src.Offsets != nil {
+			pre := rec.StagingVerified
+			sv := &StagingVerified{At: pre.At, Ends: pre.SourceEnds(), Records: pre.Records()}
+			for p, end := range src.Offsets.Latest {
+				sv.Behind += max(end-sv.Ends[int32(p)], 0)
+			}
+			s.StagingVerified = sv
+		}
 		if rec, ok := records[r.From]; ok && src != nil && src.Offsets != nil {
 			if n := strayWrites(rec, latestOffsets(src)); n >= 0 {
 				s.StrayWrites = &n

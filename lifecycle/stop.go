@@ -23,6 +23,9 @@ type StopOptions struct {
 	Measure bool
 	// ProbeBytes bounds the probe copy (default 128 MiB).
 	ProbeBytes int64
+	// QuietFor is the quiet check the swap will begin with (cutover
+	// swap --quiet-for): part of the stop.
+	QuietFor time.Duration
 }
 
 // ProbePrefix starts the name of the scratch topic each copy-throughput
@@ -82,7 +85,7 @@ func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOpt
 			probeSource = staging
 		}
 	}
-	rate, verifyRate, how, err := measureRates(ctx, env, probeSource, opts.ProbeBytes)
+	rate, verifyRate, created, how, err := measureRates(ctx, env, probeSource, opts.ProbeBytes)
 	if err != nil {
 		return fmt.Errorf("measure copy throughput: %w", err)
 	}
@@ -96,8 +99,28 @@ func EstimateSwapStops(ctx context.Context, env *Env, p *plan.Plan, opts StopOpt
 			continue
 		}
 		st.Copy = seconds(float64(st.Bytes), rate)
-		st.Verify = seconds(float64(st.Bytes), verifyRate)
-		st.Total = st.Copy + st.Verify
+		st.VerifyRecords, st.VerifyFrom = st.Records, "in full: no verify during the window recorded staging's verified prefix (migrator verify --rename "+r.From+")"
+		if n, why, err := env.stopVerifyRecords(ctx, r); err != nil {
+			return err
+		} else if why == "" {
+			st.VerifyRecords, st.VerifyFrom = n, "the tail after staging's verified prefix"
+		} else if env.Store != nil {
+			st.VerifyFrom = "in full: " + why
+		}
+		if st.Records > 0 {
+			st.Verify = seconds(float64(st.Bytes)*float64(st.VerifyRecords)/float64(st.Records), verifyRate)
+		}
+		// The other steps: the quiet check, the drain of what the bridge
+		// has still to copy, and the metadata changes.
+		lag, err := env.bridgeLag(ctx, r.From)
+		if err != nil {
+			return err
+		}
+		st.Fixed = opts.QuietFor + fixedCreates*created
+		if st.Records > 0 {
+			st.Fixed += seconds(float64(st.Bytes)*float64(lag)/float64(st.Records), rate)
+		}
+		st.Total = st.Copy + st.Verify + st.Fixed
 		if opts.MaxStop > 0 && st.Total > opts.MaxStop {
 			r.Findings = append(r.Findings, plan.Finding{Severity: plan.Warning, Code: "stop-too-long", Topic: r.To,
 				Message: fmt.Sprintf("the swap's stop is expected to take %s (copying %d MB at %.1f MB/s: %s; verifying staging at %.1f MB/s: %s), longer than --max-stop %s.",
@@ -157,12 +180,13 @@ func averageRecordBytes(ctx context.Context, env *Env, topic string, partitions 
 // measureRates copies up to limit bytes of source into a probe topic of
 // its own as the swap's stop copies (copyForStop), then verifies the copy against the
 // part of source it holds, and returns both throughputs in bytes of the
-// topic per second, and how they were measured. The probe topic and group
+// topic per second, how long the probe topic's create took, and how they
+// were measured. The probe topic and group
 // are deleted after, through the safety proof like every delete.
-func measureRates(ctx context.Context, env *Env, source string, limit int64) (copyRate, verifyRate float64, how string, err error) {
+func measureRates(ctx context.Context, env *Env, source string, limit int64) (copyRate, verifyRate float64, created time.Duration, how string, err error) {
 	var suffix [6]byte
 	if _, err := rand.Read(suffix[:]); err != nil {
-		return 0, 0, "", err
+		return 0, 0, 0, "", err
 	}
 	probeTopic := ProbePrefix + hex.EncodeToString(suffix[:])
 	probe, err := measureCopyRate(ctx, env, source, probeTopic, limit)
@@ -180,7 +204,7 @@ func measureRates(ctx context.Context, env *Env, source string, limit int64) (co
 		_, _ = env.Admin.Kafka().DeleteConsumerGroups(cctx, []string{probeTopic})
 	}()
 	if err != nil || probe.rate <= 0 {
-		return 0, 0, probe.how, err
+		return 0, 0, 0, probe.how, err
 	}
 	// Verify reads source as far as the probe copied it.
 	start := time.Now()
@@ -188,13 +212,13 @@ func measureRates(ctx context.Context, env *Env, source string, limit int64) (co
 	rep, err := compareCopy(ctx, env.Admin.Config(), source, probeTopic, plan.DLQTopic(probeTopic), probe.partitions, compareOptions{sourceEnds: probe.ends, report: report}, nil)
 	report.finish()
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("verify the probe copy: %w", err)
+		return 0, 0, 0, "", fmt.Errorf("verify the probe copy: %w", err)
 	}
 	if !rep.OK() {
-		return 0, 0, "", fmt.Errorf("the probe copy of %s does not verify: %s", source, rep.Summary())
+		return 0, 0, 0, "", fmt.Errorf("the probe copy of %s does not verify: %s", source, rep.Summary())
 	}
 	verifyRate = probe.copied / time.Since(start).Seconds()
-	return probe.rate, verifyRate, fmt.Sprintf("%s, verified at %.1f MB/s", probe.how, verifyRate/1e6), nil
+	return probe.rate, verifyRate, probe.createTook, fmt.Sprintf("%s, verified at %.1f MB/s; its topic created in %s", probe.how, verifyRate/1e6, probe.createTook.Round(time.Millisecond)), nil
 }
 
 // probeCopy is what measureCopyRate measured.
@@ -208,6 +232,9 @@ type probeCopy struct {
 	// ends bounds, per partition, the part of the source copied.
 	ends map[int32]int64
 	how  string
+	// createTook is how long the probe topic's create took, until every
+	// broker knew it.
+	createTook time.Duration
 }
 
 // measureCopyRate creates probeTopic and copies up to limit bytes of
@@ -223,6 +250,7 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 	if src == nil {
 		return probeCopy{}, fmt.Errorf("topic %s does not exist", source)
 	}
+	createStart := time.Now()
 	errs, err := env.Admin.CreateTopics(ctx, []admin.TopicSpec{{Name: probeTopic, Partitions: src.Partitions, ReplicationFactor: src.ReplicationFactor,
 		Configs: map[string]string{"retention.ms": "-1", "max.message.bytes": src.Effective["max.message.bytes"]}}}, false)
 	if err == nil {
@@ -235,11 +263,12 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 	if err := env.Admin.WaitForTopics(ctx, []string{probeTopic}, true); err != nil {
 		return created, err
 	}
+	created.createTook = time.Since(createStart)
 	// The probe copies the same share of each partition, from its first
 	// record, as the swap's stop copies staging (copyForStop).
 	avg, err := averageRecordBytes(ctx, env, source, src.Partitions)
 	if err != nil || avg <= 0 {
-		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, err
+		return probeCopy{created: true, createTook: created.createTook, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, err
 	}
 	perPartition := int64(float64(limit) / avg / float64(src.Partitions))
 	c, err := newVerifyConsumer(env.Admin.Config())
@@ -261,7 +290,7 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 		}
 	}
 	if len(assign) == 0 {
-		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
+		return probeCopy{created: true, createTook: created.createTook, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
 	}
 	report := env.progress("probe copy of "+source, "records")
 	var total int64
@@ -278,9 +307,65 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 	elapsed := time.Since(start).Seconds()
 	bytes := float64(n) * avg
 	if n == 0 || elapsed <= 0 {
-		return probeCopy{created: true, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
+		return probeCopy{created: true, createTook: created.createTook, how: fmt.Sprintf("%s holds nothing to measure a copy rate with", source)}, nil
 	}
 	rate := bytes / elapsed
-	return probeCopy{created: true, partitions: int32(src.Partitions), rate: rate, copied: bytes, ends: ends,
+	return probeCopy{created: true, createTook: created.createTook, partitions: int32(src.Partitions), rate: rate, copied: bytes, ends: ends,
 		how: fmt.Sprintf("probe copy of %.1f MB of %s just now: %.1f MB/s", bytes/1e6, source, rate/1e6)}, nil
+}
+
+// fixedCreates is the stop's steps but the copy and the verify, in topic
+// creates: the fence, the old topic's delete (with its proof) and the new
+// topic's create (once Kafka forgot the old name) each wait for the
+// cluster's metadata to change about as long as a create does.
+const fixedCreates = 3
+
+// stopVerifyRecords returns how many records of the old topic the stop's
+// verify of staging would compare now: the old topic's offsets after
+// staging's verified prefix, when the state records one whose proofs
+// hold (why is then ""); else why the verify would be a full one.
+func (e *Env) stopVerifyRecords(ctx context.Context, r *plan.RenamePlan) (int64, string, error) {
+	if e.Store == nil {
+		return 0, "no state file", nil
+	}
+	rec, found, err := e.Store.Rename(ctx, r.From)
+	if err != nil || !found || rec.StagingVerified == nil {
+		return 0, "no verify during the window recorded staging's verified prefix (migrator verify --rename " + r.From + ")", err
+	}
+	why, err := e.checkPrefix(ctx, rec.StagingVerified, r.From, plan.StagingTopic(r.To))
+	if err != nil || why != "" {
+		return 0, why, err
+	}
+	ends, err := endOffsets(ctx, e.Admin, r.From)
+	if err != nil {
+		return 0, "", err
+	}
+	verified := rec.StagingVerified.SourceEnds()
+	var n int64
+	for p, end := range ends {
+		n += max(end-verified[p], 0)
+	}
+	return n, "", nil
+}
+
+// bridgeLag returns how many records of topic the bridge's group has not
+// committed yet (all of them when it has committed none).
+func (e *Env) bridgeLag(ctx context.Context, topic string) (int64, error) {
+	ends, err := endOffsets(ctx, e.Admin, topic)
+	if err != nil {
+		return 0, err
+	}
+	committed, err := e.Admin.GroupOffsets(ctx, e.bridgeGroup())
+	if err != nil {
+		return 0, err
+	}
+	var lag int64
+	for p, end := range ends {
+		if c, ok := committed[topic][p]; ok {
+			lag += max(end-c, 0)
+		} else {
+			lag += end
+		}
+	}
+	return lag, nil
 }

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,10 @@ var SwapSteps = []string{SwapFenced, SwapDrained, SwapVerified, SwapSaved, SwapO
 // staging keeps every record until new passes.
 const SwapStopEnds = SwapGroupsCommitted
 
+// DefaultCopyStreams is how many copies at once the stop's copy runs
+// by default.
+const DefaultCopyStreams = 1
+
 // stepSwap is the state step a swap holds from its first step to its last.
 const stepSwap = "swap"
 
@@ -66,6 +71,10 @@ type SwapOptions struct {
 	// staging → new copy (the bridge's exactly-once copy, in SwapGroup);
 	// when nil, that copy is the stop's own, faster one (copyForStop).
 	Copy func(ctx context.Context, group string, route bridge.Route) error
+	// CopyStreams is how many copies at once the stop's own staging → new
+	// copy runs, each over a share of the partitions with a consumer and
+	// a producer of its own (0: DefaultCopyStreams).
+	CopyStreams int
 	// DryRun checks the preconditions and says what would be done.
 	DryRun bool
 	// AfterStep, when set, is called after each step is recorded; an error
@@ -427,20 +436,32 @@ func (s *swapRun) startOf() string {
 	return "earliest"
 }
 
-// verifyStaging proves staging holds every record of old.
+// verifyStaging proves staging holds every record of old. When a verify
+// during the window recorded a verified prefix of staging
+// (state.Rename.StagingVerified) whose proofs still hold (checkPrefix),
+// it compares only the records after it; else it compares all.
 func (s *swapRun) verifyStaging(ctx context.Context) (string, error) {
-	return s.verify(ctx, s.r.From, s.staging)
+	rec, _, err := s.env.Store.Rename(ctx, s.r.From)
+	if err != nil {
+		return "", err
+	}
+	var pre *state.VerifiedPrefix
+	if rec != nil {
+		pre = rec.StagingVerified
+	}
+	return s.verifyFrom(ctx, s.r.From, s.staging, pre)
 }
 
 // verifyNew proves new holds every record of staging. It runs after the
 // stop, so records written to new by its producers since (not copies of
 // staging) are expected there and are not a mismatch.
 func (s *swapRun) verifyNew(ctx context.Context) (string, error) {
-	return s.verify(ctx, s.staging, s.r.To)
+	return s.verifyFrom(ctx, s.staging, s.r.To, nil)
 }
 
-// verify compares to with from strictly, as for from's delete.
-func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
+// verifyFrom compares to with from strictly, as for from's delete: only
+// after pre when its proofs hold, else in full.
+func (s *swapRun) verifyFrom(ctx context.Context, from, to string, pre *state.VerifiedPrefix) (string, error) {
 	topics, err := s.env.Admin.DescribeTopics(ctx, []string{from})
 	if err != nil {
 		return "", err
@@ -450,10 +471,17 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 	}
 	later := from == s.r.From && startedLater(s.r)
 	report := s.env.progress("verify "+from+" → "+to, "records")
-	rep, err := compareCopy(ctx, s.env.Admin.Config(), from, to, plan.DLQTopic(to), int32(topics[from].Partitions), compareOptions{startedLater: later, forDelete: true, report: report}, nil)
+	rep, full, err := s.env.compareWithPrefix(ctx, pre, from, to, int32(topics[from].Partitions), compareOptions{startedLater: later, forDelete: true, report: report})
 	report.finish()
 	if err != nil {
 		return "", err
+	}
+	how := "compared in full"
+	if full == "" {
+		how = fmt.Sprintf("compared only the tail after the %d record(s) verified during the window", pre.Records())
+	} else if pre != nil {
+		how = "compared in full: " + full
+		s.env.logger().Warn("swap: the prefix verified during the window cannot be used; comparing in full", "rename", s.r.From, "why", full)
 	}
 	// A swap deletes the source next: every record must be in the copy.
 	// Only the new topic, verified after the stop, may hold records
@@ -474,7 +502,7 @@ func (s *swapRun) verify(ctx context.Context, from, to string) (string, error) {
 		s.proven = map[string]*VerifyReport{}
 	}
 	s.proven[from] = rep
-	return fmt.Sprintf("%s equals %s: %s", to, from, rep.Summary()), nil
+	return fmt.Sprintf("%s equals %s (%s): %s", to, from, how, rep.Summary()), nil
 }
 
 // save records, before the old topic goes, every consumer group's
@@ -543,8 +571,12 @@ func (s *swapRun) deleteOld(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	rec, _, err := s.env.Store.Rename(ctx, s.r.From)
+	if err != nil {
+		return "", err
+	}
 	d := deletion{rename: s.r.From, topic: s.r.From, keeper: s.staging, startedLater: startedLater(s.r), copyGroups: []string{s.env.bridgeGroup()},
-		savedGroups: slices.Collect(maps.Keys(p.Groups)), proven: s.proven[s.r.From]}
+		savedGroups: slices.Collect(maps.Keys(p.Groups)), proven: s.proven[s.r.From], prefix: rec.StagingVerified}
 	if err := s.env.deleteTopic(ctx, d); err != nil {
 		return "", err
 	}
@@ -619,7 +651,7 @@ func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
 		if topics[s.staging] == nil {
 			return "", fmt.Errorf("topic %s does not exist", s.staging)
 		}
-		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, int32(topics[s.staging].Partitions), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
+		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
 		if err != nil {
 			return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
 		}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,7 @@ type stopCopy struct {
 // was written by someone else during the stop). It returns once every
 // record is acknowledged and target's last record on each partition is
 // the copy of source's last.
-func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, partitions int32, report *reporter) (stopCopy, error) {
+func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, partitions int32, streams int, report *reporter) (stopCopy, error) {
 	var res stopCopy
 	c, err := newVerifyConsumer(cfg)
 	if err != nil {
@@ -78,7 +79,7 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 		}
 	}
 	if len(assign) > 0 {
-		n, last, err := copyPartitions(ctx, cfg, c, target, assign, ends, report)
+		n, last, err := copyStreams(ctx, cfg, c, target, assign, ends, streams, report)
 		report.finish()
 		res.Copied = n
 		if err != nil {
@@ -281,4 +282,60 @@ func lastCopy(ctx context.Context, cfg clientconfig.Config, source, target strin
 			return last, nil
 		}
 	}
+}
+
+// copyStreams copies the assigned partitions as copyPartitions does, in
+// up to streams copies at once, each with a consumer and a producer of its
+// own over a share of the partitions (c is the first one's consumer).
+// Each partition is still copied by one producer, in order, so its resume
+// and its checks are those of a single copy.
+func copyStreams(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, target string, assign []kafka.TopicPartition, ends map[int32]int64, streams int, report *reporter) (int64, map[int32]int64, error) {
+	streams = max(min(streams, len(assign)), 1)
+	if streams == 1 {
+		return copyPartitions(ctx, cfg, c, target, assign, ends, report)
+	}
+	shares := make([][]kafka.TopicPartition, streams)
+	for i, tp := range assign {
+		shares[i%streams] = append(shares[i%streams], tp)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		copied int64
+		first  error
+	)
+	last := map[int32]int64{}
+	for i, share := range shares {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			consumer := c
+			if i > 0 {
+				var err error
+				if consumer, err = newVerifyConsumer(cfg); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					cancel()
+					return
+				}
+				defer consumer.Close()
+			}
+			n, l, err := copyPartitions(ctx, cfg, consumer, target, share, ends, report)
+			mu.Lock()
+			defer mu.Unlock()
+			copied += n
+			for p, o := range l {
+				last[p] = o
+			}
+			if err != nil && first == nil {
+				first = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return copied, last, first
 }

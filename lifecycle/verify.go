@@ -125,21 +125,46 @@ func Verify(ctx context.Context, env *Env, opts VerifyOptions) (*VerifyResult, e
 		if err != nil {
 			return res, err
 		}
+		rec, err := verifyRecord(ctx, env, r.From)
+		if err != nil {
+			return res, err
+		}
 		report := env.progress("verify "+r.From, "records")
-		rep, err := compareCopy(ctx, env.Admin.Config(), r.From, to, plan.DLQTopic(to), int32(partitions), compareOptions{startedLater: startedLater(r), report: report}, nil)
+		copts := compareOptions{startedLater: startedLater(r), report: report}
+		// A swap's staging is verified during the window so that its
+		// stop compares only what came since: the prefix proven here is
+		// recorded, and a prefix recorded earlier spares this run the
+		// records it covers (when its proofs still hold).
+		stagingPrefix := rec != nil && r.Strategy == plan.StrategySwap && to == plan.StagingTopic(r.To)
+		var rep *VerifyReport
+		var before *prefixFacts
+		if stagingPrefix {
+			if before, err = env.readPrefixFacts(ctx, r.From, to); err != nil {
+				report.finish()
+				return res, err
+			}
+			rep, _, err = env.compareWithPrefix(ctx, rec.StagingVerified, r.From, to, int32(partitions), copts)
+		} else {
+			rep, err = compareCopy(ctx, env.Admin.Config(), r.From, to, plan.DLQTopic(to), int32(partitions), copts, nil)
+		}
 		report.finish()
 		if err != nil {
 			return res, fmt.Errorf("verify %s → %s: %w", r.From, to, err)
 		}
 		res.Reports = append(res.Reports, rep)
-		rec, err := verifyRecord(ctx, env, r.From)
-		if err != nil {
-			return res, err
-		}
 		problems := judge(r, to, rep, rec, accepted)
 		res.Problems = append(res.Problems, problems...)
 		if err := recordVerify(ctx, env, rec, to, rep, ends, len(problems) == 0); err != nil {
 			return res, err
+		}
+		if stagingPrefix {
+			after, err := env.readPrefixFacts(ctx, r.From, to)
+			if err != nil {
+				return res, err
+			}
+			if err := recordStagingPrefix(ctx, env, r.From, rep.verifiedPrefix(env.now().UTC(), before, after), rep); err != nil {
+				return res, err
+			}
 		}
 	}
 	if len(res.Reports) == 0 {
@@ -227,5 +252,32 @@ func recordVerify(ctx context.Context, env *Env, rec *state.Rename, to string, r
 			}
 		}
 		return tx.PutRename(cur)
+	})
+}
+
+// recordStagingPrefix records the prefix of a swap's staging a verify
+// proved (nil: none, which forgets an earlier one), with an audit entry.
+func recordStagingPrefix(ctx context.Context, env *Env, from string, pre *state.VerifiedPrefix, rep *VerifyReport) error {
+	return env.Store.Update(ctx, func(tx *state.Tx) error {
+		cur, found, err := tx.Rename(from)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("rename %s vanished from the state file", from)
+		}
+		if cur.StagingVerified == nil && pre == nil {
+			return nil
+		}
+		cur.StagingVerified = pre
+		detail := fmt.Sprintf("no verified prefix of %s kept: %s", rep.Target, rep.Summary())
+		if pre != nil {
+			data, _ := json.Marshal(pre.SourceEnds())
+			detail = fmt.Sprintf("%s holds identical copies of %s up to %s (%d record(s)); a swap's stop compares only what comes after", rep.Target, from, data, pre.Records())
+		}
+		if err := tx.PutRename(cur); err != nil {
+			return err
+		}
+		return tx.Append(state.AuditEntry{Command: env.Command, Rename: from, Action: "staging verified", Detail: detail, Result: "ok"})
 	})
 }

@@ -119,8 +119,18 @@ type StopEstimate struct {
 	// verified against staging after the stop): Bytes /
 	// VerifyBytesPerSecond.
 	Verify time.Duration `json:"verify_ns,omitempty"`
-	// Total is the expected stop: Copy + Verify (the other steps take
-	// well under a second).
+	// VerifyRecords is how many records of the old topic that verify
+	// compares: all of them, or, once a verify during the window
+	// recorded staging's verified prefix (and its proofs still hold),
+	// only those after it. VerifyFrom says which.
+	VerifyRecords int64  `json:"verify_records"`
+	VerifyFrom    string `json:"verify_from,omitempty"`
+	// Fixed is what the stop's other steps take: the quiet check, the
+	// drain of the bridge's lag (at the copy throughput), and the fence,
+	// the old topic's delete, the new topic's create and the groups'
+	// commits (three times the probe topic's create, timed just now).
+	Fixed time.Duration `json:"fixed_ns,omitempty"`
+	// Total is the expected stop: Copy + Verify + Fixed.
 	Total time.Duration `json:"total_ns,omitempty"`
 	// Measured says how the throughput was measured.
 	Measured string `json:"measured"`

@@ -36,6 +36,10 @@ type Rename struct {
 	Verified *Verification `json:"verified,omitempty"`
 	// Swap is the progress of a cutover swap; nil when none has begun.
 	Swap *SwapProgress `json:"swap,omitempty"`
+	// StagingVerified is how much of a swap's staging topic a verify
+	// proved an identical copy of the old topic during the window, with
+	// what proves it unchanged since; nil when none did.
+	StagingVerified *VerifiedPrefix `json:"staging_verified,omitempty"`
 	// Deleting is a topic delete of this rename in progress (fenced,
 	// proven or sent); nil when none is.
 	Deleting *Deletion `json:"deleting,omitempty"`
@@ -94,6 +98,67 @@ type Verification struct {
 	// OldEnd is the old topic's end offset per partition that it covered:
 	// every record below them was proven copied.
 	OldEnd Offsets `json:"old_end"`
+}
+
+// VerifiedPrefix is a verified prefix of a copy: per partition, the
+// source's offsets [SourceFrom, SourceEnd) and the target's [TargetFrom,
+// TargetEnd) hold the same records, one identical copy each, in order,
+// with nothing else between (no dead letter, no record written directly,
+// no record of the target's own). Records at an offset of a topic are
+// immutable but for three things, and the prefix records what rules each
+// out later: a deleted and re-created topic (its topic ID changes), the
+// removal of a partition's first records by retention or DeleteRecords
+// (its log start offset changes) and compaction (a prefix is only
+// recorded, and only used, when neither topic's cleanup.policy includes
+// compact). A prefix is only used while all of them hold; else the copy
+// is verified in full.
+type VerifiedPrefix struct {
+	// At is when the verify that proved it ended.
+	At time.Time `json:"at"`
+	// Source and Target are the topics compared; SourceID and TargetID
+	// their topic IDs then.
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	SourceID string `json:"source_id"`
+	TargetID string `json:"target_id"`
+	// Partitions are the prefix of each partition, one per partition of
+	// the source, in partition order.
+	Partitions []PrefixPartition `json:"partitions"`
+}
+
+// PrefixPartition is the verified prefix of one partition.
+type PrefixPartition struct {
+	Partition int32 `json:"partition"`
+	// SourceLogStart and TargetLogStart are both partitions' log start
+	// offsets when it was proven.
+	SourceLogStart int64 `json:"source_log_start"`
+	TargetLogStart int64 `json:"target_log_start"`
+	// SourceFrom..SourceEnd and TargetFrom..TargetEnd are the offsets
+	// proven (ends exclusive).
+	SourceFrom int64 `json:"source_from"`
+	SourceEnd  int64 `json:"source_end"`
+	TargetFrom int64 `json:"target_from"`
+	TargetEnd  int64 `json:"target_end"`
+	// Records is how many source records the prefix holds.
+	Records int64 `json:"records"`
+}
+
+// SourceEnds returns where the prefix ends in each source partition.
+func (v *VerifiedPrefix) SourceEnds() Offsets {
+	out := Offsets{}
+	for _, p := range v.Partitions {
+		out[p.Partition] = p.SourceEnd
+	}
+	return out
+}
+
+// Records is how many source records the prefix holds in all.
+func (v *VerifiedPrefix) Records() int64 {
+	var n int64
+	for _, p := range v.Partitions {
+		n += p.Records
+	}
+	return n
 }
 
 // SwapProgress is how far a cutover swap got, so that a re-run resumes it

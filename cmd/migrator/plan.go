@@ -25,6 +25,7 @@ func planCommand() *cli.Command {
 			&cli.BoolFlag{Name: "measure-stop", Usage: "measure the cluster's copy throughput with a probe copy (creates and deletes a scratch topic of its own, " + lifecycle.ProbePrefix + "<random>) to forecast each swap's stop"},
 			&cli.DurationFlag{Name: "max-stop", Value: 5 * time.Minute, Usage: "warn about a swap whose forecast stop is longer than this"},
 			&cli.Int64Flag{Name: "probe-bytes", Value: 128 << 20, Usage: "how many bytes the --measure-stop probe copies at most"},
+			&cli.DurationFlag{Name: "quiet-for", Value: 10 * time.Second, Usage: "the quiet check the swap will begin with (cutover swap --quiet-for), counted in the forecast stop"},
 		},
 		Action: func(c *cli.Context) error {
 			m, cl, err := mapAndConnect(c)
@@ -38,8 +39,18 @@ func planCommand() *cli.Command {
 			}
 			progress, stopProgress := showProgress(c)
 			env := &lifecycle.Env{Admin: cl, Map: m, Command: commandLine(c), Log: logger(c), Progress: progress}
+			if c.Bool("measure-stop") && fileExists(c.Path(flagState)) {
+				// The forecast reads the verified prefix of each swap's
+				// staging, when a verify during the window recorded one.
+				st, err := openState(c)
+				if err != nil {
+					stopProgress()
+					return err
+				}
+				env.Store = st
+			}
 			err = lifecycle.EstimateSwapStops(c.Context, env, p, lifecycle.StopOptions{
-				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"),
+				MaxStop: c.Duration("max-stop"), Measure: c.Bool("measure-stop"), ProbeBytes: c.Int64("probe-bytes"), QuietFor: c.Duration("quiet-for"),
 			})
 			stopProgress()
 			if err != nil {
@@ -96,16 +107,18 @@ func printPlan(pr output.Printer, p *plan.Plan) error {
 	}
 	stops := output.TableView{Columns: []output.Column{
 		{Name: "swap"}, {Name: "to", Wide: true}, {Name: "records"}, {Name: "to copy"}, {Name: "copy MB/s", Wide: true},
-		{Name: "copy", Wide: true}, {Name: "verify", Wide: true}, {Name: "expected stop"}, {Name: "throughput"},
+		{Name: "copy", Wide: true}, {Name: "verify", Wide: true}, {Name: "verifies", Wide: true}, {Name: "other steps", Wide: true},
+		{Name: "expected stop"}, {Name: "throughput"},
 	}}
 	for _, r := range p.Renames {
 		if st := r.Stop; st != nil {
-			rate, copying, verifying, stop := "-", "-", "-", "-"
+			rate, copying, verifying, verifies, fixed, stop := "-", "-", "-", "-", "-", "-"
 			if st.Total > 0 {
 				rate = fmt.Sprintf("%.1f", st.CopyBytesPerSecond/1e6)
 				copying, verifying, stop = st.Copy.Round(time.Second).String(), st.Verify.Round(time.Second).String(), st.Total.Round(time.Second).String()
+				verifies, fixed = fmt.Sprintf("%d record(s), %s", st.VerifyRecords, st.VerifyFrom), st.Fixed.Round(100*time.Millisecond).String()
 			}
-			stops.Rows = append(stops.Rows, []string{r.From, r.To, fmt.Sprint(st.Records), humanBytes(st.Bytes), rate, copying, verifying, stop, st.Measured})
+			stops.Rows = append(stops.Rows, []string{r.From, r.To, fmt.Sprint(st.Records), humanBytes(st.Bytes), rate, copying, verifying, verifies, fixed, stop, st.Measured})
 		}
 	}
 	if len(stops.Rows) > 0 {

@@ -52,6 +52,9 @@ func statusTable(rows []lifecycle.RenameStatus) output.TableView {
 		if r.SwapStep != "" {
 			phase += " (swap: " + r.SwapStep + ")"
 		}
+		if v := r.StagingVerified; v != nil {
+			phase += fmt.Sprintf(" (staging verified to %s, %d record(s) behind)", v.At.Local().Format("2006-01-02 15:04"), v.Behind)
+		}
 		if r.Hop > 0 {
 			phase += fmt.Sprintf(" (hop %d/2)", r.Hop)
 		}
