@@ -51,11 +51,12 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 	var assign []kafka.TopicPartition
 	ends := map[int32]int64{}
 	lastCopied := map[int32]int64{}
+	before, err := lastCopies(ctx, cfg, source, target, partitions)
+	if err != nil {
+		return res, err
+	}
 	for p := int32(0); p < partitions; p++ {
-		last, err := lastCopy(ctx, cfg, source, target, p)
-		if err != nil {
-			return res, err
-		}
+		last := before[p]
 		lastCopied[p] = last
 		if last >= 0 {
 			res.Resumed++
@@ -92,12 +93,12 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 	// The proof of the copy inside the stop: every record was acknowledged
 	// in order (above), and each partition of target ends with the copy of
 	// source's last record. The record-by-record verify follows the stop.
+	after, err := lastCopies(ctx, cfg, source, target, partitions)
+	if err != nil {
+		return res, err
+	}
 	for p := int32(0); p < partitions; p++ {
-		last, err := lastCopy(ctx, cfg, source, target, p)
-		if err != nil {
-			return res, err
-		}
-		if last != lastCopied[p] {
+		if last := after[p]; last != lastCopied[p] {
 			return res, fmt.Errorf("%s/%d ends with the copy of %s/%d offset %d, not of the last record copied (%d)", target, p, source, p, last, lastCopied[p])
 		}
 	}
@@ -246,9 +247,9 @@ func lastCopy(ctx context.Context, cfg clientconfig.Config, source, target strin
 		return 0, err
 	}
 	defer c.Close()
-	low, high, err := c.QueryWatermarkOffsets(target, p, int(cfg.OperationTimeout().Milliseconds()))
+	low, high, err := watermarksOfNewTopic(ctx, cfg, c, target, p)
 	if err != nil {
-		return 0, fmt.Errorf("offsets of %s/%d: %w", target, p, err)
+		return 0, err
 	}
 	if high <= low {
 		return -1, nil
@@ -338,4 +339,44 @@ func copyStreams(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer
 	}
 	wg.Wait()
 	return copied, last, first
+}
+
+// lastCopies is lastCopy for every partition, one after the other.
+// (Looking them all up at once, a consumer each, measured no faster on
+// the benchmark and slower copies after it; see docs/benchmarks.md.)
+func lastCopies(ctx context.Context, cfg clientconfig.Config, source, target string, partitions int32) ([]int64, error) {
+	out := make([]int64, partitions)
+	for p := range partitions {
+		last, err := lastCopy(ctx, cfg, source, target, p)
+		if err != nil {
+			return nil, err
+		}
+		out[p] = last
+	}
+	return out, nil
+}
+
+// watermarksOfNewTopic returns topic/p's watermarks. The stop's copy asks
+// right after the new topic was created, when a broker may not know the
+// partition's leader yet: those refusals are retried until the operation
+// timeout.
+func watermarksOfNewTopic(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, topic string, p int32) (int64, int64, error) {
+	deadline := time.Now().Add(cfg.OperationTimeout())
+	for {
+		low, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
+		if err == nil {
+			return low, high, nil
+		}
+		var kerr kafka.Error
+		retriable := errors.As(err, &kerr) && (kerr.IsRetriable() || kerr.Code() == kafka.ErrNotLeaderForPartition ||
+			kerr.Code() == kafka.ErrLeaderNotAvailable || kerr.Code() == kafka.ErrUnknownTopicOrPart)
+		if !retriable || time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

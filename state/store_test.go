@@ -188,12 +188,16 @@ func TestRoundTrip(t *testing.T) {
 	}
 	cut := &ProducersCut{OldEnd: Offsets{0: 12, 1: 7}}
 	verified := &Verification{At: time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC), OldEnd: Offsets{0: 12, 1: 9}}
+	prefix := &VerifiedPrefix{At: time.Date(2026, 3, 1, 12, 40, 0, 0, time.UTC), Source: "huleedu.a_b.v1", Target: "migrator.staging.huleedu.a.b.v1",
+		SourceID: "AAAAAAAAAAAAAAAAAAAAAQ", TargetID: "AAAAAAAAAAAAAAAAAAAAAg", Partitions: []PrefixPartition{
+			{Partition: 0, SourceLogStart: 0, TargetLogStart: 0, SourceFrom: 0, SourceEnd: 12, TargetFrom: 0, TargetEnd: 14, Records: 12},
+			{Partition: 1, SourceLogStart: 3, TargetLogStart: 0, SourceFrom: 3, SourceEnd: 9, TargetFrom: 0, TargetEnd: 7, Records: 6}}}
 	err := s.Update(ctx, func(tx *Tx) error {
 		r, _, err := tx.Rename("huleedu.a_b.v1")
 		if err != nil {
 			return err
 		}
-		r.Swap, r.ProducersCut, r.Verified = swap, cut, verified
+		r.Swap, r.ProducersCut, r.Verified, r.StagingVerified = swap, cut, verified, prefix
 		return tx.PutRename(r)
 	})
 	if err != nil {
@@ -226,6 +230,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("reopened rename =\n%+v\nwant\n%+v", got, last)
 	}
 	if !reflect.DeepEqual(got.Swap, swap) || !reflect.DeepEqual(got.ProducersCut, cut) || !reflect.DeepEqual(got.Verified, verified) ||
+		!reflect.DeepEqual(got.StagingVerified, prefix) || got.StagingVerified.Records() != 18 || got.StagingVerified.SourceEnds()[1] != 9 ||
 		got.Step != nil || got.Phase != PhaseCreated {
 		t.Errorf("reopened rename = %+v\nswap %+v", got, got.Swap)
 	}
