@@ -78,7 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (migrator --help lists the commands)`},
 		{[]string{"status", "--bootsrap-servers", "x"}, `status: unknown flag --bootsrap-servers; did you mean --bootstrap-servers?`},
 		{[]string{"--mpa", "x", "status"}, `unknown flag --mpa; did you mean --map?`},
-		{[]string{"--quiet-for", "1s", "cutover", "swap"}, `unknown flag --quiet-for before the command: it is a flag of cutover swap; put it after the command`},
+		{[]string{"--quiet-for", "1s", "cutover", "swap"}, `unknown flag --quiet-for before the command: it is a flag of plan, cutover swap; put it after the command`},
 		{[]string{"cutover", "swpa"}, `cutover: unknown command "swpa"; did you mean swap?`},
 		{[]string{"cutover"}, `cutover: name a subcommand`},
 		{[]string{"retire", "--yes"}, `retire: --rename is required`},
