@@ -199,6 +199,9 @@ type compareOptions struct {
 	// TargetEnd, and a copy there of a record before SourceEnd is a
 	// duplicate.
 	resume *state.VerifiedPrefix
+	// estimates are the records each partition was expected to compare
+	// when the report's total was first told (set by compareCopy).
+	estimates []int64
 }
 
 // progressBatch is how many source records a comparison reads between two
@@ -223,6 +226,19 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 	rep := &VerifyReport{Source: source, Target: target, Partitions: make([]PartitionReport, partitions), resumed: opts.resume}
 	if opts.resume != nil && len(opts.resume.Partitions) != int(partitions) {
 		return nil, fmt.Errorf("the verified prefix of %s covers %d partition(s), the topic has %d", source, len(opts.resume.Partitions), partitions)
+	}
+	if opts.report != nil {
+		// The records to compare are told up front, so that the first
+		// report already counts every partition's; each partition
+		// corrects its estimate once it knows where it starts.
+		if opts.estimates, err = estimateRecords(cfg, source, partitions, opts); err != nil {
+			return nil, err
+		}
+		var total int64
+		for _, n := range opts.estimates {
+			total += n
+		}
+		opts.report.add(0, total)
 	}
 	// Partitions are independent: a few are read at once, each by its own
 	// pair of consumers.
@@ -268,6 +284,28 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 		return nil, first
 	}
 	return rep, nil
+}
+
+// estimateRecords returns, per partition, how many source records a
+// comparison will read: from the source's first record (or the verified
+// prefix's end) to its end (or the bound of sourceEnds).
+func estimateRecords(cfg clientconfig.Config, source string, partitions int32, opts compareOptions) ([]int64, error) {
+	lows, highs, err := watermarks(cfg, source, partitions)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, partitions)
+	for p := range partitions {
+		from, end := lows[p], highs[p]
+		if opts.resume != nil {
+			from = max(from, opts.resume.Partitions[p].SourceEnd)
+		}
+		if opts.sourceEnds != nil {
+			end = min(end, opts.sourceEnds[p])
+		}
+		out[p] = max(end-from, 0)
+	}
+	return out, nil
 }
 
 // verifyParallelism is how many partitions verify reads at once.
@@ -393,7 +431,11 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 	pr.gap = gap
 	var read int64 // source records read since the last report
 	if opts.report != nil {
-		opts.report.add(0, max(pr.SourceEnd-pr.From, 0))
+		var estimated int64
+		if opts.estimates != nil {
+			estimated = opts.estimates[p]
+		}
+		opts.report.add(0, max(pr.SourceEnd-pr.From, 0)-estimated)
 		defer func() { opts.report.add(read, 0) }()
 	}
 	for {

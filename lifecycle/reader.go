@@ -37,20 +37,26 @@ func newVerifyConsumer(cfg clientconfig.Config) (*kafka.Consumer, error) {
 // targetEnds returns the committed end (last stable offset) of each
 // partition of topic.
 func targetEnds(cfg clientconfig.Config, topic string, partitions int32) ([]int64, error) {
+	_, highs, err := watermarks(cfg, topic, partitions)
+	return highs, err
+}
+
+// watermarks returns the first and end offsets of each of the topic's
+// partitions.
+func watermarks(cfg clientconfig.Config, topic string, partitions int32) (lows, highs []int64, err error) {
 	c, err := newVerifyConsumer(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer c.Close()
-	ends := make([]int64, partitions)
+	lows, highs = make([]int64, partitions), make([]int64, partitions)
 	for p := range partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
+		lows[p], highs[p], err = c.QueryWatermarkOffsets(topic, p, int(cfg.OperationTimeout().Milliseconds()))
 		if err != nil {
-			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+			return nil, nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
 		}
-		ends[p] = high
 	}
-	return ends, nil
+	return lows, highs, nil
 }
 
 // openReader opens a reader of topic/p from its first record to its end,
