@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -299,7 +300,8 @@ func measureCopyRate(ctx context.Context, env *Env, source, probeTopic string, l
 	}
 	report.set(0, total)
 	start := time.Now()
-	n, _, err := copyPartitions(ctx, env.Admin.Config(), c, probeTopic, assign, ends, report)
+	maxBytes, _ := strconv.Atoi(src.Effective["max.message.bytes"])
+	n, _, err := copyPartitions(ctx, env.Admin.Config(), c, probeTopic, maxBytes, assign, ends, report)
 	report.finish()
 	if err != nil {
 		return created, err

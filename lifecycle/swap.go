@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -644,14 +645,17 @@ func (s *swapRun) createNew(ctx context.Context) (string, error) {
 // caller chose the bridge's (SwapOptions.Copy).
 func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
 	if !s.bridgeToNew {
-		topics, err := s.env.Admin.DescribeTopics(ctx, []string{s.staging})
+		topics, err := s.env.Admin.DescribeTopics(ctx, []string{s.staging, s.r.To})
 		if err != nil {
 			return "", err
 		}
-		if topics[s.staging] == nil {
-			return "", fmt.Errorf("topic %s does not exist", s.staging)
+		for _, t := range []string{s.staging, s.r.To} {
+			if topics[t] == nil {
+				return "", fmt.Errorf("topic %s does not exist", t)
+			}
 		}
-		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
+		maxBytes, _ := strconv.Atoi(topics[s.r.To].Effective["max.message.bytes"])
+		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, maxBytes, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
 		if err != nil {
 			return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
 		}

@@ -40,7 +40,11 @@ type stopCopy struct {
 // was written by someone else during the stop). It returns once every
 // record is acknowledged and target's last record on each partition is
 // the copy of source's last.
-func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, partitions int32, streams int, report *reporter) (stopCopy, error) {
+//
+// maxMessageBytes is target's max.message.bytes (0: unknown, the broker's
+// default): the copy's batches stay within it, and a record up to it is
+// produced.
+func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, maxMessageBytes int, partitions int32, streams int, report *reporter) (stopCopy, error) {
 	var res stopCopy
 	c, err := newVerifyConsumer(cfg)
 	if err != nil {
@@ -80,7 +84,7 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 		}
 	}
 	if len(assign) > 0 {
-		n, last, err := copyStreams(ctx, cfg, c, target, assign, ends, streams, report)
+		n, last, err := copyStreams(ctx, cfg, c, target, maxMessageBytes, assign, ends, streams, report)
 		report.finish()
 		res.Copied = n
 		if err != nil {
@@ -109,10 +113,19 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 // to target until each reached its end in ends, and returns the records
 // copied and, per partition, the source offset of the last one. It tells
 // report (nil: nobody) every thousand records.
-func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, target string, assign []kafka.TopicPartition, ends map[int32]int64, report *reporter) (int64, map[int32]int64, error) {
+func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, target string, maxMessageBytes int, assign []kafka.TopicPartition, ends map[int32]int64, report *reporter) (int64, map[int32]int64, error) {
+	// Idempotent and gapless, without a delivery report per record: Kafka
+	// appends each partition's records once and in the order produced,
+	// and any failure that could leave a gap (a batch refused, a sequence
+	// lost) is fatal to the producer rather than skipped. No message ever
+	// times out (message.timeout.ms 0): a write waits for a broker as long
+	// as ctx lets it. So once every record left the queue with no fatal
+	// error, each was acknowledged in order.
 	pm, err := cfg.ConfigMap(kafka.ConfigMap{
-		"enable.idempotence": true, "acks": "all", "linger.ms": 10, "batch.size": 1 << 20,
-		"queue.buffering.max.messages": 200000, "go.delivery.report.fields": "none", "log_level": 3,
+		"enable.idempotence": true, "enable.gapless.guarantee": true, "message.timeout.ms": 0,
+		"acks": "all", "linger.ms": 10, "batch.size": stopBatchBytes(maxMessageBytes),
+		"message.max.bytes":            max(maxMessageBytes, 1<<20) + 64<<10,
+		"queue.buffering.max.messages": 200000, "go.delivery.reports": false, "log_level": 3,
 	})
 	if err != nil {
 		return 0, nil, err
@@ -123,28 +136,24 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 	}
 	defer pr.Close()
 	var (
-		mu        sync.Mutex
-		delivered int64
-		failed    error
+		mu     sync.Mutex
+		failed error
 	)
 	go func() {
 		for ev := range pr.Events() {
-			mu.Lock()
-			switch e := ev.(type) {
-			case *kafka.Message:
-				if e.TopicPartition.Error != nil && failed == nil {
-					failed = fmt.Errorf("write to %s/%d: %w", target, e.TopicPartition.Partition, e.TopicPartition.Error)
+			if e, ok := ev.(kafka.Error); ok && e.IsFatal() {
+				mu.Lock()
+				if failed == nil {
+					failed = fmt.Errorf("write to %s: %w", target, e)
 				}
-				delivered++
-			case kafka.Error:
-				if e.IsFatal() && failed == nil {
-					failed = fmt.Errorf("copy producer: %w", e)
-				}
+				mu.Unlock()
 			}
-			mu.Unlock()
 		}
 	}()
 	check := func() error {
+		if err := pr.GetFatalError(); err != nil {
+			return fmt.Errorf("write to %s: %w", target, err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		return failed
@@ -179,6 +188,9 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 				Key: e.Key, Value: e.Value, Timestamp: e.Timestamp,
 				Headers: bridge.HeaderPolicy{}.CopyHeaders(e, bridge.Origin{Topic: *e.TopicPartition.Topic, Partition: p, Offset: off})}
 			if err := produceRetrying(ctx, pr, out); err != nil {
+				if ferr := check(); ferr != nil {
+					return produced, last, ferr // what made the producer fail
+				}
 				return produced, last, fmt.Errorf("write to %s/%d: %w", target, p, err)
 			}
 			produced++
@@ -197,30 +209,33 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 			}
 		}
 	}
+	// Flush returns once every record left the queue: acknowledged, or
+	// failed, which the gapless guarantee makes fatal.
 	for pr.Flush(100) > 0 {
 		if err := ctx.Err(); err != nil {
 			return produced, last, err
 		}
-	}
-	// Flush returns once every report is queued; wait until the reader
-	// above has seen them all.
-	for {
-		mu.Lock()
-		n, err := delivered, failed
-		mu.Unlock()
-		if err != nil {
+		if err := check(); err != nil {
 			return produced, last, err
 		}
-		if n >= produced {
-			return produced, last, nil
-		}
-		select {
-		case <-ctx.Done():
-			return produced, last, ctx.Err()
-		case <-time.After(time.Millisecond):
-		}
 	}
+	return produced, last, check()
 }
+
+// stopBatchBytes is the copy's batch.size: 1 MiB, or less when the
+// target's max.message.bytes (the largest record batch it accepts) is
+// smaller. A record larger than a batch still goes, alone in its batch.
+func stopBatchBytes(maxMessageBytes int) int {
+	const batch = 1 << 20
+	if maxMessageBytes <= 0 {
+		return batch // the broker's default, 1 MiB and a little
+	}
+	return max(min(batch, maxMessageBytes-recordBatchOverhead), 1)
+}
+
+// recordBatchOverhead bounds a record batch's framing (61 bytes of header,
+// and the varints of one record).
+const recordBatchOverhead = 128
 
 // produceRetrying enqueues m, waiting while the producer's queue is full.
 func produceRetrying(ctx context.Context, pr *kafka.Producer, m *kafka.Message) error {
@@ -290,10 +305,10 @@ func lastCopy(ctx context.Context, cfg clientconfig.Config, source, target strin
 // own over a share of the partitions (c is the first one's consumer).
 // Each partition is still copied by one producer, in order, so its resume
 // and its checks are those of a single copy.
-func copyStreams(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, target string, assign []kafka.TopicPartition, ends map[int32]int64, streams int, report *reporter) (int64, map[int32]int64, error) {
+func copyStreams(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, target string, maxMessageBytes int, assign []kafka.TopicPartition, ends map[int32]int64, streams int, report *reporter) (int64, map[int32]int64, error) {
 	streams = max(min(streams, len(assign)), 1)
 	if streams == 1 {
-		return copyPartitions(ctx, cfg, c, target, assign, ends, report)
+		return copyPartitions(ctx, cfg, c, target, maxMessageBytes, assign, ends, report)
 	}
 	shares := make([][]kafka.TopicPartition, streams)
 	for i, tp := range assign {
@@ -324,7 +339,7 @@ func copyStreams(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer
 				}
 				defer consumer.Close()
 			}
-			n, l, err := copyPartitions(ctx, cfg, consumer, target, share, ends, report)
+			n, l, err := copyPartitions(ctx, cfg, consumer, target, maxMessageBytes, share, ends, report)
 			mu.Lock()
 			defer mu.Unlock()
 			copied += n
