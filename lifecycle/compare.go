@@ -246,7 +246,7 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
-		sem   = make(chan struct{}, verifyParallelism)
+		sem   = make(chan struct{}, parallelism(opts))
 	)
 	for p := int32(0); p < partitions; p++ {
 		wg.Add(1)
@@ -308,8 +308,22 @@ func estimateRecords(cfg clientconfig.Config, source string, partitions int32, o
 	return out, nil
 }
 
-// verifyParallelism is how many partitions verify reads at once.
-const verifyParallelism = 4
+// verifyParallelism is how many partitions verify reads at once, and
+// tailParallelism how many when only the tail after a verified prefix is
+// compared: a few records each, so the time is the consumers' round trips
+// rather than reading.
+const (
+	verifyParallelism = 4
+	tailParallelism   = 32
+)
+
+// parallelism is how many partitions a comparison reads at once.
+func parallelism(opts compareOptions) int {
+	if opts.resume != nil {
+		return tailParallelism
+	}
+	return verifyParallelism
+}
 
 // deadLettered returns the source offsets found in the DLQ.
 func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map[bridge.Origin]bool, error) {

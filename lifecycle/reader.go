@@ -22,7 +22,7 @@ type partitionReader struct {
 func newVerifyConsumer(cfg clientconfig.Config) (*kafka.Consumer, error) {
 	cm, err := cfg.ConfigMap(kafka.ConfigMap{
 		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
-		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "log_level": 3,
+		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "fetch.error.backoff.ms": 10, "log_level": 3,
 	})
 	if err != nil {
 		return nil, err

@@ -425,9 +425,14 @@ func (s *swapRun) drain(ctx context.Context) (string, error) {
 		}
 		how = fmt.Sprintf("copied %s → %s to the end in group %s", s.r.From, s.staging, group)
 	}
-	_, err = Drain(ctx, s.env, DrainOptions{Rename: s.r.From, Timeout: s.opts.DrainTimeout})
+	// Inside the stop every poll's wait is the clients' wait too: the
+	// bridge's progress is checked often.
+	_, err = Drain(ctx, s.env, DrainOptions{Rename: s.r.From, Timeout: s.opts.DrainTimeout, Poll: stopPoll})
 	return how, err
 }
+
+// stopPoll is how often a step inside the stop checks what it waits for.
+const stopPoll = 50 * time.Millisecond
 
 // startOf is where the bridge starts on a partition it never copied.
 func (s *swapRun) startOf() string {
