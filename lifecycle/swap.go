@@ -123,6 +123,8 @@ type swapRun struct {
 	// bridgeToNew says the staging → new copy is opts.Copy's (the
 	// bridge's), not copyForStop's.
 	bridgeToNew bool
+	// ahead reads staging ahead for copyForStop (nil: nothing does).
+	ahead *readAhead
 	// proven holds, by source topic, the strict comparisons this run made
 	// (the verify steps): the deletes' safety proof reuses one when
 	// nothing was written since.
@@ -175,6 +177,12 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 			s.res.Steps = append(s.res.Steps, SwapStep{Step: step, Outcome: "done earlier"})
 		}
 		return s.res, nil
+	}
+	if !bridgeToNew && !opts.DryRun && done < slices.Index(SwapSteps, SwapCopied) {
+		// The stop's copy reads staging from its first records while the
+		// steps before it wait on Kafka and on the quiet check.
+		s.ahead = startReadAhead(ctx, env, s.staging)
+		defer s.ahead.close()
 	}
 	if done < 0 {
 		// Not started: the rename must be copying into staging.
@@ -660,7 +668,7 @@ func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
 			}
 		}
 		maxBytes, _ := strconv.Atoi(topics[s.r.To].Effective["max.message.bytes"])
-		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, maxBytes, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
+		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, maxBytes, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.ahead, s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
 		if err != nil {
 			return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
 		}

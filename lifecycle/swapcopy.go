@@ -44,13 +44,13 @@ type stopCopy struct {
 // maxMessageBytes is target's max.message.bytes (0: unknown, the broker's
 // default): the copy's batches stay within it, and a record up to it is
 // produced.
-func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, maxMessageBytes int, partitions int32, streams int, report *reporter) (stopCopy, error) {
+//
+// ahead, when not nil, is a consumer that has been reading source from
+// its first records since before the stop (readAhead): the copy takes
+// it, and what it read meanwhile, when it starts from the first record of
+// every partition with one stream.
+func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, maxMessageBytes int, partitions int32, streams int, ahead *readAhead, report *reporter) (stopCopy, error) {
 	var res stopCopy
-	c, err := newVerifyConsumer(cfg)
-	if err != nil {
-		return res, err
-	}
-	defer c.Close()
 	timeout := int(cfg.OperationTimeout().Milliseconds())
 	var assign []kafka.TopicPartition
 	ends := map[int32]int64{}
@@ -58,6 +58,13 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 	before, err := lastCopies(ctx, cfg, source, target, partitions)
 	if err != nil {
 		return res, err
+	}
+	var c *kafka.Consumer
+	if c = ahead.take(source, partitions, before, streams); c == nil {
+		if c, err = newVerifyConsumer(cfg); err != nil {
+			return res, err
+		}
+		defer c.Close()
 	}
 	for p := int32(0); p < partitions; p++ {
 		last := before[p]
@@ -158,8 +165,12 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 		defer mu.Unlock()
 		return failed
 	}
-	if err := c.Assign(assign); err != nil {
-		return 0, nil, fmt.Errorf("assign %s: %w", *assign[0].Topic, err)
+	// A consumer that reads ahead is assigned every partition already; a
+	// new assignment would drop what it read.
+	if current, err := c.Assignment(); err != nil || len(current) == 0 {
+		if err := c.Assign(assign); err != nil {
+			return 0, nil, fmt.Errorf("assign %s: %w", *assign[0].Topic, err)
+		}
 	}
 	open := map[int32]bool{}
 	for _, tp := range assign {
@@ -220,6 +231,82 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 		}
 	}
 	return produced, last, check()
+}
+
+// readAhead is a consumer of staging assigned every partition from its
+// first record when a swap starts, before its stop's copy: while the stop
+// waits (the quiet check, the fence, the deletes, the create) it fetches
+// staging's first records into librdkafka's queue, up to
+// readAheadKiB, for the copy to start with. Staging's records up to the
+// verified prefix do not change during the stop, and the copy takes only
+// records below the ends it reads when it starts.
+type readAhead struct {
+	c          *kafka.Consumer
+	topic      string
+	partitions int32
+	used       bool
+}
+
+// readAheadKiB bounds what a readAhead holds (librdkafka's
+// queued.max.messages.kbytes; its default is 64 MiB).
+const readAheadKiB = 128 << 10
+
+// startReadAhead starts reading topic's partitions from their first
+// records. It returns nil (and logs why) when it cannot: reading ahead
+// only makes the copy start sooner.
+func startReadAhead(ctx context.Context, env *Env, topic string) *readAhead {
+	topics, err := env.Admin.DescribeTopics(ctx, []string{topic})
+	if err != nil || topics[topic] == nil {
+		env.logger().Debug("no read-ahead of the stop's copy", "topic", topic, "err", err)
+		return nil
+	}
+	cfg := env.Admin.Config()
+	cm, err := cfg.ConfigMap(kafka.ConfigMap{
+		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
+		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "fetch.error.backoff.ms": 10, "log_level": 3,
+		"queued.max.messages.kbytes": readAheadKiB, "queued.min.messages": 1000000,
+	})
+	if err != nil {
+		return nil
+	}
+	c, err := kafka.NewConsumer(&cm)
+	if err != nil {
+		env.logger().Debug("no read-ahead of the stop's copy", "topic", topic, "err", cfg.Scrub(err.Error()))
+		return nil
+	}
+	n := int32(topics[topic].Partitions)
+	var assign []kafka.TopicPartition
+	for p := range n {
+		assign = append(assign, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.OffsetBeginning})
+	}
+	if err := c.Assign(assign); err != nil {
+		c.Close()
+		return nil
+	}
+	return &readAhead{c: c, topic: topic, partitions: n}
+}
+
+// take returns the read-ahead consumer for a copy of source whose
+// partitions hold no copy yet (before: every partition -1) with one
+// stream, nil when that is not this copy.
+func (a *readAhead) take(source string, partitions int32, before []int64, streams int) *kafka.Consumer {
+	if a == nil || a.used || a.topic != source || a.partitions != partitions || streams > 1 {
+		return nil
+	}
+	for _, last := range before {
+		if last >= 0 {
+			return nil
+		}
+	}
+	a.used = true
+	return a.c
+}
+
+// close closes the consumer.
+func (a *readAhead) close() {
+	if a != nil {
+		a.c.Close()
+	}
 }
 
 // stopBatchBytes is the copy's batch.size: 1 MiB, or less when the

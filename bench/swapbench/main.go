@@ -38,6 +38,7 @@ var (
 	tail       = flag.Int("tail", 5000, "records written to the old topic after the window-time verify (the tail the stop drains and verifies)")
 	noWindow   = flag.Bool("no-window-verify", false, "skip the window-time verify of staging: the stop verifies staging in full")
 	streams    = flag.Int("copy-streams", 0, "copies at once in the stop's staging → new copy (0: lifecycle.DefaultCopyStreams)")
+	noBridge   = flag.Bool("no-bridge", false, "no bridge runs during the stop (the swap's drain copies the tail itself, joining the bridge's group first); by default one mirrors old → staging from the tail's write on, as the runbook's mirror does for the whole window")
 	asBefore   = flag.Bool("as-before", false, "swap as before issue 15 part 2, for comparison: the bridge's exactly-once staging → new copy, and the stop until staging is deleted")
 )
 
@@ -134,6 +135,25 @@ func run(ctx context.Context) error {
 		}
 		fmt.Printf("window-time verify (migrator verify --rename %s) of staging in %s: %s\n", from, time.Since(t0).Round(time.Millisecond), vres.Reports[0].Summary())
 	}
+	// The mirror of the window (runbooks/swap.md): a bridge copies old →
+	// staging until the swap deleted old, so the stop's drain only
+	// checks that it copied the tail.
+	stopBridge := func() {}
+	if !*noBridge {
+		bctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- bridge.Run(bctx, bridge.Options{Client: cl.Config(), Group: bridgeGroup, InstanceID: "swapbench-mirror",
+				Admin: cl, Log: quiet, Routes: bridge.StaticRoutes{route}, Headers: bridge.HeaderPolicy{Enrich: true}, Refresh: time.Hour})
+		}()
+		stopBridge = func() {
+			cancel()
+			if err := <-done; err != nil {
+				fmt.Printf("the mirror stopped: %v\n", err)
+			}
+		}
+		defer func() { stopBridge() }()
+	}
 	if *tail > 0 {
 		if err := load(from, *tail); err != nil {
 			return err
@@ -176,6 +196,8 @@ func run(ctx context.Context) error {
 		opts.Copy = copyRoute
 	}
 	res, err := lifecycle.Swap(ctx, env, opts)
+	stopBridge()
+	stopBridge = func() {}
 	if err != nil {
 		return err
 	}
