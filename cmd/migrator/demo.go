@@ -537,9 +537,19 @@ func (d *demoRun) swapStep(ctx context.Context) error {
 	}
 	d.heading("cutover swap: replace each colliding topic by its exact new name",
 		"Kafka refuses the new name while the old topic exists ('.' and '_' collide), so each swap is one short stop: "+
-			"writes fenced, staging drained and verified, old topic deleted, new one created with the old configs and ACLs, "+
+			"writes fenced, staging drained and verified (only past what the verify during the window proved), old topic deleted, new one created with the old configs and ACLs, "+
 			"staging copied in, consumer groups committed, verified again.")
 	for _, r := range d.swaps {
+		// The runbook's step 3: verify staging while producers still
+		// write, so that the stop compares only what comes after. Records
+		// not copied yet (exit 3) are expected with live producers.
+		fmt.Fprintf(d.out, "-- %s: staging verified during the window (producers still writing)\n", r.From)
+		if err := d.migrator(ctx, "verify", "--rename", r.From); err != nil {
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != exitIncomplete {
+				return err
+			}
+		}
 		if err := d.traffic.Pause(ctx, r.From); err != nil {
 			return err
 		}
