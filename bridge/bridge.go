@@ -251,7 +251,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err := opts.defaults(); err != nil {
 		return err
 	}
-	b := &Bridge{opts: opts, log: opts.Log, routes: map[string]Route{}, assigned: map[partitionKey]*progress{}, dlqReady: map[string]bool{}}
+	// Epoch 0 is never a lost one (lane.lostEpoch 0 means none).
+	b := &Bridge{opts: opts, log: opts.Log, epoch: 1, routes: map[string]Route{}, assigned: map[partitionKey]*progress{}, dlqReady: map[string]bool{}}
 	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDrain()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(opts.ShutdownTimeout, cancelDrain) })

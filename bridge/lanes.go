@@ -100,7 +100,7 @@ func (b *Bridge) runLane(l *lane) {
 		switch {
 		case l.failed:
 			j.err = errLaneFailed
-		case j.epoch <= l.lostEpoch && l.lostEpoch > 0:
+		case j.epoch <= l.lostEpoch:
 			// An earlier job of this lane could not commit: copying this
 			// one would commit offsets past records not copied.
 			j.lost = true
