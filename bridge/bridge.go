@@ -185,6 +185,8 @@ type Bridge struct {
 	// laneErr is the first error of a lane that ends the bridge.
 	laneErr      error
 	lanesStopped bool
+	// jobRunner, when set, stands in for runJob (tests).
+	jobRunner func(l *lane, j *job)
 
 	mu     sync.Mutex // guards routes and the assignment state below
 	routes map[string]Route

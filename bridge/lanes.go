@@ -105,7 +105,11 @@ func (b *Bridge) runLane(l *lane) {
 			// one would commit offsets past records not copied.
 			j.lost = true
 		default:
-			b.runJob(l, j)
+			if b.jobRunner != nil {
+				b.jobRunner(l, j)
+			} else {
+				b.runJob(l, j)
+			}
 			if j.lost {
 				l.lostEpoch = j.epoch
 			} else if j.err != nil {
@@ -250,6 +254,20 @@ func (b *Bridge) quiesce() error {
 // records of later jobs of those partitions were skipped, not copied, so
 // the copy resumes in order from the committed offset.
 func (b *Bridge) rewind() {
+	for _, tp := range b.rewindTargets() {
+		if err := b.consumer.Seek(tp, 0); err != nil {
+			b.log.Info("rewind skipped: partition no longer assigned", "partition", tp, "err", err)
+			continue
+		}
+		b.log.Warn("group membership lost during a batch; rewound to the committed offset", "partition", fmt.Sprintf("%s/%d@%d", *tp.Topic, tp.Partition, tp.Offset))
+	}
+}
+
+// rewindTargets starts a new epoch and returns, sorted, where each
+// assigned partition with records sent and not committed must start
+// again: its committed offset, or the first record sent when none is
+// known. It forgets what was sent of them.
+func (b *Bridge) rewindTargets() []kafka.TopicPartition {
 	b.rewindPending = false
 	b.epoch++
 	b.mu.Lock()
@@ -276,13 +294,7 @@ func (b *Bridge) rewind() {
 		}
 		return int(a.Partition - c.Partition)
 	})
-	for _, tp := range seeks {
-		if err := b.consumer.Seek(tp, 0); err != nil {
-			b.log.Info("rewind skipped: partition no longer assigned", "partition", tp, "err", err)
-			continue
-		}
-		b.log.Warn("group membership lost during a batch; rewound to the committed offset", "partition", fmt.Sprintf("%s/%d@%d", *tp.Topic, tp.Partition, tp.Offset))
-	}
+	return seeks
 }
 
 // dealLanes deals newly assigned partitions to the lanes, round robin in
