@@ -190,23 +190,41 @@ type outgoing struct {
 // destination itself (loop prevention).
 func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemptState) ([]outgoing, error) {
 	out := make([]outgoing, 0, len(batch))
+	// The copies' messages share one allocation.
+	msgs := make([]kafka.Message, len(batch))
 	now := time.Now()
 	st.tally = map[string]*tally{}
-	// Topic names for the copies, one string per route rather than one
-	// per record.
-	targets := map[string]*string{}
-	for _, m := range batch {
-		r, ok := st.routes[*m.TopicPartition.Topic]
-		if !ok {
-			return nil, fmt.Errorf("record from %s, which no route copies", *m.TopicPartition.Topic)
+	// Per route, once rather than per record: the topic name of the
+	// copies and the header policy. Batches mostly come from one route.
+	type perRoute struct {
+		route   Route
+		target  *string
+		headers HeaderPolicy
+		tally   *tally
+	}
+	routes := map[string]*perRoute{}
+	var last *perRoute
+	for i, m := range batch {
+		rt := last
+		if rt == nil || rt.route.From != *m.TopicPartition.Topic {
+			rt = routes[*m.TopicPartition.Topic]
+			if rt == nil {
+				r, ok := st.routes[*m.TopicPartition.Topic]
+				if !ok {
+					return nil, fmt.Errorf("record from %s, which no route copies", *m.TopicPartition.Topic)
+				}
+				n := st.tally[r.Rename]
+				if n == nil {
+					n = &tally{dead: map[string]int{}}
+					st.tally[r.Rename] = n
+				}
+				to := r.To
+				rt = &perRoute{route: r, target: &to, headers: b.opts.Headers.forRoute(r), tally: n}
+				routes[r.From] = rt
+			}
+			last = rt
 		}
-		n := st.tally[r.Rename]
-		if n == nil {
-			n = &tally{dead: map[string]int{}}
-			st.tally[r.Rename] = n
-			to := r.To
-			targets[r.From] = &to
-		}
+		r, n := rt.route, rt.tally
 		origin := Origin{Topic: r.From, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
 		if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
 			n.skipped++
@@ -236,13 +254,14 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 		}
 		n.copied++
 		n.bytes += len(m.Key) + len(m.Value)
-		out = append(out, outgoing{source: m, msg: &kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: targets[r.From], Partition: partition},
+		msgs[i] = kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: rt.target, Partition: partition},
 			Key:            m.Key,
 			Value:          m.Value,
-			Headers:        b.opts.Headers.forRoute(r).CopyHeaders(m, origin),
+			Headers:        rt.headers.CopyHeaders(m, origin),
 			Timestamp:      m.Timestamp,
-		}})
+		}
+		out = append(out, outgoing{source: m, msg: &msgs[i]})
 	}
 	return out, nil
 }
