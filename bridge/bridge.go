@@ -51,10 +51,18 @@ type Options struct {
 	Routes      RouteSource
 	// Refresh is how often the routes are re-read (default 30s).
 	Refresh time.Duration
-	// MaxBatchRecords and MaxBatchBytes bound one transaction and the
-	// memory the bridge holds (defaults 5000 records, 8 MiB).
+	// MaxBatchRecords and MaxBatchBytes bound one polled batch, which is
+	// dealt to the lanes by partition (each lane's share is one
+	// transaction), and so the memory the bridge holds (defaults 5000
+	// records, 8 MiB).
 	MaxBatchRecords int
 	MaxBatchBytes   int
+	// Lanes is how many producers copy side by side, each owning a share of
+	// the assigned partitions and committing its own transactions
+	// (default: one per core, at least 2, at most 8). Lane 0's
+	// transactional id is the group and instance id, as with a single
+	// producer; lane i's adds "-lane-i".
+	Lanes int
 	// Linger is how long a batch waits to fill (default 20ms).
 	Linger time.Duration
 	// UntilCaughtUp makes Run return once every assigned partition has
@@ -152,11 +160,33 @@ const (
 )
 
 // Bridge copies the records of each route's source to its target.
+//
+// One goroutine (loop) polls the consumer and deals each batch to the
+// lanes by partition; each lane copies its batches one after another with
+// its own producer while the loop polls the next batch. Every job sent to
+// a lane comes back on results; only the loop reads them, and it alone
+// touches the consumer's position, the epoch and the counts below.
 type Bridge struct {
 	opts     Options
 	consumer *kafka.Consumer
-	producer *kafka.Producer
+	lanes    []*lane
 	log      *slog.Logger
+
+	// drainCtx ends ShutdownTimeout after Run's context: the lanes' jobs
+	// finish within it.
+	drainCtx context.Context
+	results  chan *job
+	// inflight counts the jobs sent to lanes and not handled back yet.
+	inflight int
+	// epoch counts rewinds; rewindPending says a lane lost the group
+	// generation and the loop must rewind once the lanes are quiet.
+	epoch         uint64
+	rewindPending bool
+	// laneErr is the first error of a lane that ends the bridge.
+	laneErr      error
+	lanesStopped bool
+	// jobRunner, when set, stands in for runJob (tests).
+	jobRunner func(l *lane, j *job)
 
 	mu     sync.Mutex // guards routes and the assignment state below
 	routes map[string]Route
@@ -167,11 +197,12 @@ type Bridge struct {
 	// records of revoked partitions from it.
 	pending []*kafka.Message
 
+	dlqMu    sync.Mutex // guards dlqReady: lanes create DLQs
 	dlqReady map[string]bool
 	// consumerFailed is set when the consumer raised a fatal error, or the
 	// producer was fenced (the consumer's static membership then belongs to
 	// the same successor).
-	consumerFailed bool
+	consumerFailed atomic.Bool
 	// hung is set when a client call never returned (HungError): the
 	// clients are abandoned, not closed.
 	hung atomic.Bool
@@ -196,6 +227,17 @@ type progress struct {
 	start int64 // where the copy of the partition started
 	end   int64 // end offset at assignment
 	next  int64 // next offset to copy (committed position)
+	// known says next is a committed offset: from the group when
+	// assigned, or from a commit since.
+	known bool
+	// lane is the lane the partition is dealt to.
+	lane int
+	// sent is the offset after the last record sent to the lane (-1:
+	// none since assignment or the last rewind), first the first such
+	// record while nothing is known committed, inflight the jobs out
+	// with records or end offsets of the partition.
+	sent, first int64
+	inflight    int
 	// eof is the offset at which the consumer last reached the end; it
 	// is past next when the partition ends in a transaction marker or
 	// aborted records, which are never copied.
@@ -211,15 +253,49 @@ func Run(ctx context.Context, opts Options) error {
 	if err := opts.defaults(); err != nil {
 		return err
 	}
-	b := &Bridge{opts: opts, log: opts.Log, routes: map[string]Route{}, assigned: map[partitionKey]*progress{}, dlqReady: map[string]bool{}}
+	// Epoch 0 is never a lost one (lane.lostEpoch 0 means none).
+	b := &Bridge{opts: opts, log: opts.Log, epoch: 1, routes: map[string]Route{}, assigned: map[partitionKey]*progress{}, dlqReady: map[string]bool{}}
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(opts.ShutdownTimeout, cancelDrain) })
+	defer stop()
+	b.drainCtx = drainCtx
 	if err := b.open(ctx); err != nil {
+		b.close()
 		return err
 	}
 	defer b.close()
-	return b.loop(ctx)
+	b.startLanes()
+	err := b.loop(ctx)
+	wait := b.opts.ShutdownTimeout
+	if b.hung.Load() {
+		wait = 0 // The process exits with the HungError; the lanes are abandoned.
+	}
+	b.stopLanes(wait)
+	if err == nil {
+		err = b.laneErr
+	}
+	return err
 }
 
 func (b *Bridge) open(ctx context.Context) error {
+	n := laneCount(b.opts)
+	b.lanes = make([]*lane, n)
+	for i := range n {
+		p, err := b.newProducer(ctx, i)
+		if err != nil {
+			return err
+		}
+		b.lanes[i] = &lane{id: i, producer: p, inbox: make(chan *job, 1), exited: make(chan struct{})}
+		go b.drainProducerEvents(p)
+	}
+	return nil
+}
+
+// newProducer creates and, exactly once, initializes the producer of
+// lane i. InitTransactions fences a previous process's producer with the
+// same transactional id and aborts what it left open.
+func (b *Bridge) newProducer(ctx context.Context, i int) (*kafka.Producer, error) {
 	cfg := b.opts.Client
 	producerCfg := kafka.ConfigMap{
 		"client.id":                    "topic-migrator-bridge-" + b.opts.InstanceID,
@@ -235,28 +311,28 @@ func (b *Bridge) open(ctx context.Context) error {
 		"go.delivery.report.fields": "none",
 		"log_level":                 3,
 	}
+	id := transactionalID(b.opts.Group, b.opts.InstanceID, i)
 	if b.opts.Delivery == ExactlyOnce {
-		producerCfg["transactional.id"] = b.opts.Group + "-" + b.opts.InstanceID
+		producerCfg["transactional.id"] = id
 		producerCfg["transaction.timeout.ms"] = int(b.opts.TransactionTimeout.Milliseconds())
 	}
 	pc, err := cfg.ConfigMap(producerCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if b.producer, err = kafka.NewProducer(&pc); err != nil {
-		return cfg.ScrubError(fmt.Errorf("bridge producer: %w", err))
+	p, err := kafka.NewProducer(&pc)
+	if err != nil {
+		return nil, cfg.ScrubError(fmt.Errorf("bridge producer: %w", err))
 	}
 	if b.opts.Delivery == ExactlyOnce {
 		ictx, cancel := context.WithTimeout(ctx, cfg.OperationTimeout())
 		defer cancel()
-		// Fences a previous run with the same instance id and aborts what
-		// it left open.
-		if err := b.producer.InitTransactions(ictx); err != nil {
-			return cfg.ScrubError(fmt.Errorf("init transactions of %s at %s: %w", producerCfg["transactional.id"], cfg.Bootstrap(), err))
+		if err := p.InitTransactions(ictx); err != nil {
+			p.Close()
+			return nil, cfg.ScrubError(fmt.Errorf("init transactions of %s at %s: %w", id, cfg.Bootstrap(), err))
 		}
 	}
-	go b.drainProducerEvents()
-	return nil
+	return p, nil
 }
 
 // newConsumer creates the group consumer for a set of source topics.
@@ -310,8 +386,8 @@ func (b *Bridge) newConsumer(topics []string) (*kafka.Consumer, error) {
 
 // drainProducerEvents consumes the producer's event channel (errors and
 // stray reports); deliveries of copied records go to per-batch channels.
-func (b *Bridge) drainProducerEvents() {
-	for ev := range b.producer.Events() {
+func (b *Bridge) drainProducerEvents(p *kafka.Producer) {
+	for ev := range p.Events() {
 		if e, ok := ev.(kafka.Error); ok {
 			b.log.Warn("producer", "err", e)
 		}
@@ -327,8 +403,21 @@ func (b *Bridge) close() {
 	if b.consumer != nil {
 		b.closeConsumer()
 	}
-	if b.producer != nil {
-		b.producer.Close()
+	for _, l := range b.lanes {
+		if l == nil {
+			continue
+		}
+		if b.lanesStopped {
+			select {
+			case <-l.exited:
+			default:
+				// Still in a client call that outlived the shutdown
+				// timeout: closing the producer under it is not safe.
+				b.log.Warn("lane still busy; abandoning its producer", "lane", l.id)
+				continue
+			}
+		}
+		l.producer.Close()
 	}
 }
 
@@ -341,7 +430,7 @@ func (b *Bridge) closeConsumer() {
 	done := make(chan error, 1)
 	go func() { done <- c.Close() }()
 	wait := b.opts.ShutdownTimeout
-	if b.consumerFailed {
+	if b.consumerFailed.Load() {
 		wait = min(wait, 5*time.Second)
 	}
 	select {
@@ -350,15 +439,26 @@ func (b *Bridge) closeConsumer() {
 			b.log.Warn("close consumer", "err", err)
 		}
 	case <-time.After(wait):
-		b.log.Warn("consumer did not close; abandoning it", "after", wait, "fatal", b.consumerFailed)
+		b.log.Warn("consumer did not close; abandoning it", "after", wait, "fatal", b.consumerFailed.Load())
 	}
 }
 
 func (b *Bridge) loop(ctx context.Context) error {
 	var lastRefresh time.Time
 	for {
+		if err := b.collect(); err != nil {
+			return err
+		}
+		if b.rewindPending {
+			if err := b.quiesce(); err != nil {
+				return err
+			}
+			b.rewind()
+		}
 		if ctx.Err() != nil {
 			b.log.Info("bridge stopping", "reason", ctx.Err())
+			// The batches the lanes hold are finished within the shutdown
+			// timeout (Run stops the lanes).
 			return nil
 		}
 		if time.Since(lastRefresh) >= b.opts.Refresh {
@@ -386,28 +486,54 @@ func (b *Bridge) loop(ctx context.Context) error {
 		}
 		if len(batch) > 0 {
 			b.log.Debug("batch filled", "records", len(batch), "took", time.Since(fillStart))
+			// A batch taken from the consumer goes to the lanes even when
+			// ctx is cancelled now: they finish it within the shutdown
+			// timeout. After a lost generation, the lane that lost it skips
+			// it and the rewind fetches it again.
+			b.dispatch(batch)
 		}
-		if len(batch) > 0 {
-			// A batch already taken from the consumer is finished even when
-			// ctx is cancelled now, within the shutdown timeout.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
-			err := b.copyBatch(cctx, batch)
-			cancel()
-			if err != nil {
-				return err
-			}
-		}
-		if err := b.commitEnds(ctx); err != nil {
+		if err := b.collect(); err != nil {
 			return err
+		}
+		if !b.rewindPending {
+			b.commitEnds()
 		}
 		if b.opts.Progress != nil {
 			b.opts.Progress(b.copied())
 		}
 		if b.opts.UntilCaughtUp && b.caughtUp() {
-			b.log.Info("caught up with every assigned partition")
-			return nil
+			done, err := b.settle()
+			if err != nil {
+				return err
+			}
+			if done {
+				b.log.Info("caught up with every assigned partition")
+				return nil
+			}
 		}
 	}
+}
+
+// settle waits for the lanes, commits the ends past trailing markers and
+// reports whether every assigned partition is still caught up then.
+func (b *Bridge) settle() (bool, error) {
+	if err := b.quiesce(); err != nil {
+		return false, err
+	}
+	if b.rewindPending {
+		return false, nil
+	}
+	b.commitEnds()
+	if err := b.quiesce(); err != nil {
+		return false, err
+	}
+	if b.rewindPending {
+		return false, nil
+	}
+	if b.opts.Progress != nil {
+		b.opts.Progress(b.copied())
+	}
+	return b.caughtUp(), nil
 }
 
 // ErrNothingToCopy is returned by a bridge told to copy until caught up
@@ -449,9 +575,12 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 		topics = append(topics, t)
 	}
 	slices.Sort(topics)
-	// Between batches nothing is in flight: the consumer of the old
-	// topics leaves the group and one for the new topics joins.
+	// Once the lanes are quiet nothing is in flight: the consumer of the
+	// old topics leaves the group and one for the new topics joins.
 	if b.consumer != nil {
+		if err := b.quiesce(); err != nil {
+			return err
+		}
 		b.closeConsumer()
 		b.consumer = nil
 		b.setLive(nil)
@@ -479,7 +608,10 @@ func (b *Bridge) refreshRoutes(ctx context.Context) error {
 	return nil
 }
 
-// rebalance is called from Poll: between batches, or while a batch fills.
+// rebalance is called from Poll while a batch fills (or from Close). A
+// revocation waits for every lane to commit or abort what it holds first
+// (KIP-447: the new owner must not read offsets still pending in an open
+// transaction, nor this member commit them after it lost the partitions).
 func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	b.mu.Lock()
 	live := c == b.live
@@ -495,9 +627,14 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 			b.log.Error("start positions", "err", err)
 			return err
 		}
-		b.log.Info("assigned", "partitions", describePartitions(parts))
+		b.dealLanes(parts)
+		b.log.Info("assigned", "partitions", describePartitions(parts), "lanes", min(len(parts), len(b.lanes)))
 		return c.Assign(parts)
 	case kafka.RevokedPartitions:
+		if err := b.quiesce(); err != nil {
+			// The loop returns it; the revocation goes on.
+			b.log.Warn("lane failed while draining for a revocation", "err", err)
+		}
 		b.mu.Lock()
 		revoked := map[partitionKey]bool{}
 		for _, tp := range e.Partitions {
@@ -568,10 +705,11 @@ func (b *Bridge) startPositions(parts []kafka.TopicPartition) ([]kafka.TopicPart
 		if err != nil {
 			return nil, fmt.Errorf("end offset of %s/%d: %w", *tp.Topic, tp.Partition, err)
 		}
-		p := &progress{start: low, end: high}
+		p := &progress{start: low, end: high, sent: -1, first: -1}
 		if tp.Offset >= 0 {
 			p.next = int64(tp.Offset)
 			p.start = p.next
+			p.known = true
 		}
 		if tp.Offset == kafka.OffsetEnd {
 			p.start = high
@@ -648,7 +786,7 @@ func (b *Bridge) fill(ctx context.Context) ([]*kafka.Message, error) {
 			}
 		case kafka.Error:
 			if e.IsFatal() {
-				b.consumerFailed = true
+				b.consumerFailed.Store(true)
 				return nil, b.opts.Client.ScrubError(fmt.Errorf("bridge consumer: %w (another bridge process with instance id %q may have joined the group, or the broker restarted and fenced this member: restart the bridge)", e, b.opts.InstanceID))
 			}
 			b.log.Warn("consumer", "err", b.opts.Client.Scrub(e.Error()))
@@ -694,8 +832,8 @@ func (b *Bridge) caughtUp() bool {
 }
 
 // updateProgress records the batch as copied: positions, lag and the
-// caught-up state.
-func (b *Bridge) updateProgress(batch []*kafka.Message) {
+// caught-up state. Lanes call it; c is the consumer the batch came from.
+func (b *Bridge) updateProgress(c *kafka.Consumer, batch []*kafka.Message) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, m := range batch {
@@ -705,13 +843,14 @@ func (b *Bridge) updateProgress(batch []*kafka.Message) {
 			continue
 		}
 		p.next = int64(m.TopicPartition.Offset) + 1
+		p.known = true
 		p.lastTS = m.Timestamp
 		if p.next >= p.end {
 			p.reached = true
 		}
 	}
 	for k, p := range b.assigned {
-		_, high, err := b.consumer.GetWatermarkOffsets(k.topic, k.partition)
+		_, high, err := c.GetWatermarkOffsets(k.topic, k.partition)
 		if err != nil || high < 0 {
 			continue
 		}
@@ -730,62 +869,61 @@ func (b *Bridge) updateProgress(batch []*kafka.Message) {
 // consumer reached past the last copied record, because the partition
 // ends in a transaction marker or aborted records. Without it the group
 // would stay behind the end by those offsets forever, and drain, status
-// and cutover would wait for records that do not exist.
-func (b *Bridge) commitEnds(ctx context.Context) error {
+// and cutover would wait for records that do not exist. Only partitions
+// with nothing out in a lane qualify (their records up to the end are
+// committed); the partition's own lane commits the offset.
+func (b *Bridge) commitEnds() {
+	jobs := make([]*job, len(b.lanes))
 	b.mu.Lock()
-	var tps []kafka.TopicPartition
 	for k, p := range b.assigned {
-		if p.eof > p.next {
-			topic := k.topic
-			tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: k.partition, Offset: kafka.Offset(p.eof)})
+		if p.eof <= p.next || p.inflight > 0 || (p.sent >= 0 && (!p.known || p.sent > p.next)) {
+			continue
 		}
+		j := jobs[p.lane]
+		if j == nil {
+			j = &job{lane: b.lanes[p.lane], consumer: b.consumer, epoch: b.epoch}
+			jobs[p.lane] = j
+		}
+		topic := k.topic
+		j.ends = append(j.ends, kafka.TopicPartition{Topic: &topic, Partition: k.partition, Offset: kafka.Offset(p.eof)})
+		j.parts = append(j.parts, p)
+		p.inflight++
 	}
 	b.mu.Unlock()
-	if len(tps) == 0 {
-		return nil
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
-	defer cancel()
-	if err := b.commitOffsetsOnly(cctx, tps); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, tp := range tps {
-		if p := b.assigned[partitionKey{*tp.Topic, tp.Partition}]; p != nil {
-			p.next = max(p.next, int64(tp.Offset))
+	for _, j := range jobs {
+		if j != nil {
+			b.send(j)
 		}
 	}
-	return nil
 }
 
 // commitOffsetsOnly commits consumed offsets with no records: in a
 // transaction of its own when exactly once.
-func (b *Bridge) commitOffsetsOnly(ctx context.Context, tps []kafka.TopicPartition) error {
+func (b *Bridge) commitOffsetsOnly(ctx context.Context, l *lane, c *kafka.Consumer, tps []kafka.TopicPartition) error {
 	if b.opts.Delivery == AtLeastOnce {
-		if _, err := b.consumer.CommitOffsets(tps); err != nil {
+		if _, err := c.CommitOffsets(tps); err != nil {
 			return fmt.Errorf("commit end offsets: %w", err)
 		}
 		return nil
 	}
-	if err := b.producer.BeginTransaction(); err != nil {
+	if err := l.producer.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	meta, err := b.consumer.GetConsumerGroupMetadata()
+	meta, err := c.GetConsumerGroupMetadata()
 	if err == nil {
 		err = b.bounded(ctx, "SendOffsetsToTransaction", func(ctx context.Context) error {
-			return b.producer.SendOffsetsToTransaction(ctx, tps, meta)
+			return l.producer.SendOffsetsToTransaction(ctx, tps, meta)
 		})
 	}
 	if err == nil {
-		err = b.bounded(ctx, "CommitTransaction", b.producer.CommitTransaction)
+		err = b.bounded(ctx, "CommitTransaction", l.producer.CommitTransaction)
 	}
 	var hung *HungError
 	if errors.As(err, &hung) {
 		return err
 	}
 	if err != nil {
-		if aerr := b.bounded(ctx, "AbortTransaction", b.producer.AbortTransaction); aerr != nil {
+		if aerr := b.bounded(ctx, "AbortTransaction", l.producer.AbortTransaction); aerr != nil {
 			if errors.As(aerr, &hung) {
 				return aerr
 			}

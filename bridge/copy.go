@@ -72,11 +72,13 @@ type tally struct {
 	dead                   map[string]int // by error type
 }
 
-// copyBatch copies one batch: exactly once in a transaction with the
-// consumed offsets, or at least once. It retries until the batch is
-// committed, the context ends, or a fatal error occurs; records the target
-// refuses for good go to the route's DLQ and the rest is copied.
-func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
+// copyBatch copies one lane's batch with the lane's producer: exactly once
+// in a transaction with the consumed offsets, or at least once. It retries
+// until the batch is committed, the context ends, or a fatal error occurs;
+// records the target refuses for good go to the route's DLQ and the rest
+// is copied. lost reports a batch given up because the group generation
+// was lost: its partitions must be rewound.
+func (b *Bridge) copyBatch(ctx context.Context, l *lane, c *kafka.Consumer, batch []*kafka.Message) (lost bool, err error) {
 	b.mu.Lock()
 	routes := b.routes // Replaced, never changed in place, by refreshRoutes.
 	b.mu.Unlock()
@@ -91,40 +93,35 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 		start := time.Now()
 		var err error
 		if b.opts.Delivery == ExactlyOnce {
-			err = b.copyTransactional(ctx, batch, st)
+			err = b.copyTransactional(ctx, l, c, batch, st)
 		} else {
-			err = b.copyAtLeastOnce(ctx, batch, st)
+			err = b.copyAtLeastOnce(ctx, l, c, batch, st)
 		}
 		if err == nil {
-			b.log.Debug("batch committed", "records", len(batch), "took", time.Since(start))
+			b.log.Debug("batch committed", "lane", l.id, "records", len(batch), "took", time.Since(start))
 			b.opts.Metrics.TxnLatency.Observe(time.Since(start).Seconds())
 			b.opts.Metrics.Transactions.WithLabelValues("committed").Inc()
 			b.countCopied(st)
-			b.updateProgress(batch)
-			return nil
+			b.updateProgress(c, batch)
+			return false, nil
 		}
 		var hung *HungError
 		if errors.As(err, &hung) {
-			return fmt.Errorf("copy batch of %d records: %w", len(batch), err)
+			return false, fmt.Errorf("copy batch of %d records: %w", len(batch), err)
 		}
 		var kerr kafka.Error
 		if errors.As(err, &kerr) && kerr.IsFatal() {
-			// Fenced: a successor with this instance id took the
-			// transactional id and, with it, the static group membership;
-			// the consumer will not leave the group cleanly either.
-			b.consumerFailed = true
-			return b.opts.Client.ScrubError(fmt.Errorf("bridge producer: %w (another bridge process with instance id %q may have taken over)", err, b.opts.InstanceID))
+			return false, b.fatalProducer(err)
 		}
 		b.opts.Metrics.Transactions.WithLabelValues("aborted").Inc()
 		if groupLost(err) {
 			// The group moved on (a rebalance, or this member was too slow):
 			// the batch's offsets cannot be committed by this member. Give
-			// the batch up and rewind, so that whoever owns the partitions
-			// now, this process included, copies it from the committed
-			// offset.
-			b.log.Warn("group membership lost during a batch; rewinding it", "records", len(batch), "err", err)
-			b.rewind(batch)
-			return nil
+			// the batch up; once every lane is quiet the loop rewinds, so
+			// that whoever owns the partitions now, this process included,
+			// copies it from the committed offset.
+			b.log.Warn("group membership lost during a batch; giving it up", "lane", l.id, "records", len(batch), "err", err)
+			return true, nil
 		}
 		var refused *refusedError
 		if errors.As(err, &refused) {
@@ -138,10 +135,10 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 			continue
 		}
 		if unauthorized(err) {
-			return b.opts.Client.ScrubError(fmt.Errorf("copy batch of %d records: %w", len(batch), err))
+			return false, b.opts.Client.ScrubError(fmt.Errorf("copy batch of %d records: %w", len(batch), err))
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("copy batch of %d records: %w (last error: %v)", len(batch), ctx.Err(), err)
+			return false, fmt.Errorf("copy batch of %d records: %w (last error: %v)", len(batch), ctx.Err(), err)
 		}
 		b.log.Warn("batch failed; retrying", "attempt", attempt, "records", len(batch), "err", b.opts.Client.Scrub(err.Error()), "backoff", backoff)
 		select {
@@ -150,6 +147,19 @@ func (b *Bridge) copyBatch(ctx context.Context, batch []*kafka.Message) error {
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// fatalProducer is the error of a producer that hit a fatal error: fenced
+// by a successor with this instance id, which took the transactional id
+// and, with it, the static group membership (the consumer will not leave
+// the group cleanly either).
+func (b *Bridge) fatalProducer(err error) error {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) || !kerr.IsFatal() {
+		return err
+	}
+	b.consumerFailed.Store(true)
+	return b.opts.Client.ScrubError(fmt.Errorf("bridge producer: %w (another bridge process with instance id %q may have taken over)", err, b.opts.InstanceID))
 }
 
 // precheck sends a record straight to the DLQ when it cannot fit the
@@ -180,23 +190,41 @@ type outgoing struct {
 // destination itself (loop prevention).
 func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemptState) ([]outgoing, error) {
 	out := make([]outgoing, 0, len(batch))
+	// The copies' messages share one allocation.
+	msgs := make([]kafka.Message, len(batch))
 	now := time.Now()
 	st.tally = map[string]*tally{}
-	// Topic names for the copies, one string per route rather than one
-	// per record.
-	targets := map[string]*string{}
-	for _, m := range batch {
-		r, ok := st.routes[*m.TopicPartition.Topic]
-		if !ok {
-			return nil, fmt.Errorf("record from %s, which no route copies", *m.TopicPartition.Topic)
+	// Per route, once rather than per record: the topic name of the
+	// copies and the header policy. Batches mostly come from one route.
+	type perRoute struct {
+		route   Route
+		target  *string
+		headers HeaderPolicy
+		tally   *tally
+	}
+	routes := map[string]*perRoute{}
+	var last *perRoute
+	for i, m := range batch {
+		rt := last
+		if rt == nil || rt.route.From != *m.TopicPartition.Topic {
+			rt = routes[*m.TopicPartition.Topic]
+			if rt == nil {
+				r, ok := st.routes[*m.TopicPartition.Topic]
+				if !ok {
+					return nil, fmt.Errorf("record from %s, which no route copies", *m.TopicPartition.Topic)
+				}
+				n := st.tally[r.Rename]
+				if n == nil {
+					n = &tally{dead: map[string]int{}}
+					st.tally[r.Rename] = n
+				}
+				to := r.To
+				rt = &perRoute{route: r, target: &to, headers: b.opts.Headers.forRoute(r), tally: n}
+				routes[r.From] = rt
+			}
+			last = rt
 		}
-		n := st.tally[r.Rename]
-		if n == nil {
-			n = &tally{dead: map[string]int{}}
-			st.tally[r.Rename] = n
-			to := r.To
-			targets[r.From] = &to
-		}
+		r, n := rt.route, rt.tally
 		origin := Origin{Topic: r.From, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
 		if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
 			n.skipped++
@@ -226,13 +254,14 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 		}
 		n.copied++
 		n.bytes += len(m.Key) + len(m.Value)
-		out = append(out, outgoing{source: m, msg: &kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: targets[r.From], Partition: partition},
+		msgs[i] = kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: rt.target, Partition: partition},
 			Key:            m.Key,
 			Value:          m.Value,
-			Headers:        b.opts.Headers.forRoute(r).CopyHeaders(m, origin),
+			Headers:        rt.headers.CopyHeaders(m, origin),
 			Timestamp:      m.Timestamp,
-		}})
+		}
+		out = append(out, outgoing{source: m, msg: &msgs[i]})
 	}
 	return out, nil
 }
@@ -240,7 +269,7 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 // produceAll produces the records and waits for every delivery report.
 // Partitions in singles are produced one record at a time (each flushed
 // alone) so that a refusal names its record.
-func (b *Bridge) produceAll(ctx context.Context, out []outgoing, st *attemptState) error {
+func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *attemptState) error {
 	reports := make(chan kafka.Event, len(out))
 	sent := 0
 	refused := &refusedError{records: map[recordKey]deadLetter{}, ambiguous: map[partitionKey]bool{}}
@@ -282,13 +311,16 @@ func (b *Bridge) produceAll(ctx context.Context, out []outgoing, st *attemptStat
 		o.msg.Opaque = o
 		pk := partitionKey{*o.source.TopicPartition.Topic, o.source.TopicPartition.Partition}
 		for {
-			err := b.producer.Produce(o.msg, reports)
+			err := l.producer.Produce(o.msg, reports)
 			if err == nil {
 				break
 			}
 			var kerr kafka.Error
 			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-				b.producer.Flush(100)
+				if ctx.Err() != nil {
+					return fmt.Errorf("produce %s: %w", keyString(o.source), ctx.Err())
+				}
+				l.producer.Flush(100)
 				continue
 			}
 			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] && !o.dead {
@@ -299,7 +331,7 @@ func (b *Bridge) produceAll(ctx context.Context, out []outgoing, st *attemptStat
 		}
 		sent++
 		if st.singles[pk] {
-			b.producer.Flush(int(b.opts.Client.OperationTimeout().Milliseconds()))
+			l.producer.Flush(int(b.opts.Client.OperationTimeout().Milliseconds()))
 			await(sent)
 			sent = 0
 			if len(refused.records) > 0 || failed != nil {
@@ -355,12 +387,12 @@ func offsetsOf(batch []*kafka.Message) []kafka.TopicPartition {
 
 // copyTransactional is one exactly-once attempt: begin, produce, send the
 // consumed offsets with the group metadata, commit; abort on failure.
-func (b *Bridge) copyTransactional(ctx context.Context, batch []*kafka.Message, st *attemptState) error {
+func (b *Bridge) copyTransactional(ctx context.Context, l *lane, c *kafka.Consumer, batch []*kafka.Message, st *attemptState) error {
 	out, err := b.prepare(ctx, batch, st)
 	if err != nil {
 		return err
 	}
-	if err := b.producer.BeginTransaction(); err != nil {
+	if err := l.producer.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	abort := func(cause error) error {
@@ -370,7 +402,7 @@ func (b *Bridge) copyTransactional(ctx context.Context, batch []*kafka.Message, 
 		}
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.Client.OperationTimeout())
 		defer cancel()
-		if aerr := b.bounded(actx, "AbortTransaction", b.producer.AbortTransaction); aerr != nil {
+		if aerr := b.bounded(actx, "AbortTransaction", l.producer.AbortTransaction); aerr != nil {
 			var kerr kafka.Error
 			if errors.As(aerr, &kerr) && kerr.IsFatal() || errors.As(aerr, &hung) {
 				return aerr
@@ -379,21 +411,21 @@ func (b *Bridge) copyTransactional(ctx context.Context, batch []*kafka.Message, 
 		}
 		return cause
 	}
-	if err := b.produceAll(ctx, out, st); err != nil {
+	if err := b.produceAll(ctx, l, out, st); err != nil {
 		return abort(err)
 	}
-	meta, err := b.consumer.GetConsumerGroupMetadata()
+	meta, err := c.GetConsumerGroupMetadata()
 	if err != nil {
 		return abort(fmt.Errorf("group metadata: %w", err))
 	}
 	tps := offsetsOf(batch)
 	if err := b.bounded(ctx, "SendOffsetsToTransaction", func(ctx context.Context) error {
-		return b.producer.SendOffsetsToTransaction(ctx, tps, meta)
+		return l.producer.SendOffsetsToTransaction(ctx, tps, meta)
 	}); err != nil {
 		return abort(fmt.Errorf("send offsets to transaction: %w", err))
 	}
 	for {
-		err := b.bounded(ctx, "CommitTransaction", b.producer.CommitTransaction)
+		err := b.bounded(ctx, "CommitTransaction", l.producer.CommitTransaction)
 		if err == nil {
 			return nil
 		}
@@ -414,15 +446,15 @@ func (b *Bridge) copyTransactional(ctx context.Context, batch []*kafka.Message, 
 
 // copyAtLeastOnce produces the batch with the idempotent producer, waits
 // for every acknowledgement, then commits the offsets.
-func (b *Bridge) copyAtLeastOnce(ctx context.Context, batch []*kafka.Message, st *attemptState) error {
+func (b *Bridge) copyAtLeastOnce(ctx context.Context, l *lane, c *kafka.Consumer, batch []*kafka.Message, st *attemptState) error {
 	out, err := b.prepare(ctx, batch, st)
 	if err != nil {
 		return err
 	}
-	if err := b.produceAll(ctx, out, st); err != nil {
+	if err := b.produceAll(ctx, l, out, st); err != nil {
 		return err
 	}
-	if _, err := b.consumer.CommitOffsets(offsetsOf(batch)); err != nil {
+	if _, err := c.CommitOffsets(offsetsOf(batch)); err != nil {
 		return fmt.Errorf("commit offsets: %w", err)
 	}
 	return nil
@@ -448,6 +480,8 @@ func (b *Bridge) countCopied(st *attemptState) {
 // Kafka refuses CreateTopics without Create even for an existing topic, and
 // a least-privilege bridge may only Write to a DLQ an admin made.
 func (b *Bridge) ensureDLQ(ctx context.Context, r Route) error {
+	b.dlqMu.Lock()
+	defer b.dlqMu.Unlock()
 	if b.dlqReady[r.DLQ] {
 		return nil
 	}
@@ -504,22 +538,4 @@ func groupLost(err error) bool {
 		return true
 	}
 	return false
-}
-
-// rewind moves the consumer back to the first record of the batch in each
-// partition it still owns.
-func (b *Bridge) rewind(batch []*kafka.Message) {
-	first := map[partitionKey]kafka.TopicPartition{}
-	for _, m := range batch {
-		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
-		if _, ok := first[k]; !ok {
-			first[k] = m.TopicPartition
-		}
-	}
-	for _, tp := range first {
-		tp.Error = nil
-		if err := b.consumer.Seek(tp, 0); err != nil {
-			b.log.Info("rewind skipped: partition no longer assigned", "partition", tp, "err", err)
-		}
-	}
 }

@@ -40,7 +40,7 @@ func TestBoundedGivesUpAHungCall(t *testing.T) {
 	}
 	// close must not touch wedged clients (they would block it); with
 	// the mark it returns at once even though they are set.
-	b.producer, b.consumer = nil, nil
+	b.lanes, b.consumer = nil, nil
 	done := make(chan struct{})
 	go func() { b.close(); close(done) }()
 	select {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -49,8 +51,9 @@ func mirrorCommand() *cli.Command {
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "bound on finishing the open batch when stopping"},
 			&cli.DurationFlag{Name: "refresh", Value: 30 * time.Second, Usage: "how often the routes are re-read"},
 			&cli.DurationFlag{Name: "transaction-timeout", Value: 60 * time.Second, Usage: "exactly-once: the broker aborts a transaction open this long; a client call blocked 15s past it ends the bridge (exit 1) for its supervisor to restart"},
-			&cli.IntFlag{Name: "batch-records", Value: 5000, Usage: "records per transaction at most"},
-			&cli.IntFlag{Name: "batch-bytes", Value: 8 << 20, Usage: "bytes per transaction at most (bounds memory)"},
+			&cli.IntFlag{Name: "batch-records", Value: 5000, Usage: "records polled per batch at most, shared by the lanes (each lane's share is one transaction)"},
+			&cli.IntFlag{Name: "batch-bytes", Value: 8 << 20, Usage: "bytes polled per batch at most, shared by the lanes (bounds memory)"},
+			&cli.IntFlag{Name: "lanes", EnvVars: []string{"MIGRATOR_LANES"}, Usage: "producers copying side by side, each owning a share of the assigned partitions and committing its own transactions (0: one per core, at least 2, at most 8)"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := mirrorLogger(c)
@@ -116,6 +119,10 @@ func mirrorCommand() *cli.Command {
 				}
 				defer stop()
 			}
+			if c.Int("lanes") < 0 {
+				return fmt.Errorf("--lanes %d: want 0 (automatic) or more", c.Int("lanes"))
+			}
+			setMemoryLimit(c.Int("batch-bytes"), log)
 			if c.String("delivery") == string(bridge.AtLeastOnce) {
 				log.Warn("delivery at-least-once: a crash between producing and committing copies that batch again (duplicates in the new topic)")
 			}
@@ -137,6 +144,7 @@ func mirrorCommand() *cli.Command {
 				Refresh:            c.Duration("refresh"),
 				MaxBatchRecords:    c.Int("batch-records"),
 				MaxBatchBytes:      c.Int("batch-bytes"),
+				Lanes:              c.Int("lanes"),
 				UntilCaughtUp:      c.Bool("until-caught-up"),
 				ShutdownTimeout:    c.Duration("shutdown-timeout"),
 				TransactionTimeout: c.Duration("transaction-timeout"),
@@ -148,6 +156,22 @@ func mirrorCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// setMemoryLimit sets a soft memory limit for the Go heap of about twelve
+// batches (at least 160 MiB) unless GOMEMLIMIT is set: the copies the
+// lanes hold are short-lived, and without a limit the heap grows to twice
+// its live size before the collector runs.
+func setMemoryLimit(batchBytes int, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if batchBytes <= 0 {
+		batchBytes = 8 << 20
+	}
+	limit := max(int64(12)*int64(batchBytes), 160<<20)
+	debug.SetMemoryLimit(limit)
+	log.Debug("Go memory limit", "bytes", limit)
 }
 
 func mirrorLogger(c *cli.Context) (*slog.Logger, error) {
