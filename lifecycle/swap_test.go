@@ -609,6 +609,24 @@ func TestSwapStopCopy(t *testing.T) {
 	})
 }
 
+// TestSwapStopCopyReadsAheadOfTheDrain: a swap started with staging
+// still empty (no bridge ran; the drain copies old → staging itself) has
+// its stop's copy read staging ahead from the start, past partition ends
+// it reaches before the drain fills them: every record still reaches the
+// new topic inside the stop (the copy once ended at those early ends,
+// and only the verify after the stop found the new topic short).
+func TestSwapStopCopyReadsAheadOfTheDrain(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		f := newSwapFixture(t, c, "ahead.delivery_failed.v1", "ahead.delivery.failed.v1", 2000)
+		opts := f.options(nil)
+		opts.Copy = nil
+		if _, err := lifecycle.Swap(context.Background(), f.env, opts); err != nil {
+			t.Fatalf("swap: %v", err)
+		}
+		f.check(t)
+	})
+}
+
 // TestSwapStopCopyRefusesForeignRecords: a record written to the new
 // topic during the stop (by something else than the swap's copy) makes
 // the copy refuse to guess where it stopped; nothing is deleted.

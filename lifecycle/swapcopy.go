@@ -113,7 +113,60 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 			return res, fmt.Errorf("%s/%d ends with the copy of %s/%d offset %d, not of the last record copied (%d)", target, p, source, p, last, lastCopied[p])
 		}
 	}
-	return res, nil
+	// And source holds no record after the last one copied, up to the
+	// ends the copy had to reach: it did not stop short of them.
+	return res, nothingAfter(ctx, cfg, source, lastCopied, ends)
+}
+
+// nothingAfter checks that source holds no record after offset last[p]
+// and before ends[p] in any partition (transaction markers are no
+// records): one consumer reads every such range to its end.
+func nothingAfter(ctx context.Context, cfg clientconfig.Config, source string, last, ends map[int32]int64) error {
+	var assign []kafka.TopicPartition
+	for p, end := range ends {
+		if last[p]+1 < end {
+			start := kafka.OffsetBeginning
+			if last[p] >= 0 {
+				start = kafka.Offset(last[p] + 1)
+			}
+			assign = append(assign, kafka.TopicPartition{Topic: &source, Partition: p, Offset: start})
+		}
+	}
+	if len(assign) == 0 {
+		return nil
+	}
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Assign(assign); err != nil {
+		return fmt.Errorf("assign %s: %w", source, err)
+	}
+	open := len(assign)
+	for open > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch e := c.Poll(100).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return fmt.Errorf("read %s/%d: %w", source, e.TopicPartition.Partition, e.TopicPartition.Error)
+			}
+			if p, off := e.TopicPartition.Partition, int64(e.TopicPartition.Offset); off < ends[p] {
+				return fmt.Errorf("%s/%d offset %d was not copied: the copy stopped after offset %d, before the partition's end %d", source, p, off, last[p], ends[p])
+			}
+		case kafka.PartitionEOF:
+			if int64(e.Offset) >= ends[e.Partition] {
+				open--
+			}
+		case kafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("read %s: %w", source, e)
+			}
+		}
+	}
+	return nil
 }
 
 // copyPartitions copies the assigned partitions of source with consumer c
@@ -213,7 +266,12 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 				delete(open, p)
 			}
 		case kafka.PartitionEOF:
-			delete(open, e.Partition)
+			// The end counts only at or past the end the copy must reach:
+			// a consumer that read ahead may have reached a partition's
+			// end before the drain filled it.
+			if int64(e.Offset) >= ends[e.Partition] {
+				delete(open, e.Partition)
+			}
 		case kafka.Error:
 			if e.IsFatal() {
 				return produced, last, fmt.Errorf("read: %w", e)
