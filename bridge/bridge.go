@@ -624,7 +624,13 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	case kafka.AssignedPartitions:
 		parts, err := b.startPositions(e.Partitions)
 		if err != nil {
+			// Without its start positions the bridge cannot copy the
+			// partitions it was given: it stops (a supervisor restarts
+			// it) rather than hold them and copy nothing.
 			b.log.Error("start positions", "err", err)
+			if b.laneErr == nil {
+				b.laneErr = fmt.Errorf("start positions of %s: %w", describePartitions(e.Partitions), err)
+			}
 			return err
 		}
 		b.dealLanes(parts)
@@ -660,7 +666,21 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 // It records the end offset to reach for UntilCaughtUp.
 func (b *Bridge) startPositions(parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
 	timeoutMs := int(b.opts.Client.OperationTimeout().Milliseconds())
+	// A bridge process that died inside a transaction leaves its offsets
+	// pending (KIP-447): Kafka answers the committed offsets of those
+	// partitions only once the broker aborted that transaction, within
+	// the transaction timeout. Until then the fetch times out; it is
+	// retried for that long.
+	deadline := time.Now().Add(b.opts.TransactionTimeout + 15*time.Second)
 	committed, err := b.consumer.Committed(parts, timeoutMs)
+	for err != nil && time.Now().Before(deadline) {
+		var kerr kafka.Error
+		if !errors.As(err, &kerr) || (kerr.Code() != kafka.ErrTimedOut && kerr.Code() != kafka.ErrUnstableOffsetCommit) {
+			break
+		}
+		b.log.Warn("committed offsets of the assigned partitions not readable yet (a transaction of a bridge process that died may hold them until the transaction timeout); retrying", "err", err)
+		committed, err = b.consumer.Committed(parts, timeoutMs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
