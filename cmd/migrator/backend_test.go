@@ -168,5 +168,6 @@ func startMigrator(t *testing.T, c *kafkatest.Cluster, args ...string) *exec.Cmd
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	killAtEnd(t, cmd)
 	return cmd
 }

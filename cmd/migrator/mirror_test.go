@@ -63,7 +63,15 @@ func mirrorProcess(t *testing.T, c *kafkatest.Cluster, mapFile string, args ...s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	killAtEnd(t, cmd)
 	return cmd
+}
+
+// killAtEnd kills cmd when the test ends, should it still run (a test
+// that failed before stopping it): a bridge left running would stay a
+// member of the bridge's group and fail every later test's reset.
+func killAtEnd(t *testing.T, cmd *exec.Cmd) {
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 }
 
 // produceNumbered writes n records per partition with values "p/i",
