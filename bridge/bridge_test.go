@@ -488,14 +488,7 @@ func TestBridgeTakenOverExits(t *testing.T) {
 		bctx, bcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer bcancel()
 		b := start(bctx, false)
-		select {
-		case err := <-a:
-			if err == nil || !strings.Contains(err.Error(), `instance id "same"`) {
-				t.Fatalf("the fenced bridge returned %v, want an error naming instance id \"same\"", err)
-			}
-		case <-time.After(time.Minute):
-			t.Fatal("the fenced bridge still runs a minute after another took its instance id")
-		}
+		waitFenced(t, a)
 		var second []*kafka.Message
 		for i := 200; i < 300; i++ {
 			second = append(second, msg(from, int32(i%2), []byte(fmt.Sprint(i)), []byte(fmt.Sprint("v", i)), now))
@@ -525,4 +518,18 @@ func TestBridgeTakenOverExits(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitFenced waits for the bridge whose Run result comes on a to end
+// fenced: with an error naming instance id "same", within a minute.
+func waitFenced(t *testing.T, a <-chan error) {
+	t.Helper()
+	select {
+	case err := <-a:
+		if err == nil || !strings.Contains(err.Error(), `instance id "same"`) {
+			t.Fatalf("the fenced bridge returned %v, want an error naming instance id \"same\"", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the fenced bridge still runs a minute after another took its instance id")
+	}
 }

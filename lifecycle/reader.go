@@ -20,10 +20,19 @@ type partitionReader struct {
 }
 
 func newVerifyConsumer(cfg clientconfig.Config) (*kafka.Consumer, error) {
-	cm, err := cfg.ConfigMap(kafka.ConfigMap{
+	return newVerifyConsumerWith(cfg, nil)
+}
+
+// newVerifyConsumerWith is newVerifyConsumer with extra settings.
+func newVerifyConsumerWith(cfg clientconfig.Config, extra kafka.ConfigMap) (*kafka.Consumer, error) {
+	settings := kafka.ConfigMap{
 		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
 		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "fetch.error.backoff.ms": 10, "log_level": 3,
-	})
+	}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	cm, err := cfg.ConfigMap(settings)
 	if err != nil {
 		return nil, err
 	}

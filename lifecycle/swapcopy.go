@@ -318,18 +318,11 @@ func startReadAhead(ctx context.Context, env *Env, topic string) *readAhead {
 		env.logger().Debug("no read-ahead of the stop's copy", "topic", topic, "err", err)
 		return nil
 	}
-	cfg := env.Admin.Config()
-	cm, err := cfg.ConfigMap(kafka.ConfigMap{
-		"group.id": "topic-migrator-verify", "enable.auto.commit": false, "isolation.level": "read_committed",
-		"enable.partition.eof": true, "fetch.wait.max.ms": 10, "fetch.error.backoff.ms": 10, "log_level": 3,
+	c, err := newVerifyConsumerWith(env.Admin.Config(), kafka.ConfigMap{
 		"queued.max.messages.kbytes": readAheadKiB, "queued.min.messages": 1000000,
 	})
 	if err != nil {
-		return nil
-	}
-	c, err := kafka.NewConsumer(&cm)
-	if err != nil {
-		env.logger().Debug("no read-ahead of the stop's copy", "topic", topic, "err", cfg.Scrub(err.Error()))
+		env.logger().Debug("no read-ahead of the stop's copy", "topic", topic, "err", err)
 		return nil
 	}
 	n := int32(topics[topic].Partitions)
