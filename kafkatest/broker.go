@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +42,7 @@ func StartBroker(t *testing.T) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePortPair(t)
+	port := freePorts(t, 2) // the client port and the controller's
 	b := &Broker{stateDir: t.TempDir(), repo: repo}
 	cmd := exec.Command(filepath.Join(repo, "scripts", "kafka-up.sh"))
 	cmd.Env = append(os.Environ(), "KAFKA_PORT="+strconv.Itoa(port), "KAFKA_STATE_DIR="+b.stateDir, "KAFKA_HEAP_OPTS=-Xms128m -Xmx512m")
@@ -102,7 +101,8 @@ func (b *Broker) Start(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("restart broker: %v", err)
 	}
-	go func() { _ = cmd.Wait() }() // Reap it when it exits.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // Reap it when it exits.
 	if err := os.WriteFile(filepath.Join(b.stateDir, "kafka.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +115,33 @@ func (b *Broker) Start(t *testing.T) {
 			cl.Close()
 			return
 		}
+		select {
+		case werr := <-exited:
+			t.Fatalf("restarted broker exited (%v) before serving; the end of its log:\n%s", werr, b.logTail())
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("broker not serving 2 minutes after restart: %v", err)
+			t.Fatalf("broker not serving 2 minutes after restart: %v; the end of its log:\n%s", err, b.logTail())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// logTail returns the last lines of the broker's logs (a port taken by
+// another process, for one, shows only there).
+func (b *Broker) logTail() string {
+	var out strings.Builder
+	for _, name := range []string{"server.log", "kafka.out"} {
+		path := filepath.Join(b.stateDir, "logs", name)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintf(&out, "%s: %v\n", path, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+		fmt.Fprintf(&out, "%s:\n%s\n", path, strings.Join(lines[max(len(lines)-20, 0):], "\n"))
+	}
+	return out.String()
 }
 
 func (b *Broker) pid() (int, error) {
@@ -153,24 +175,4 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// freePortPair returns a port p such that p and p+1 (the controller) are
-// free on 127.0.0.1.
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1)); err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	t.Fatal("no free pair of ports")
-	return 0
 }
