@@ -720,11 +720,13 @@ func (b *Bridge) startPositions(parts []kafka.TopicPartition) ([]kafka.TopicPart
 			}
 		}
 	}
+	ends, err := b.partitionEnds(out)
+	if err != nil {
+		return nil, err
+	}
 	for _, tp := range out {
-		low, high, err := b.consumer.QueryWatermarkOffsets(*tp.Topic, tp.Partition, timeoutMs)
-		if err != nil {
-			return nil, fmt.Errorf("end offset of %s/%d: %w", *tp.Topic, tp.Partition, err)
-		}
+		e := ends[partitionKey{*tp.Topic, tp.Partition}]
+		low, high := e[0], e[1]
 		p := &progress{start: low, end: high, sent: -1, first: -1}
 		if tp.Offset >= 0 {
 			p.next = int64(tp.Offset)
@@ -736,6 +738,50 @@ func (b *Bridge) startPositions(parts []kafka.TopicPartition) ([]kafka.TopicPart
 		}
 		p.reached = high == 0 || (tp.Offset >= 0 && int64(tp.Offset) >= high) || tp.Offset == kafka.OffsetEnd
 		b.assigned[partitionKey{*tp.Topic, tp.Partition}] = p
+	}
+	return out, nil
+}
+
+// partitionEnds returns the first offset and the end of each partition.
+// The end is the high watermark, read uncommitted, not the last stable
+// offset the bridge's read_committed consumer would be told: Kafka
+// answers a transaction's commit before it writes the commit markers, and
+// until it has, the records of other producers written after the
+// transaction are invisible to read_committed. A bridge copying until
+// caught up must not stop before them (a copy that stopped there lost the
+// records written after an aborted transaction on real Kafka).
+func (b *Bridge) partitionEnds(parts []kafka.TopicPartition) (map[partitionKey][2]int64, error) {
+	a, err := kafka.NewAdminClientFromConsumer(b.consumer)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets: %w", err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Client.OperationTimeout())
+	defer cancel()
+	out := make(map[partitionKey][2]int64, len(parts))
+	for i, spec := range []kafka.OffsetSpec{kafka.EarliestOffsetSpec, kafka.LatestOffsetSpec} {
+		req := make(map[kafka.TopicPartition]kafka.OffsetSpec, len(parts))
+		for _, tp := range parts {
+			req[kafka.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = spec
+		}
+		res, err := a.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadUncommitted))
+		if err != nil {
+			return nil, b.opts.Client.ScrubError(fmt.Errorf("end offsets of the assigned partitions: %w", err))
+		}
+		for tp, info := range res.ResultInfos {
+			if info.Error.Code() != kafka.ErrNoError {
+				return nil, fmt.Errorf("end offset of %s/%d: %w", *tp.Topic, tp.Partition, info.Error)
+			}
+			k := partitionKey{*tp.Topic, tp.Partition}
+			e := out[k]
+			e[i] = int64(info.Offset)
+			out[k] = e
+		}
+	}
+	for _, tp := range parts {
+		if _, ok := out[partitionKey{*tp.Topic, tp.Partition}]; !ok {
+			return nil, fmt.Errorf("end offset of %s/%d: not in the broker's answer", *tp.Topic, tp.Partition)
+		}
 	}
 	return out, nil
 }

@@ -166,6 +166,102 @@ func TestBridgeCopiesEveryShape(t *testing.T) {
 	})
 }
 
+// TestBridgeUntilCaughtUpWaitsForAnOpenTransaction copies a partition in
+// which a transaction is still open when the bridge starts, followed by a
+// committed record of another producer. A read_committed reader cannot
+// see that record until the transaction ends, and Kafka writes a
+// transaction's markers only after it answered the commit or abort, so
+// the same happens briefly after every transaction. The bridge must not
+// call itself caught up before it copied the record: it waits for the
+// transaction, then copies it.
+func TestBridgeUntilCaughtUpWaitsForAnOpenTransaction(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "opentxn.old_name.v1", "opentxn.new.name.v1"
+		c.CreateTopic(t, src, 1, nil)
+		c.CreateTopic(t, dst, 1, nil)
+		now := time.Now().Truncate(time.Millisecond)
+		c.Produce(t, msg(src, 0, []byte("k"), []byte("before"), now))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		txn, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"transactional.id": "held-open", "go.delivery.reports": false}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer txn.Close()
+		if err := txn.InitTransactions(ctx); err != nil {
+			t.Fatalf("init transactions: %v", err)
+		}
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.Produce(msg(src, 0, []byte("k"), []byte("ABORTED"), now), nil); err != nil {
+			t.Fatal(err)
+		}
+		if left := txn.Flush(10_000); left != 0 {
+			t.Fatalf("%d transactional records not flushed", left)
+		}
+		c.Produce(t, msg(src, 0, []byte("k"), []byte("after"), now))
+
+		done := make(chan error, 1)
+		go func() {
+			done <- bridge.Run(ctx, bridge.Options{
+				Client: c.Config(), Routes: bridge.StaticRoutes{route(src, dst, 1)}, UntilCaughtUp: true, OneOff: true,
+				Group: "opentxn", InstanceID: "opentxn", Admin: c.Admin(t),
+				Log: slog.New(slog.NewTextHandler(t.Output(), nil)),
+			})
+		}()
+		// The bridge copies "before", the one record a read_committed
+		// reader sees; it must still be running then.
+		cl := c.Admin(t)
+		for {
+			res, err := cl.Kafka().ListOffsets(ctx, map[kafka.TopicPartition]kafka.OffsetSpec{{Topic: ptr(dst), Partition: 0}: kafka.LatestOffsetSpec},
+				kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadCommitted))
+			if err != nil {
+				t.Fatalf("end of %s: %v", dst, err)
+			}
+			copied := false
+			for _, info := range res.ResultInfos {
+				copied = info.Error.Code() == kafka.ErrNoError && info.Offset >= 1
+			}
+			if copied {
+				break
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the bridge ended (%v) before copying the committed record ahead of the open transaction", err)
+			case <-ctx.Done():
+				t.Fatal("the bridge copied nothing within 2 minutes")
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the bridge ended (%v) while an open transaction hid a committed record from it", err)
+		case <-time.After(time.Second):
+		}
+		if err := txn.AbortTransaction(ctx); err != nil {
+			t.Fatalf("abort: %v", err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("bridge: %v", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("the bridge did not catch up within 2 minutes")
+		}
+		var got []string
+		for _, m := range c.ReadPartition(t, dst, 0) {
+			got = append(got, string(m.Value))
+		}
+		if strings.Join(got, ",") != "before,after" {
+			t.Errorf("copied %q, want [before after]", got)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
 // compareCopy checks that got is the copy of want: same key and value
 // (null stays null, empty stays empty), want's headers first and in order,
 // only the bridge's headers added, the origin header right, same timestamp.
