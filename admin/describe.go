@@ -381,6 +381,40 @@ func (c *Client) describeOffsets(ctx context.Context, snap *Snapshot, topics []s
 	return nil
 }
 
+// UncommittedEnds returns the end offset of each partition of topic as a
+// read_uncommitted reader sees it: the high watermark, past the records
+// of transactions not ended yet (or whose markers are not written yet),
+// where Describe's Latest, read_committed, stops at the first of them.
+func (c *Client) UncommittedEnds(ctx context.Context, topic string, partitions int) (map[int32]int64, error) {
+	req := make(map[kafka.TopicPartition]kafka.OffsetSpec, partitions)
+	for p := 0; p < partitions; p++ {
+		req[kafka.TopicPartition{Topic: &topic, Partition: int32(p)}] = kafka.LatestOffsetSpec
+	}
+	var res kafka.ListOffsetsResult
+	err := retryRetriable(ctx, func() error {
+		c.count()
+		var err error
+		res, err = c.admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadUncommitted))
+		if err != nil {
+			return err
+		}
+		for _, info := range res.ResultInfos {
+			if info.Error.Code() != kafka.ErrNoError {
+				return info.Error
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, c.unreachable(ctx, fmt.Errorf("list offsets of %s: %w", topic, err))
+	}
+	out := make(map[int32]int64, partitions)
+	for tp, info := range res.ResultInfos {
+		out[tp.Partition] = int64(info.Offset)
+	}
+	return out, nil
+}
+
 // DescribeGroups lists every consumer group with its state, active members
 // and committed offsets. Kafka answers committed offsets one group per
 // request; those requests run a few at a time.

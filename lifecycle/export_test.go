@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"time"
 
 	"github.com/huleedu/topic-migrator/clientconfig"
 )
@@ -11,4 +12,12 @@ import (
 func CopyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, maxMessageBytes int, partitions int32) (copied int64, err error) {
 	res, err := copyForStop(ctx, cfg, source, target, maxMessageBytes, partitions, 1, nil, nil)
 	return res.Copied, err
+}
+
+// SetStableWait sets how long a delete's proof waits for open
+// transactions, until the returned func restores it.
+func SetStableWait(d time.Duration) (restore func()) {
+	old := stableWait
+	stableWait = d
+	return func() { stableWait = old }
 }

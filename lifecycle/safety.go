@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/huleedu/topic-migrator/admin"
 	"github.com/huleedu/topic-migrator/plan"
@@ -149,6 +150,11 @@ func (e *Env) prove(ctx context.Context, d deletion, t *admin.Topic) (state.Offs
 	refuse := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrNotSafe, d.topic, fmt.Sprintf(format, args...))
 	}
+	if why, err := e.awaitStable(ctx, d.topic, t.Partitions); err != nil {
+		return nil, err
+	} else if why != "" {
+		return nil, refuse("%s; its records cannot be proven copied until it ends (a producer that died inside a transaction holds it until the transaction timeout, at most the broker's transaction.max.timeout.ms); run again then", why)
+	}
 	snap, err := e.Admin.Describe(ctx, admin.DescribeOptions{Deep: []string{d.topic}, Groups: true})
 	if err != nil {
 		return nil, err
@@ -223,6 +229,48 @@ func (e *Env) prove(ctx context.Context, d deletion, t *admin.Topic) (state.Offs
 		return nil, refuse("records reached it while its delete was being proven (a transaction begun before the fence); run again")
 	}
 	return ends, nil
+}
+
+// stableWait is how long a delete's proof waits for the transactions
+// open on the topic to end before it refuses.
+var stableWait = 10 * time.Second
+
+// awaitStable waits, up to stableWait, until no transaction is open on any
+// partition of the fenced topic: its read_committed end (the last stable
+// offset) is its high watermark. A record of an open transaction, or any
+// record after its first, is invisible to the copy and to the proof, and
+// could still be committed after the delete, since the fence refuses
+// records but not a transaction's commit. Once the topic is stable behind
+// its fence, it stays so. It returns why it is not stable, or "".
+func (e *Env) awaitStable(ctx context.Context, topic string, partitions int) (string, error) {
+	deadline := time.Now().Add(stableWait)
+	for {
+		stable, err := endOffsets(ctx, e.Admin, topic)
+		if err != nil {
+			return "", err
+		}
+		high, err := e.Admin.UncommittedEnds(ctx, topic, partitions)
+		if err != nil {
+			return "", err
+		}
+		var open []string
+		for p := int32(0); p < int32(partitions); p++ {
+			if high[p] > stable[p] {
+				open = append(open, fmt.Sprintf("partition %d holds %d record(s) or marker(s) from offset %d that a transaction still open hides", p, high[p]-stable[p], stable[p]))
+			}
+		}
+		if len(open) == 0 {
+			return "", nil
+		}
+		if time.Now().After(deadline) {
+			return strings.Join(open, "; "), nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // deletionRecord returns the deletion of d.topic recorded for the rename,

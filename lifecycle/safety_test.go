@@ -150,6 +150,74 @@ func TestRetireRefusesUncopiedRecords(t *testing.T) {
 	})
 }
 
+// TestRetireRefusesAnOpenTransaction: a producer of the old topic died
+// inside a transaction, and another wrote a record after it. Neither
+// record is visible to a read_committed reader, so the bridge, verify and
+// the bridge's lag all see a complete copy; but the transaction may still
+// commit (the delete's fence refuses records, not a commit), and the
+// record after it is committed already. Retire must refuse until the
+// transaction ended, and then delete once the rest is copied.
+func TestRetireRefusesAnOpenTransaction(t *testing.T) {
+	run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		defer lifecycle.SetStableWait(time.Second)()
+		f := newDualFixture(t, c, "safe.opentxn_old.v1", "safe.opentxn.new.v1")
+		f.produce(t, f.from, 0, 10)
+		f.mirror(t)
+		txn, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"transactional.id": "died-inside", "go.delivery.reports": false}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer txn.Close()
+		if err := txn.InitTransactions(ctx); err != nil {
+			t.Fatalf("init transactions: %v", err)
+		}
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		from := f.from
+		if err := txn.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &from, Partition: 0}, Value: []byte("in the open transaction")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if left := txn.Flush(10_000); left != 0 {
+			t.Fatalf("%d transactional records not flushed", left)
+		}
+		f.produce(t, f.from, 10, 1) // partition 0, after the transaction's record
+
+		if _, err := lifecycle.CutoverConsumers(ctx, f.env, lifecycle.CutoverConsumersOptions{Rename: f.from, AllGroups: true}); err != nil {
+			t.Fatalf("cutover consumers: %v", err)
+		}
+		if _, err := lifecycle.CutoverProducers(ctx, f.env, lifecycle.CutoverProducersOptions{Rename: f.from}); err != nil {
+			t.Fatalf("cutover producers: %v", err)
+		}
+		_, err = lifecycle.Retire(ctx, f.env, lifecycle.RetireOptions{Rename: f.from, Force: true, Reason: "test"})
+		if !errors.Is(err, lifecycle.ErrNotSafe) || !strings.Contains(err.Error(), "partition 0 holds 2 record(s) or marker(s) from offset 5 that a transaction still open hides") {
+			t.Fatalf("retire with a transaction open on the old topic = %v, want ErrNotSafe naming partition 0's hidden records", err)
+		}
+		if !f.exists(t, f.from) {
+			t.Fatal("retire deleted the old topic while a transaction on it was still open")
+		}
+
+		// The transaction ends; the record after it becomes visible and
+		// is copied; then the delete is proven.
+		if err := txn.AbortTransaction(ctx); err != nil {
+			t.Fatalf("abort: %v", err)
+		}
+		f.mirror(t)
+		if _, err := lifecycle.Retire(ctx, f.env, lifecycle.RetireOptions{Rename: f.from, Force: true, Reason: "test"}); err != nil {
+			t.Fatalf("retire once the transaction ended: %v", err)
+		}
+		if f.exists(t, f.from) {
+			t.Fatal("the old topic still exists after retire")
+		}
+		got := f.records(t, f.to)[0]
+		if last := string(got[len(got)-1].Value); !strings.Contains(last, `"seq":10`) {
+			t.Errorf("the new topic's partition 0 ends with %q, want the record written after the transaction", last)
+		}
+	})
+}
+
 // TestRetireRefusesDeadLetters: a record that exists only in the DLQ is
 // not kept by the new topic, so the old topic must stay.
 func TestRetireRefusesDeadLetters(t *testing.T) {
