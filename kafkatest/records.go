@@ -127,9 +127,15 @@ func (c *Cluster) CommitOffsets(t testing.TB, group, topic string, offsets map[i
 		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(o)})
 	}
 	cl := c.Admin(t)
-	deadline := time.Now().Add(30 * time.Second)
+	// The first commit on a cluster creates __consumer_offsets (50
+	// partitions, three replicas each on a three-node cluster), which on a
+	// loaded machine has taken more than a minute: each attempt is bounded
+	// and retried, within two minutes.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		res, err := cl.Kafka().AlterConsumerGroupOffsets(context.Background(), []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: tps}})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		res, err := cl.Kafka().AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: tps}})
+		cancel()
 		if err == nil {
 			for _, g := range res.ConsumerGroupsTopicPartitions {
 				for _, tp := range g.Partitions {
