@@ -53,7 +53,7 @@ type Options struct {
 	Refresh time.Duration
 	// MaxBatchRecords and MaxBatchBytes bound one polled batch, which is
 	// dealt to the lanes by partition (each lane's share is one
-	// transaction), and so the memory the bridge holds (defaults 5000
+	// transaction), and so the memory the bridge holds (defaults 20000
 	// records, 8 MiB).
 	MaxBatchRecords int
 	MaxBatchBytes   int
@@ -120,7 +120,7 @@ func (o *Options) defaults() error {
 		o.Refresh = 30 * time.Second
 	}
 	if o.MaxBatchRecords <= 0 {
-		o.MaxBatchRecords = 5000
+		o.MaxBatchRecords = 20000
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = 8 << 20

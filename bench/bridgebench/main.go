@@ -48,6 +48,7 @@ var (
 	rateF      = flag.Int("rate", 0, "records/s of the steady-rate latency phase (default: 10,000, at most 10 MB/s: 1,000 at 10 KiB)")
 	pin        = flag.Bool("pin", false, "pin the broker to CPU 0 (taskset -a -p, restored at the end) and run every contender under taskset -c 1")
 	brokerPid  = flag.Int("broker-pid", 0, "with -pin: the broker JVM's pid (default: $KAFKA_STATE_DIR/kafka.pid, KAFKA_STATE_DIR defaulting to .kafka)")
+	mirrorArgs = flag.String("mirror-args", "", "extra arguments of the migrator contenders' `mirror`, space-separated (for A/B runs, e.g. \"--batch-records 20000\")")
 	profileDir = flag.String("profile", "", "directory: the migrator contenders' backlog copies write CPU profiles there (MIGRATOR_CPUPROFILE), shown with go tool pprof -top")
 	keep       = flag.Bool("keep", false, "keep each size's topics (default: deleted once the size's table is printed)")
 	steadyFor  = flag.Duration("steady", 20*time.Second, "length of the steady-rate phase")
@@ -357,6 +358,7 @@ func migratorCmd(delivery string) func(src, dst, group string, until bool) *exec
 		mapFile := filepath.Join(dir, "map.yaml")
 		_ = os.WriteFile(mapFile, []byte(fmt.Sprintf("version: 1\nrenames:\n  - {from: %s, to: %s}\n", src, dst)), 0o644)
 		args := []string{"-b", *bootstrap, "--map", mapFile, "mirror", "--no-state", "--group", group, "--delivery", delivery, "--instance-id", group}
+		args = append(args, strings.Fields(*mirrorArgs)...)
 		cmd := exec.Command(*migrator, args...)
 		if until {
 			args = append(args, "--until-caught-up")

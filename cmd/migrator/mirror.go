@@ -51,7 +51,7 @@ func mirrorCommand() *cli.Command {
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "bound on finishing the open batch when stopping"},
 			&cli.DurationFlag{Name: "refresh", Value: 30 * time.Second, Usage: "how often the routes are re-read"},
 			&cli.DurationFlag{Name: "transaction-timeout", Value: 60 * time.Second, Usage: "exactly-once: the broker aborts a transaction open this long; a client call blocked 15s past it ends the bridge (exit 1) for its supervisor to restart"},
-			&cli.IntFlag{Name: "batch-records", Value: 5000, Usage: "records polled per batch at most, shared by the lanes (each lane's share is one transaction)"},
+			&cli.IntFlag{Name: "batch-records", Value: 20000, Usage: "records polled per batch at most, shared by the lanes (each lane's share is one transaction)"},
 			&cli.IntFlag{Name: "batch-bytes", Value: 8 << 20, Usage: "bytes polled per batch at most, shared by the lanes (bounds memory)"},
 			&cli.IntFlag{Name: "lanes", EnvVars: []string{"MIGRATOR_LANES"}, Usage: "producers copying side by side, each owning a share of the assigned partitions and committing its own transactions (0: one per core, at least 2, at most 8)"},
 		},
