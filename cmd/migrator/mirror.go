@@ -44,7 +44,7 @@ func mirrorCommand() *cli.Command {
 			&cli.StringFlag{Name: "partitioner", Value: "murmur2_random", Usage: "re-partitioning by key when a target has more partitions: murmur2_random (Java clients) or consistent_random (librdkafka)"},
 			&cli.StringSliceFlag{Name: "rename", Usage: "mirror only the rename from this `TOPIC` (repeatable)"},
 			&cli.BoolFlag{Name: "reverse", Usage: "copy new → old (records that came from the old topic are skipped, so both directions can run)"},
-			&cli.BoolFlag{Name: "until-caught-up", Usage: "exit 0 once every assigned partition reached the end it had when assigned"},
+			&cli.BoolFlag{Name: "until-caught-up", Usage: "exit 0 once every assigned partition reached the end it had when assigned (its high watermark: records behind a transaction still open are waited for, not skipped)"},
 			&cli.BoolFlag{Name: "no-state", Usage: "ignore the state file even if it exists: routes from map and cluster only"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve /metrics, /healthz and /readyz on `ADDR` (e.g. :9464)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
