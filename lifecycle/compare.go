@@ -215,11 +215,17 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 	// writes a dead letter in the same transaction as the copies after
 	// it, so every record dead-lettered before a copy verify will see is
 	// in the DLQ by the time it is read.
-	ends, err := targetEnds(cfg, target, partitions)
+	targetLows, ends, err := watermarks(cfg, target, partitions)
 	if err != nil {
 		return nil, err
 	}
 	dead, err := deadLettered(ctx, cfg, dlq)
+	if err != nil {
+		return nil, err
+	}
+	// The source's offsets are read after the target's end (see
+	// verifyPartition), once for every partition.
+	sourceLows, sourceHighs, err := watermarks(cfg, source, partitions)
 	if err != nil {
 		return nil, err
 	}
@@ -231,9 +237,7 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 		// The records to compare are told up front, so that the first
 		// report already counts every partition's; each partition
 		// corrects its estimate once it knows where it starts.
-		if opts.estimates, err = estimateRecords(cfg, source, partitions, opts); err != nil {
-			return nil, err
-		}
+		opts.estimates = estimateRecords(sourceLows, sourceHighs, opts)
 		var total int64
 		for _, n := range opts.estimates {
 			total += n
@@ -264,7 +268,8 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 			if sourceEnds != nil {
 				sourceEnd = sourceEnds[p]
 			}
-			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, ends[p], dead, opts)
+			bounds := partitionBounds{sourceLow: sourceLows[p], sourceHigh: sourceHighs[p], targetLow: targetLows[p], targetEnd: ends[p]}
+			pr, err := verifyPartition(ctx, cfg, source, target, p, sourceEnd, bounds, dead, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -289,23 +294,19 @@ func compareCopy(ctx context.Context, cfg clientconfig.Config, source, target, d
 // estimateRecords returns, per partition, how many source records a
 // comparison will read: from the source's first record (or the verified
 // prefix's end) to its end (or the bound of sourceEnds).
-func estimateRecords(cfg clientconfig.Config, source string, partitions int32, opts compareOptions) ([]int64, error) {
-	lows, highs, err := watermarks(cfg, source, partitions)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int64, partitions)
-	for p := range partitions {
+func estimateRecords(lows, highs []int64, opts compareOptions) []int64 {
+	out := make([]int64, len(lows))
+	for p := range lows {
 		from, end := lows[p], highs[p]
 		if opts.resume != nil {
 			from = max(from, opts.resume.Partitions[p].SourceEnd)
 		}
 		if opts.sourceEnds != nil {
-			end = min(end, opts.sourceEnds[p])
+			end = min(end, opts.sourceEnds[int32(p)])
 		}
 		out[p] = max(end-from, 0)
 	}
-	return out, nil
+	return out
 }
 
 // verifyParallelism is how many partitions verify reads at once, and
@@ -351,7 +352,13 @@ func deadLettered(ctx context.Context, cfg clientconfig.Config, dlq string) (map
 	}
 }
 
-func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd, targetEnd int64, dead map[bridge.Origin]bool, opts compareOptions) (PartitionReport, error) {
+// partitionBounds are a partition's first offsets and ends in the source
+// and the target, read for every partition at once before it is compared.
+type partitionBounds struct {
+	sourceLow, sourceHigh, targetLow, targetEnd int64
+}
+
+func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, target string, p int32, sourceEnd int64, b partitionBounds, dead map[bridge.Origin]bool, opts compareOptions) (PartitionReport, error) {
 	pr := PartitionReport{Partition: p}
 	var resume *state.PrefixPartition
 	srcFrom, dstFrom := int64(-1), int64(-1)
@@ -365,12 +372,12 @@ func verifyPartition(ctx context.Context, cfg clientconfig.Config, source, targe
 	// The target's end was taken first: every copy it holds up to there
 	// is of a source record below the source's end taken after, even
 	// while both are written to and copied.
-	dst, err := openReaderFrom(cfg, target, p, dstFrom, targetEnd)
+	dst, err := openReaderWithin(cfg, target, p, dstFrom, b.targetEnd, b.targetLow, b.targetEnd)
 	if err != nil {
 		return pr, err
 	}
 	defer dst.close()
-	src, err := openReaderFrom(cfg, source, p, srcFrom, sourceEnd)
+	src, err := openReaderWithin(cfg, source, p, srcFrom, sourceEnd, b.sourceLow, b.sourceHigh)
 	if err != nil {
 		return pr, err
 	}

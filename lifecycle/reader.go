@@ -43,13 +43,6 @@ func newVerifyConsumerWith(cfg clientconfig.Config, extra kafka.ConfigMap) (*kaf
 	return c, nil
 }
 
-// targetEnds returns the committed end (last stable offset) of each
-// partition of topic.
-func targetEnds(cfg clientconfig.Config, topic string, partitions int32) ([]int64, error) {
-	_, highs, err := watermarks(cfg, topic, partitions)
-	return highs, err
-}
-
 // watermarks returns the first and end offsets of each of the topic's
 // partitions.
 func watermarks(cfg clientconfig.Config, topic string, partitions int32) (lows, highs []int64, err error) {
@@ -86,6 +79,25 @@ func openReaderFrom(cfg clientconfig.Config, topic string, p int32, from, upTo i
 		c.Close()
 		return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
 	}
+	return startReader(c, topic, p, from, upTo, low, high)
+}
+
+// openReaderWithin is openReaderFrom for a partition whose first offset
+// and end (low, high) the caller read already, for all partitions at
+// once: a fresh consumer's own offsets query, made by a dozen readers at
+// once, sometimes took ~0.7 s (librdkafka's retry backoff), most of the
+// swap stop's verify of a 5,000-record tail.
+func openReaderWithin(cfg clientconfig.Config, topic string, p int32, from, upTo, low, high int64) (*partitionReader, error) {
+	c, err := newVerifyConsumer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return startReader(c, topic, p, from, upTo, low, high)
+}
+
+// startReader assigns c to topic/p from max(low, from) up to high (or
+// upTo when not negative and lower); it closes c on failure.
+func startReader(c *kafka.Consumer, topic string, p int32, from, upTo, low, high int64) (*partitionReader, error) {
 	if upTo >= 0 {
 		high = min(high, upTo)
 	}
