@@ -321,21 +321,7 @@ func (c *Client) describeOffsets(ctx context.Context, snap *Snapshot, topics []s
 		return m
 	}
 	list := func(s kafka.OffsetSpec) (map[string][]kafka.ListOffsetsResultInfo, error) {
-		var res kafka.ListOffsetsResult
-		err := retryRetriable(ctx, func() error {
-			c.count()
-			var err error
-			res, err = c.admin.ListOffsets(ctx, spec(s), kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadCommitted))
-			if err != nil {
-				return err
-			}
-			for _, info := range res.ResultInfos {
-				if info.Error.Code() != kafka.ErrNoError {
-					return info.Error
-				}
-			}
-			return nil
-		})
+		res, err := c.listOffsets(ctx, spec(s), kafka.IsolationLevelReadCommitted)
 		if err != nil {
 			return nil, c.unreachable(ctx, fmt.Errorf("list offsets: %w", err))
 		}
@@ -390,11 +376,25 @@ func (c *Client) UncommittedEnds(ctx context.Context, topic string, partitions i
 	for p := 0; p < partitions; p++ {
 		req[kafka.TopicPartition{Topic: &topic, Partition: int32(p)}] = kafka.LatestOffsetSpec
 	}
+	res, err := c.listOffsets(ctx, req, kafka.IsolationLevelReadUncommitted)
+	if err != nil {
+		return nil, c.unreachable(ctx, fmt.Errorf("list offsets of %s: %w", topic, err))
+	}
+	out := make(map[int32]int64, partitions)
+	for tp, info := range res.ResultInfos {
+		out[tp.Partition] = int64(info.Offset)
+	}
+	return out, nil
+}
+
+// listOffsets lists the offsets req asks for, retrying what Kafka says
+// may pass; an error of one partition fails the whole.
+func (c *Client) listOffsets(ctx context.Context, req map[kafka.TopicPartition]kafka.OffsetSpec, isolation kafka.IsolationLevel) (kafka.ListOffsetsResult, error) {
 	var res kafka.ListOffsetsResult
 	err := retryRetriable(ctx, func() error {
 		c.count()
 		var err error
-		res, err = c.admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadUncommitted))
+		res, err = c.admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(isolation))
 		if err != nil {
 			return err
 		}
@@ -405,14 +405,7 @@ func (c *Client) UncommittedEnds(ctx context.Context, topic string, partitions i
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, c.unreachable(ctx, fmt.Errorf("list offsets of %s: %w", topic, err))
-	}
-	out := make(map[int32]int64, partitions)
-	for tp, info := range res.ResultInfos {
-		out[tp.Partition] = int64(info.Offset)
-	}
-	return out, nil
+	return res, err
 }
 
 // DescribeGroups lists every consumer group with its state, active members

@@ -56,26 +56,11 @@ func produceTransactional(t *testing.T, c *kafkatest.Cluster, id string, commit 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"transactional.id": id, "go.delivery.reports": false}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.InitTransactions(ctx); err != nil {
-		t.Fatalf("init transactions: %v", err)
-	}
-	if err := p.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if err := p.Produce(m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p := c.OpenTransaction(t, id, msgs...)
+	var err error
 	if commit {
 		err = p.CommitTransaction(ctx)
 	} else {
-		p.Flush(10000)
 		err = p.AbortTransaction(ctx)
 	}
 	if err != nil {
@@ -183,23 +168,7 @@ func TestBridgeUntilCaughtUpWaitsForAnOpenTransaction(t *testing.T) {
 		c.Produce(t, msg(src, 0, []byte("k"), []byte("before"), now))
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		txn, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"transactional.id": "held-open", "go.delivery.reports": false}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer txn.Close()
-		if err := txn.InitTransactions(ctx); err != nil {
-			t.Fatalf("init transactions: %v", err)
-		}
-		if err := txn.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
-		if err := txn.Produce(msg(src, 0, []byte("k"), []byte("ABORTED"), now), nil); err != nil {
-			t.Fatal(err)
-		}
-		if left := txn.Flush(10_000); left != 0 {
-			t.Fatalf("%d transactional records not flushed", left)
-		}
+		txn := c.OpenTransaction(t, "held-open", msg(src, 0, []byte("k"), []byte("ABORTED"), now))
 		c.Produce(t, msg(src, 0, []byte("k"), []byte("after"), now))
 
 		done := make(chan error, 1)

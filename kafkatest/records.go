@@ -154,3 +154,33 @@ func (c *Cluster) CommitOffsets(t testing.TB, group, topic string, offsets map[i
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// OpenTransaction returns a transactional producer with id whose
+// transaction has begun and holds msgs, flushed to the brokers but neither
+// committed nor aborted: for the tests of what an open transaction hides
+// from read_committed readers. The producer is closed when the test ends.
+func (c *Cluster) OpenTransaction(t testing.TB, id string, msgs ...*kafka.Message) *kafka.Producer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"transactional.id": id, "go.delivery.reports": false}))
+	if err != nil {
+		t.Fatalf("transactional producer %s: %v", id, err)
+	}
+	t.Cleanup(p.Close)
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatalf("init transactions of %s: %v", id, err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatalf("begin transaction of %s: %v", id, err)
+	}
+	for _, m := range msgs {
+		if err := p.Produce(m, nil); err != nil {
+			t.Fatalf("produce to %v in transaction %s: %v", m.TopicPartition, id, err)
+		}
+	}
+	if left := p.Flush(10_000); left != 0 {
+		t.Fatalf("%d records of transaction %s not flushed", left, id)
+	}
+	return p
+}

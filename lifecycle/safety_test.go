@@ -165,24 +165,8 @@ func TestRetireRefusesAnOpenTransaction(t *testing.T) {
 		f := newDualFixture(t, c, "safe.opentxn_old.v1", "safe.opentxn.new.v1")
 		f.produce(t, f.from, 0, 10)
 		f.mirror(t)
-		txn, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"transactional.id": "died-inside", "go.delivery.reports": false}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer txn.Close()
-		if err := txn.InitTransactions(ctx); err != nil {
-			t.Fatalf("init transactions: %v", err)
-		}
-		if err := txn.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
 		from := f.from
-		if err := txn.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &from, Partition: 0}, Value: []byte("in the open transaction")}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if left := txn.Flush(10_000); left != 0 {
-			t.Fatalf("%d transactional records not flushed", left)
-		}
+		txn := c.OpenTransaction(t, "died-inside", &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &from, Partition: 0}, Value: []byte("in the open transaction")})
 		f.produce(t, f.from, 10, 1) // partition 0, after the transaction's record
 
 		if _, err := lifecycle.CutoverConsumers(ctx, f.env, lifecycle.CutoverConsumersOptions{Rename: f.from, AllGroups: true}); err != nil {
@@ -191,7 +175,7 @@ func TestRetireRefusesAnOpenTransaction(t *testing.T) {
 		if _, err := lifecycle.CutoverProducers(ctx, f.env, lifecycle.CutoverProducersOptions{Rename: f.from}); err != nil {
 			t.Fatalf("cutover producers: %v", err)
 		}
-		_, err = lifecycle.Retire(ctx, f.env, lifecycle.RetireOptions{Rename: f.from, Force: true, Reason: "test"})
+		_, err := lifecycle.Retire(ctx, f.env, lifecycle.RetireOptions{Rename: f.from, Force: true, Reason: "test"})
 		if !errors.Is(err, lifecycle.ErrNotSafe) || !strings.Contains(err.Error(), "partition 0 holds 2 record(s) or marker(s) from offset 5 that a transaction still open hides") {
 			t.Fatalf("retire with a transaction open on the old topic = %v, want ErrNotSafe naming partition 0's hidden records", err)
 		}
