@@ -706,6 +706,9 @@ func (c *Cluster) ScanPartition(topic string, partition int32, isolation string,
 			if ev.TopicPartition.Error != nil {
 				return ev.TopicPartition.Error
 			}
+			if int64(ev.TopicPartition.Offset) >= high {
+				return nil // written after the end was read
+			}
 			if err := fn(ev); err != nil {
 				return err
 			}

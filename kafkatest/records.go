@@ -101,6 +101,11 @@ func (c *Cluster) readPartition(topic string, partition int32) ([]*kafka.Message
 	for ctx.Err() == nil {
 		switch ev := cons.Poll(100).(type) {
 		case *kafka.Message:
+			if int64(ev.TopicPartition.Offset) >= high {
+				// Written after the end was read (the offsets before it
+				// were a transaction's markers): not this read's.
+				return out, nil
+			}
 			out = append(out, ev)
 			if int64(ev.TopicPartition.Offset) >= high-1 {
 				return out, nil

@@ -112,7 +112,8 @@ func startReader(c *kafka.Consumer, topic string, p int32, from, upTo, low, high
 	return r, nil
 }
 
-// read returns the next record, or nil at the end.
+// read returns the next record below the reader's end, or nil at the
+// end.
 func (r *partitionReader) read(ctx context.Context) (*kafka.Message, error) {
 	for !r.done {
 		if ctx.Err() != nil {
@@ -123,7 +124,16 @@ func (r *partitionReader) read(ctx context.Context) (*kafka.Message, error) {
 			if e.TopicPartition.Error != nil {
 				return nil, e.TopicPartition.Error
 			}
-			r.next = int64(e.TopicPartition.Offset) + 1
+			off := int64(e.TopicPartition.Offset)
+			if off >= r.high {
+				// The last offsets below the end were markers (a
+				// transaction's commit), which read_committed never
+				// returns: this record came after the end, written
+				// since it was read, and is not the reader's.
+				r.done = true
+				return nil, nil
+			}
+			r.next = off + 1
 			if r.next >= r.high {
 				r.done = true
 			}
