@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -280,53 +281,70 @@ func headerValues(m *kafka.Message, key string) []string {
 
 // TestBridgeDeadLetters sends a record larger than the target's
 // max.message.bytes to the DLQ, with its envelope, and copies the records
-// after it.
+// after it: when the route knows the limit (the record never leaves), and
+// when only the broker does and refuses it (the first attempt asks for no
+// delivery report; its commit fails and the retry finds the record).
 func TestBridgeDeadLetters(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
-		const src, dst = "dlq.source.v1", "dlq.target.v1"
-		c.CreateTopic(t, src, 1, map[string]string{"max.message.bytes": "2000000"})
-		c.CreateTopic(t, dst, 1, map[string]string{"max.message.bytes": "100000"})
-		big := bytes.Repeat([]byte{0xfe}, 500_000)
-		ts := time.Now().Truncate(time.Millisecond)
-		c.Produce(t,
-			msg(src, 0, []byte("a"), []byte("before"), ts),
-			msg(src, 0, []byte("big"), big, ts, header("h", "v")),
-			msg(src, 0, []byte("b"), []byte("after"), ts),
-		)
-		r := route(src, dst, 1)
-		r.TargetMaxBytes = 100000
-		runBridge(t, c, []bridge.Route{r}, bridge.Options{})
+		for _, tc := range []struct {
+			name  string
+			known bool
+		}{
+			{"limit-known", true},
+			{"refused-by-the-broker", false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				src, dst := "dlq.source."+tc.name+".v1", "dlq.target."+tc.name+".v1"
+				c.CreateTopic(t, src, 1, map[string]string{"max.message.bytes": "2000000"})
+				c.CreateTopic(t, dst, 1, map[string]string{"max.message.bytes": "100000"})
+				big := bytes.Repeat([]byte{0xfe}, 500_000)
+				ts := time.Now().Truncate(time.Millisecond)
+				c.Produce(t,
+					msg(src, 0, []byte("a"), []byte("before"), ts),
+					msg(src, 0, []byte("big"), big, ts, header("h", "v")),
+					msg(src, 0, []byte("b"), []byte("after"), ts),
+				)
+				r := route(src, dst, 1)
+				if tc.known {
+					r.TargetMaxBytes = 100000
+				}
+				runBridge(t, c, []bridge.Route{r}, bridge.Options{})
 
-		got := c.ReadPartition(t, dst, 0)
-		if len(got) != 2 || string(got[0].Value) != "before" || string(got[1].Value) != "after" {
-			t.Fatalf("target holds %d records, want before and after", len(got))
-		}
-		dead := c.ReadPartition(t, r.DLQ, 0)
-		if len(dead) != 1 {
-			t.Fatalf("DLQ holds %d records, want 1", len(dead))
-		}
-		dl, err := bridge.DecodeDeadLetter(dead[0].Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if dl.OriginalTopic != src || dl.TargetTopic != dst || dl.ErrorType != "MSG_SIZE_TOO_LARGE" || dl.OriginalEvent.Offset != 1 || dl.FailedByService == "" {
-			t.Errorf("dead letter = %+v", dl)
-		}
-		value, err := dl.OriginalEvent.ValueBytesDecoded()
-		if err != nil || !bytes.Equal(value, big) {
-			t.Errorf("dead letter value: %d bytes, err %v; want the original 500000", len(value), err)
-		}
-		if key, _ := dl.OriginalEvent.KeyBytes(); string(key) != "big" || len(dl.OriginalEvent.Headers) != 1 {
-			t.Errorf("dead letter key %q headers %+v", key, dl.OriginalEvent.Headers)
-		}
-		// verify accounts for the dead letter: every source record is in
-		// the target or in its DLQ.
-		rep, err := lifecycle.CompareCopy(context.Background(), c.Config(), src, dst, r.DLQ, 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p := rep.Partitions[0]; !rep.OK() || p.Compared != 2 || p.DeadLettered != 1 {
-			t.Errorf("verify: %+v", p)
+				var got []string
+				for _, m := range c.ReadPartition(t, dst, 0) {
+					got = append(got, string(m.Value))
+				}
+				if !slices.Equal(got, []string{"before", "after"}) {
+					t.Fatalf("target holds %q, want before and after", got)
+				}
+				dead := c.ReadPartition(t, r.DLQ, 0)
+				if len(dead) != 1 {
+					t.Fatalf("DLQ holds %d records, want 1", len(dead))
+				}
+				dl, err := bridge.DecodeDeadLetter(dead[0].Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dl.OriginalTopic != src || dl.TargetTopic != dst || dl.ErrorType != "MSG_SIZE_TOO_LARGE" || dl.OriginalEvent.Offset != 1 || dl.FailedByService == "" {
+					t.Errorf("dead letter = %+v", dl)
+				}
+				value, err := dl.OriginalEvent.ValueBytesDecoded()
+				if err != nil || !bytes.Equal(value, big) {
+					t.Errorf("dead letter value: %d bytes, err %v; want the original 500000", len(value), err)
+				}
+				if key, _ := dl.OriginalEvent.KeyBytes(); string(key) != "big" || len(dl.OriginalEvent.Headers) != 1 {
+					t.Errorf("dead letter key %q headers %+v", key, dl.OriginalEvent.Headers)
+				}
+				// verify accounts for the dead letter: every source record is in
+				// the target or in its DLQ.
+				rep, err := lifecycle.CompareCopy(context.Background(), c.Config(), src, dst, r.DLQ, 1, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := rep.Partitions[0]; !rep.OK() || p.Compared != 2 || p.DeadLettered != 1 {
+					t.Errorf("verify: %+v", p)
+				}
+			})
 		}
 	})
 }

@@ -13,15 +13,16 @@ import (
 )
 
 // refusedForGood are the produce errors that no retry can fix: the record
-// goes to the DLQ.
-var refusedForGood = map[kafka.ErrorCode]bool{
-	kafka.ErrMsgSizeTooLarge:             true,
-	kafka.ErrInvalidRecord:               true,
-	kafka.ErrPolicyViolation:             true,
-	kafka.ErrInvalidTimestamp:            true,
-	kafka.ErrRecordListTooLarge:          true,
-	kafka.ErrInvalidMsg:                  true,
-	kafka.ErrUnsupportedForMessageFormat: true,
+// goes to the DLQ, its error_type the error's name (librdkafka's, as
+// rd_kafka_err2name gives it and the DLQ runbook lists).
+var refusedForGood = map[kafka.ErrorCode]string{
+	kafka.ErrMsgSizeTooLarge:             "MSG_SIZE_TOO_LARGE",
+	kafka.ErrInvalidRecord:               "INVALID_RECORD",
+	kafka.ErrPolicyViolation:             "POLICY_VIOLATION",
+	kafka.ErrInvalidTimestamp:            "INVALID_TIMESTAMP",
+	kafka.ErrRecordListTooLarge:          "RECORD_LIST_TOO_LARGE",
+	kafka.ErrInvalidMsg:                  "INVALID_MSG",
+	kafka.ErrUnsupportedForMessageFormat: "UNSUPPORTED_FOR_MESSAGE_FORMAT",
 }
 
 // recordKey identifies a source record.
@@ -175,7 +176,7 @@ func precheck(r Route, m *kafka.Message) (deadLetter, bool) {
 	if size <= r.TargetMaxBytes {
 		return deadLetter{}, false
 	}
-	return deadLetter{errType: "MSG_SIZE_TOO_LARGE", err: fmt.Errorf("record of about %d bytes is larger than %s max.message.bytes=%d", size, r.To, r.TargetMaxBytes)}, true
+	return deadLetter{errType: refusedForGood[kafka.ErrMsgSizeTooLarge], err: fmt.Errorf("record of about %d bytes is larger than %s max.message.bytes=%d", size, r.To, r.TargetMaxBytes)}, true
 }
 
 // outgoing is one record to produce and the source record it stands for.
@@ -293,7 +294,7 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 			o := m.Opaque.(*outgoing)
 			src := o.source
 			var kerr kafka.Error
-			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] && !o.dead {
+			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] != "" && !o.dead {
 				refused.records[keyOf(src)] = deadLetter{errType: codeName(kerr.Code()), err: err}
 				pk := partitionKey{*src.TopicPartition.Topic, src.TopicPartition.Partition}
 				if !st.singles[pk] {
@@ -323,7 +324,7 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 				l.producer.Flush(100)
 				continue
 			}
-			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] && !o.dead {
+			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] != "" && !o.dead {
 				refused.records[keyOf(o.source)] = deadLetter{errType: codeName(kerr.Code()), err: err}
 				break
 			}
@@ -361,6 +362,9 @@ func keyString(m *kafka.Message) string {
 }
 
 func codeName(c kafka.ErrorCode) string {
+	if name := refusedForGood[c]; name != "" {
+		return name
+	}
 	s := c.String()
 	return strings.ToUpper(strings.NewReplacer(" ", "_", ":", "").Replace(strings.TrimPrefix(s, "Broker: ")))
 }
