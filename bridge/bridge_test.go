@@ -616,3 +616,64 @@ func waitFenced(t *testing.T, a <-chan error) {
 		t.Fatal("the fenced bridge still runs a minute after another took its instance id")
 	}
 }
+
+// TestBridgeDeadLettersARecordItsClientRefuses copies a record that both
+// topics accept but that is larger than the bridge's own producer takes
+// (message.max.bytes, 17 MiB): librdkafka refuses it at once, with no
+// delivery report, and the bridge sends it to the DLQ and copies the
+// records after it. It waited for that report until its context ended
+// before.
+func TestBridgeDeadLettersARecordItsClientRefuses(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		const src, dst = "client-refuses.source.v1", "client-refuses.target.v1"
+		limits := map[string]string{"max.message.bytes": "30000000"}
+		c.CreateTopic(t, src, 1, limits)
+		c.CreateTopic(t, dst, 1, limits)
+		huge := bytes.Repeat([]byte{0xab}, 18<<20)
+		p, err := kafka.NewProducer(c.ConfigMap(kafka.ConfigMap{"message.max.bytes": 30000000, "go.delivery.reports": false}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		ts := time.Now().Truncate(time.Millisecond)
+		for _, m := range []*kafka.Message{
+			msg(src, 0, []byte("a"), []byte("before"), ts),
+			msg(src, 0, []byte("huge"), huge, ts),
+			msg(src, 0, []byte("b"), []byte("after"), ts),
+		} {
+			if err := p.Produce(m, nil); err != nil {
+				t.Fatal(err)
+			}
+			// One batch each: the huge record alone.
+			if left := p.Flush(30_000); left != 0 {
+				t.Fatalf("%d record(s) not written to %s", left, src)
+			}
+		}
+		if n := len(c.ReadPartition(t, src, 0)); n != 3 {
+			t.Fatalf("%s holds %d records, want 3", src, n)
+		}
+		r := route(src, dst, 1)
+		r.TargetMaxBytes = 30000000 // the target takes it: only the client refuses
+		runBridge(t, c, []bridge.Route{r}, bridge.Options{})
+
+		var got []string
+		for _, m := range c.ReadPartition(t, dst, 0) {
+			got = append(got, string(m.Value))
+		}
+		if !slices.Equal(got, []string{"before", "after"}) {
+			t.Fatalf("target holds %q, want before and after", got)
+		}
+		dead := c.ReadPartition(t, r.DLQ, 0)
+		if len(dead) != 1 {
+			t.Fatalf("DLQ holds %d records, want 1", len(dead))
+		}
+		dl, err := bridge.DecodeDeadLetter(dead[0].Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl.ErrorType != "MSG_SIZE_TOO_LARGE" || dl.OriginalEvent.Offset != 1 || !dl.OriginalEvent.ValueTruncated {
+			t.Errorf("dead letter: error type %s, offset %d, value truncated %v; want MSG_SIZE_TOO_LARGE, 1, true",
+				dl.ErrorType, dl.OriginalEvent.Offset, dl.OriginalEvent.ValueTruncated)
+		}
+	})
+}

@@ -323,24 +323,14 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 		o := &out[i]
 		o.msg.Opaque = o
 		pk := partitionKey{*o.source.TopicPartition.Topic, o.source.TopicPartition.Partition}
-		for {
-			err := l.producer.Produce(o.msg, reports)
-			if err == nil {
-				break
-			}
+		if err := produce(ctx, l.producer, o, reports); err != nil {
 			var kerr kafka.Error
-			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-				if ctx.Err() != nil {
-					return fmt.Errorf("produce %s: %w", keyString(o.source), ctx.Err())
-				}
-				l.producer.Flush(100)
-				continue
+			if !errors.As(err, &kerr) || refusedForGood[kerr.Code()] == "" || o.dead {
+				return err
 			}
-			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] != "" && !o.dead {
-				refused.records[keyOf(o.source)] = deadLetter{errType: codeName(kerr.Code()), err: err}
-				break
-			}
-			return fmt.Errorf("produce %s: %w", keyString(o.source), err)
+			// Refused before it left the client: no report will come.
+			refused.records[keyOf(o.source)] = deadLetter{errType: codeName(kerr.Code()), err: err}
+			continue
 		}
 		sent++
 		if st.singles[pk] {
@@ -376,25 +366,31 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 // the retry, reported, sends it to the DLQ.
 func (b *Bridge) produceUnreported(ctx context.Context, l *lane, out []outgoing) error {
 	for i := range out {
-		o := &out[i]
-		o.msg.Opaque = nil
-		for {
-			err := l.producer.Produce(o.msg, nil)
-			if err == nil {
-				break
-			}
-			var kerr kafka.Error
-			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-				if ctx.Err() != nil {
-					return fmt.Errorf("produce %s: %w", keyString(o.source), ctx.Err())
-				}
-				l.producer.Flush(100)
-				continue
-			}
-			return fmt.Errorf("produce %s: %w", keyString(o.source), err)
+		out[i].msg.Opaque = nil
+		if err := produce(ctx, l.producer, &out[i], nil); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// produce hands o's record to the producer, its report (if any) to
+// reports, waiting while the producer's queue is full.
+func produce(ctx context.Context, p *kafka.Producer, o *outgoing, reports chan kafka.Event) error {
+	for {
+		err := p.Produce(o.msg, reports)
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
+			if err != nil {
+				return fmt.Errorf("produce %s: %w", keyString(o.source), err)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("produce %s: %w", keyString(o.source), ctx.Err())
+		}
+		p.Flush(100)
+	}
 }
 
 func keyString(m *kafka.Message) string {
