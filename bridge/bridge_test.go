@@ -279,6 +279,28 @@ func headerValues(m *kafka.Message, key string) []string {
 	return out
 }
 
+// deadLettered checks that dst holds the copies of "before" and "after"
+// and dlq one dead letter, which it returns decoded.
+func deadLettered(t *testing.T, c *kafkatest.Cluster, dst, dlq string) *bridge.DeadLetter {
+	t.Helper()
+	var got []string
+	for _, m := range c.ReadPartition(t, dst, 0) {
+		got = append(got, string(m.Value))
+	}
+	if !slices.Equal(got, []string{"before", "after"}) {
+		t.Fatalf("target holds %q, want before and after", got)
+	}
+	dead := c.ReadPartition(t, dlq, 0)
+	if len(dead) != 1 {
+		t.Fatalf("DLQ holds %d records, want 1", len(dead))
+	}
+	dl, err := bridge.DecodeDeadLetter(dead[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl
+}
+
 // TestBridgeDeadLetters sends a record larger than the target's
 // max.message.bytes to the DLQ, with its envelope, and copies the records
 // after it: when the route knows the limit (the record never leaves), and
@@ -310,21 +332,7 @@ func TestBridgeDeadLetters(t *testing.T) {
 				}
 				runBridge(t, c, []bridge.Route{r}, bridge.Options{})
 
-				var got []string
-				for _, m := range c.ReadPartition(t, dst, 0) {
-					got = append(got, string(m.Value))
-				}
-				if !slices.Equal(got, []string{"before", "after"}) {
-					t.Fatalf("target holds %q, want before and after", got)
-				}
-				dead := c.ReadPartition(t, r.DLQ, 0)
-				if len(dead) != 1 {
-					t.Fatalf("DLQ holds %d records, want 1", len(dead))
-				}
-				dl, err := bridge.DecodeDeadLetter(dead[0].Value)
-				if err != nil {
-					t.Fatal(err)
-				}
+				dl := deadLettered(t, c, dst, r.DLQ)
 				if dl.OriginalTopic != src || dl.TargetTopic != dst || dl.ErrorType != "MSG_SIZE_TOO_LARGE" || dl.OriginalEvent.Offset != 1 || dl.FailedByService == "" {
 					t.Errorf("dead letter = %+v", dl)
 				}
@@ -656,21 +664,7 @@ func TestBridgeDeadLettersARecordItsClientRefuses(t *testing.T) {
 		r.TargetMaxBytes = 30000000 // the target takes it: only the client refuses
 		runBridge(t, c, []bridge.Route{r}, bridge.Options{})
 
-		var got []string
-		for _, m := range c.ReadPartition(t, dst, 0) {
-			got = append(got, string(m.Value))
-		}
-		if !slices.Equal(got, []string{"before", "after"}) {
-			t.Fatalf("target holds %q, want before and after", got)
-		}
-		dead := c.ReadPartition(t, r.DLQ, 0)
-		if len(dead) != 1 {
-			t.Fatalf("DLQ holds %d records, want 1", len(dead))
-		}
-		dl, err := bridge.DecodeDeadLetter(dead[0].Value)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dl := deadLettered(t, c, dst, r.DLQ)
 		if dl.ErrorType != "MSG_SIZE_TOO_LARGE" || dl.OriginalEvent.Offset != 1 || !dl.OriginalEvent.ValueTruncated {
 			t.Errorf("dead letter: error type %s, offset %d, value truncated %v; want MSG_SIZE_TOO_LARGE, 1, true",
 				dl.ErrorType, dl.OriginalEvent.Offset, dl.OriginalEvent.ValueTruncated)

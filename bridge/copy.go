@@ -380,13 +380,12 @@ func produce(ctx context.Context, p *kafka.Producer, o *outgoing, reports chan k
 	for {
 		err := p.Produce(o.msg, reports)
 		var kerr kafka.Error
-		if err == nil || !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
-			if err != nil {
-				return fmt.Errorf("produce %s: %w", keyString(o.source), err)
-			}
+		switch {
+		case err == nil:
 			return nil
-		}
-		if ctx.Err() != nil {
+		case !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull:
+			return fmt.Errorf("produce %s: %w", keyString(o.source), err)
+		case ctx.Err() != nil:
 			return fmt.Errorf("produce %s: %w", keyString(o.source), ctx.Err())
 		}
 		p.Flush(100)
