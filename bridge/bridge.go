@@ -313,9 +313,6 @@ func (b *Bridge) newProducer(ctx context.Context, i int) (*kafka.Producer, error
 	}
 	id := transactionalID(b.opts.Group, b.opts.InstanceID, i)
 	if b.opts.Delivery == ExactlyOnce {
-		// A record produced with no report channel gets none (see
-		// produceUnreported); the reported retries name their channel.
-		producerCfg["go.delivery.reports"] = false
 		producerCfg["transactional.id"] = id
 		producerCfg["transaction.timeout.ms"] = int(b.opts.TransactionTimeout.Milliseconds())
 	}

@@ -57,12 +57,7 @@ func (e *refusedError) Error() string {
 
 // attemptState carries what earlier attempts at one batch learned.
 type attemptState struct {
-	// reported makes an exactly-once attempt ask for a delivery report of
-	// every record, as an at-least-once one always does. The first
-	// attempt at a batch does not: its transaction's commit fails if any
-	// record failed, and only then does a retry need to know which.
-	reported bool
-	dead     map[recordKey]deadLetter
+	dead map[recordKey]deadLetter
 	// singles are partitions whose records are produced one at a time,
 	// to find which record of a refused broker batch is at fault.
 	singles map[partitionKey]bool
@@ -111,8 +106,6 @@ func (b *Bridge) copyBatch(ctx context.Context, l *lane, c *kafka.Consumer, batc
 			b.updateProgress(c, batch)
 			return false, nil
 		}
-		// Every retry learns from the records' own delivery reports.
-		st.reported = true
 		var hung *HungError
 		if errors.As(err, &hung) {
 			return false, fmt.Errorf("copy batch of %d records: %w", len(batch), err)
@@ -276,13 +269,8 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 
 // produceAll produces the records and waits for every delivery report.
 // Partitions in singles are produced one record at a time (each flushed
-// alone) so that a refusal names its record. An exactly-once attempt
-// that is not st.reported asks for no report and waits for none: the
-// transaction's commit waits for every record and fails if one failed.
+// alone) so that a refusal names its record.
 func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *attemptState) error {
-	if b.opts.Delivery == ExactlyOnce && !st.reported && len(st.singles) == 0 {
-		return b.produceUnreported(ctx, l, out)
-	}
 	reports := make(chan kafka.Event, len(out))
 	sent := 0
 	refused := &refusedError{records: map[recordKey]deadLetter{}, ambiguous: map[partitionKey]bool{}}
@@ -357,21 +345,6 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 		}
 	}
 	return failed
-}
-
-// produceUnreported produces the records of a transaction with no
-// delivery report: no per-record handle for librdkafka to hand back, no
-// report to receive, a fifth of the Go side's CPU at 100 B records. A
-// record refused at once (too large for the client) fails the attempt;
-// the retry, reported, sends it to the DLQ.
-func (b *Bridge) produceUnreported(ctx context.Context, l *lane, out []outgoing) error {
-	for i := range out {
-		out[i].msg.Opaque = nil
-		if err := produce(ctx, l.producer, &out[i], nil); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // produce hands o's record to the producer, its report (if any) to
