@@ -125,6 +125,9 @@ type swapRun struct {
 	bridgeToNew bool
 	// ahead reads staging ahead for copyForStop (nil: nothing does).
 	ahead *readAhead
+	// pre copies staging into the new topic before it exists, for
+	// copyForStop to finish (nil: nothing does).
+	pre *preCopy
 	// proven holds, by source topic, the strict comparisons this run made
 	// (the verify steps): the deletes' safety proof reuses one when
 	// nothing was written since.
@@ -183,6 +186,12 @@ func Swap(ctx context.Context, env *Env, opts SwapOptions) (*SwapResult, error) 
 		// steps before it wait on Kafka and on the quiet check.
 		s.ahead = startReadAhead(ctx, env, s.staging)
 		defer s.ahead.close()
+		if done < slices.Index(SwapSteps, SwapNewCreated) {
+			// And hands the copies to a producer that holds them until
+			// the new topic exists (closed before the read-ahead).
+			s.pre = startPreCopy(ctx, env, s.ahead, s.staging, r.To, cmp.Or(opts.CopyStreams, DefaultCopyStreams))
+			defer s.pre.discard()
+		}
 	}
 	if done < 0 {
 		// Not started: the rename must be copying into staging.
@@ -609,6 +618,7 @@ func (s *swapRun) createNew(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("no spec of %s recorded by the save step", s.r.To)
 	}
 	spec := fromStateSpec(*p.Spec)
+	s.pre.beforeCreate(s.env)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		errs, err := s.env.Admin.CreateTopics(ctx, []admin.TopicSpec{spec.Topic}, false)
@@ -617,9 +627,15 @@ func (s *swapRun) createNew(ctx context.Context) (string, error) {
 		}
 		cerr := errs[spec.Topic.Name]
 		if cerr == nil {
+			if s.pre != nil {
+				s.pre.created = true
+			}
 			break
 		}
 		if errors.Is(cerr, admin.ErrTopicExists) {
+			// Not created by this run: what a copy begun before it holds
+			// does not go there.
+			s.pre.discard()
 			topics, err := s.env.Admin.DescribeTopics(ctx, []string{s.r.To})
 			if err != nil {
 				return "", err
@@ -668,12 +684,16 @@ func (s *swapRun) copyToNew(ctx context.Context) (string, error) {
 			}
 		}
 		maxBytes, _ := strconv.Atoi(topics[s.r.To].Effective["max.message.bytes"])
-		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, maxBytes, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.ahead, s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
+		res, err := copyForStop(ctx, s.env.Admin.Config(), s.staging, s.r.To, maxBytes, int32(topics[s.staging].Partitions), cmp.Or(s.opts.CopyStreams, DefaultCopyStreams), s.ahead, s.pre, s.env.progress("copy "+s.staging+" → "+s.r.To, "records"))
 		if err != nil {
 			return "", fmt.Errorf("copy %s → %s: %w", s.staging, s.r.To, err)
 		}
-		return fmt.Sprintf("copied %s → %s: %d record(s) by this run (%d partition(s) resumed), every one acknowledged in order, each partition ending with the copy of staging's last record",
-			s.staging, s.r.To, res.Copied, res.Resumed), nil
+		early := ""
+		if res.Early > 0 {
+			early = fmt.Sprintf(", %d of them read and handed over before %s existed", res.Early, s.r.To)
+		}
+		return fmt.Sprintf("copied %s → %s: %d record(s) by this run (%d partition(s) resumed%s), every one acknowledged in order, each partition ending with the copy of staging's last record",
+			s.staging, s.r.To, res.Copied, res.Resumed, early), nil
 	}
 	route, err := RouteBetween(ctx, s.env.Admin, s.r.From, s.staging, s.r.To, "earliest")
 	if err != nil {

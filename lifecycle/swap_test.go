@@ -627,6 +627,78 @@ func TestSwapStopCopyReadsAheadOfTheDrain(t *testing.T) {
 	})
 }
 
+// TestSwapStopCopyBeginsBeforeTheNewTopicExists: with staging full when
+// the swap starts, the stop's copy reads staging and hands its copies to
+// the producer during the quiet check, before the new topic exists; they
+// reach it once it does, every record once and in order.
+func TestSwapStopCopyBeginsBeforeTheNewTopicExists(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "early.delivery_failed.v1", "early.delivery.failed.v1", 2000)
+		fillStaging(t, f)
+		opts := f.options(nil)
+		opts.Copy = nil
+		opts.QuietFor = time.Second
+		res, err := lifecycle.Swap(ctx, f.env, opts)
+		if err != nil {
+			t.Fatalf("swap: %v", err)
+		}
+		want := "read and handed over before " + f.to + " existed"
+		if i := slices.IndexFunc(res.Steps, func(s lifecycle.SwapStep) bool { return s.Step == lifecycle.SwapCopied }); i < 0 || !strings.Contains(res.Steps[i].Detail, want) {
+			t.Errorf("swap steps %+v: want step %s to say %q", res.Steps, lifecycle.SwapCopied, want)
+		}
+		f.check(t)
+	})
+}
+
+// TestSwapStopCopyCountsTheNewTopic: a record written to the new topic
+// by something else right after the swap created it, in the same run, is
+// found by count (the copy's last records are still the copies of
+// staging's last, so its tail alone looks right): the copy refuses, and
+// staging keeps every record.
+func TestSwapStopCopyCountsTheNewTopic(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
+		ctx := context.Background()
+		f := newSwapFixture(t, c, "counted.delivery_failed.v1", "counted.delivery.failed.v1", 300)
+		fillStaging(t, f)
+		opts := f.options(nil)
+		opts.Copy = nil
+		opts.QuietFor = time.Second
+		to := f.to
+		opts.AfterStep = func(step string) error {
+			if step == lifecycle.SwapNewCreated {
+				c.Produce(t, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &to, Partition: 2}, Value: []byte("stray")})
+			}
+			return nil
+		}
+		_, err := lifecycle.Swap(ctx, f.env, opts)
+		want := fmt.Sprintf("%s/2 holds %d record(s) from offset 0, but the copy wrote %d to it", f.to, len(f.records[2])+1, len(f.records[2]))
+		if err == nil || !strings.Contains(err.Error(), lifecycle.SwapCopied) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("swap with a stray record in the new topic: %v, want step %s to refuse with %q", err, lifecycle.SwapCopied, want)
+		}
+		staging := plan.StagingTopic(f.to)
+		for p := range f.records {
+			if got := c.ReadPartition(t, staging, int32(p)); len(got) != len(f.records[p]) {
+				t.Errorf("staging holds %d records on partition %d, want all %d", len(got), p, len(f.records[p]))
+			}
+		}
+	})
+}
+
+// fillStaging copies f's old topic into staging with the bridge, as the
+// window's mirror does.
+func fillStaging(t *testing.T, f *swapFixture) {
+	t.Helper()
+	ctx := context.Background()
+	route, err := lifecycle.RouteBetween(ctx, f.env.Admin, f.from, f.from, plan.StagingTopic(f.to), "earliest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.copy(ctx, f.env.BridgeGroup, route); err != nil {
+		t.Fatalf("fill staging: %v", err)
+	}
+}
+
 // TestSwapStopCopyRefusesForeignRecords: a record written to the new
 // topic during the stop (by something else than the swap's copy) makes
 // the copy refuse to guess where it stopped; nothing is deleted.

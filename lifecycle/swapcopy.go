@@ -24,6 +24,9 @@ type stopCopy struct {
 	// where an earlier run had copied part already.
 	Copied  int64
 	Resumed int
+	// Early is how many of Copied were handed to the producer before
+	// the new topic existed (preCopy).
+	Early int64
 }
 
 // copyForStop copies every record of source to target, partition for
@@ -48,8 +51,13 @@ type stopCopy struct {
 // ahead, when not nil, is a consumer that has been reading source from
 // its first records since before the stop (readAhead): the copy takes
 // it, and what it read meanwhile, when it starts from the first record of
-// every partition with one stream.
-func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, maxMessageBytes int, partitions int32, streams int, ahead *readAhead, report *reporter) (stopCopy, error) {
+// every partition with one stream. pre, when usable, is a copy that
+// began before target existed (preCopy): the copy finishes it instead.
+func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target string, maxMessageBytes int, partitions int32, streams int, ahead *readAhead, pre *preCopy, report *reporter) (stopCopy, error) {
+	if pre.usable(source, target, maxMessageBytes, partitions) {
+		return pre.finish(ctx, cfg, report)
+	}
+	pre.discard()
 	var res stopCopy
 	timeout := int(cfg.OperationTimeout().Milliseconds())
 	var assign []kafka.TopicPartition
@@ -101,21 +109,26 @@ func copyForStop(ctx context.Context, cfg clientconfig.Config, source, target st
 			lastCopied[p] = o
 		}
 	}
-	// The proof of the copy inside the stop: every record was acknowledged
-	// in order (above), and each partition of target ends with the copy of
-	// source's last record. The record-by-record verify follows the stop.
+	return res, provenCopy(ctx, cfg, source, target, partitions, lastCopied, ends)
+}
+
+// provenCopy is the proof of the copy inside the stop, once every record
+// was acknowledged in order: each partition of target ends with the copy
+// of source's last record copied, lastCopied[p] (-1: none), and source
+// holds no record after it up to the ends the copy had to reach, so the
+// copy did not stop short of them. The record-by-record verify follows
+// the stop.
+func provenCopy(ctx context.Context, cfg clientconfig.Config, source, target string, partitions int32, lastCopied, ends map[int32]int64) error {
 	after, err := lastCopies(ctx, cfg, source, target, partitions)
 	if err != nil {
-		return res, err
+		return err
 	}
 	for p := int32(0); p < partitions; p++ {
 		if last := after[p]; last != lastCopied[p] {
-			return res, fmt.Errorf("%s/%d ends with the copy of %s/%d offset %d, not of the last record copied (%d)", target, p, source, p, last, lastCopied[p])
+			return fmt.Errorf("%s/%d ends with the copy of %s/%d offset %d, not of the last record copied (%d)", target, p, source, p, last, lastCopied[p])
 		}
 	}
-	// And source holds no record after the last one copied, up to the
-	// ends the copy had to reach: it did not stop short of them.
-	return res, nothingAfter(ctx, cfg, source, lastCopied, ends)
+	return nothingAfter(ctx, cfg, source, lastCopied, ends)
 }
 
 // nothingAfter checks that source holds no record after offset last[p]
@@ -174,50 +187,12 @@ func nothingAfter(ctx context.Context, cfg clientconfig.Config, source string, l
 // copied and, per partition, the source offset of the last one. It tells
 // report (nil: nobody) every thousand records.
 func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consumer, target string, maxMessageBytes int, assign []kafka.TopicPartition, ends map[int32]int64, report *reporter) (int64, map[int32]int64, error) {
-	// Idempotent and gapless, without a delivery report per record: Kafka
-	// appends each partition's records once and in the order produced,
-	// and any failure that could leave a gap (a batch refused, a sequence
-	// lost) is fatal to the producer rather than skipped. No message ever
-	// times out (message.timeout.ms 0): a write waits for a broker as long
-	// as ctx lets it. So once every record left the queue with no fatal
-	// error, each was acknowledged in order.
-	pm, err := cfg.ConfigMap(kafka.ConfigMap{
-		"enable.idempotence": true, "enable.gapless.guarantee": true, "message.timeout.ms": 0,
-		"acks": "all", "linger.ms": 10, "batch.size": stopBatchBytes(maxMessageBytes),
-		"message.max.bytes":            max(maxMessageBytes, 1<<20) + 64<<10,
-		"queue.buffering.max.messages": 200000, "go.delivery.reports": false, "log_level": 3,
-	})
+	w, err := newStopWriter(cfg, target, maxMessageBytes, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	pr, err := kafka.NewProducer(&pm)
-	if err != nil {
-		return 0, nil, cfg.ScrubError(fmt.Errorf("copy producer: %w", err))
-	}
-	defer pr.Close()
-	var (
-		mu     sync.Mutex
-		failed error
-	)
-	go func() {
-		for ev := range pr.Events() {
-			if e, ok := ev.(kafka.Error); ok && e.IsFatal() {
-				mu.Lock()
-				if failed == nil {
-					failed = fmt.Errorf("write to %s: %w", target, e)
-				}
-				mu.Unlock()
-			}
-		}
-	}()
-	check := func() error {
-		if err := pr.GetFatalError(); err != nil {
-			return fmt.Errorf("write to %s: %w", target, err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return failed
-	}
+	defer w.close()
+	w.report = report
 	// A consumer that reads ahead is assigned every partition already; a
 	// new assignment would drop what it read.
 	if current, err := c.Assignment(); err != nil || len(current) == 0 {
@@ -229,41 +204,167 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 	for _, tp := range assign {
 		open[tp.Partition] = true
 	}
-	var produced int64
-	last := map[int32]int64{}
+	if err := copyUntil(ctx, c, w, ends, open, nil); err != nil {
+		return w.produced, w.last, err
+	}
+	return w.produced, w.last, w.flush(ctx)
+}
+
+// stopWriter writes a stop copy's records to target with one producer,
+// idempotent and gapless, without a delivery report per record: Kafka
+// appends each partition's records once and in the order produced, and
+// any failure that could leave a gap (a batch refused, a sequence lost)
+// is fatal to the producer rather than skipped. No message ever times out
+// (message.timeout.ms 0): a write waits for a broker as long as the
+// context lets it. So once every record left the queue with no fatal
+// error, each was acknowledged in order. It keeps, per partition, the
+// source offset of the last record written and how many were.
+type stopWriter struct {
+	pr     *kafka.Producer
+	target string
+	report *reporter // told every thousand records (nil: nobody)
+
+	mu     sync.Mutex
+	failed error // the producer's fatal error, from its events
+
+	produced int64
+	last     map[int32]int64
+	count    map[int32]int64
+}
+
+// stopQueueKiB bounds what a stop copy's producer holds before the broker
+// has it (librdkafka's queue.buffering.max.kbytes).
+const stopQueueKiB = 128 << 10
+
+// newStopWriter returns a stopWriter to target, whose max.message.bytes is
+// maxMessageBytes (0: unknown, the broker's default): its batches stay
+// within it, and a record up to it is produced. extra adds producer
+// settings.
+func newStopWriter(cfg clientconfig.Config, target string, maxMessageBytes int, extra kafka.ConfigMap) (*stopWriter, error) {
+	settings := kafka.ConfigMap{
+		"enable.idempotence": true, "enable.gapless.guarantee": true, "message.timeout.ms": 0,
+		"acks": "all", "linger.ms": 10, "batch.size": stopBatchBytes(maxMessageBytes),
+		"message.max.bytes":            max(maxMessageBytes, 1<<20) + 64<<10,
+		"queue.buffering.max.messages": 200000, "queue.buffering.max.kbytes": stopQueueKiB,
+		"go.delivery.reports": false, "log_level": 3,
+	}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	pm, err := cfg.ConfigMap(settings)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := kafka.NewProducer(&pm)
+	if err != nil {
+		return nil, cfg.ScrubError(fmt.Errorf("copy producer: %w", err))
+	}
+	w := &stopWriter{pr: pr, target: target, last: map[int32]int64{}, count: map[int32]int64{}}
+	go func() {
+		for ev := range pr.Events() {
+			if e, ok := ev.(kafka.Error); ok && e.IsFatal() {
+				w.mu.Lock()
+				if w.failed == nil {
+					w.failed = fmt.Errorf("write to %s: %w", target, e)
+				}
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w, nil
+}
+
+// check returns the producer's fatal error, if it had one.
+func (w *stopWriter) check() error {
+	if err := w.pr.GetFatalError(); err != nil {
+		return fmt.Errorf("write to %s: %w", w.target, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// write produces the copy of e to the same partition of target, waiting
+// while the producer's queue is full. A record not produced (the context
+// ended first) is not counted.
+func (w *stopWriter) write(ctx context.Context, e *kafka.Message) error {
+	p, off := e.TopicPartition.Partition, int64(e.TopicPartition.Offset)
+	out := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &w.target, Partition: p},
+		Key: e.Key, Value: e.Value, Timestamp: e.Timestamp,
+		Headers: bridge.HeaderPolicy{}.CopyHeaders(e, bridge.Origin{Topic: *e.TopicPartition.Topic, Partition: p, Offset: off})}
+	if err := produceRetrying(ctx, w.pr, out); err != nil {
+		if ferr := w.check(); ferr != nil {
+			return ferr // what made the producer fail
+		}
+		return fmt.Errorf("write to %s/%d: %w", w.target, p, err)
+	}
+	w.produced++
+	if w.produced%1000 == 0 {
+		w.report.add(1000, 0)
+	}
+	w.last[p] = off
+	w.count[p]++
+	return nil
+}
+
+// flush returns once every record left the queue: acknowledged, or
+// failed, which the gapless guarantee makes fatal.
+func (w *stopWriter) flush(ctx context.Context) error {
+	for w.pr.Flush(100) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.check(); err != nil {
+			return err
+		}
+	}
+	return w.check()
+}
+
+// close drops what the producer still holds (nothing, after a flush) and
+// closes it.
+func (w *stopWriter) close() {
+	w.pr.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
+	w.pr.Close()
+}
+
+// copyUntil writes held, then every record c reads, with w until each
+// partition in open reached its end in ends; it closes the partitions it
+// finishes in open. A record at or past its partition's end is not copied.
+func copyUntil(ctx context.Context, c *kafka.Consumer, w *stopWriter, ends map[int32]int64, open map[int32]bool, held []*kafka.Message) error {
+	take := func(e *kafka.Message) error {
+		p, off := e.TopicPartition.Partition, int64(e.TopicPartition.Offset)
+		if off >= ends[p] {
+			delete(open, p)
+			return nil
+		}
+		if err := w.write(ctx, e); err != nil {
+			return err
+		}
+		if off+1 >= ends[p] {
+			delete(open, p)
+		}
+		return nil
+	}
+	for _, e := range held {
+		if err := take(e); err != nil {
+			return err
+		}
+	}
 	for len(open) > 0 {
 		if err := ctx.Err(); err != nil {
-			return produced, last, err
+			return err
 		}
-		if err := check(); err != nil {
-			return produced, last, err
+		if err := w.check(); err != nil {
+			return err
 		}
 		switch e := c.Poll(100).(type) {
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
-				return produced, last, fmt.Errorf("read %s/%d: %w", *e.TopicPartition.Topic, e.TopicPartition.Partition, e.TopicPartition.Error)
+				return fmt.Errorf("read %s/%d: %w", *e.TopicPartition.Topic, e.TopicPartition.Partition, e.TopicPartition.Error)
 			}
-			p, off := e.TopicPartition.Partition, int64(e.TopicPartition.Offset)
-			if off >= ends[p] {
-				delete(open, p)
-				continue
-			}
-			out := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &target, Partition: p},
-				Key: e.Key, Value: e.Value, Timestamp: e.Timestamp,
-				Headers: bridge.HeaderPolicy{}.CopyHeaders(e, bridge.Origin{Topic: *e.TopicPartition.Topic, Partition: p, Offset: off})}
-			if err := produceRetrying(ctx, pr, out); err != nil {
-				if ferr := check(); ferr != nil {
-					return produced, last, ferr // what made the producer fail
-				}
-				return produced, last, fmt.Errorf("write to %s/%d: %w", target, p, err)
-			}
-			produced++
-			if produced%1000 == 0 {
-				report.add(1000, 0)
-			}
-			last[p] = off
-			if off+1 >= ends[p] {
-				delete(open, p)
+			if err := take(e); err != nil {
+				return err
 			}
 		case kafka.PartitionEOF:
 			// The end counts only at or past the end the copy must reach:
@@ -274,21 +375,11 @@ func copyPartitions(ctx context.Context, cfg clientconfig.Config, c *kafka.Consu
 			}
 		case kafka.Error:
 			if e.IsFatal() {
-				return produced, last, fmt.Errorf("read: %w", e)
+				return fmt.Errorf("read: %w", e)
 			}
 		}
 	}
-	// Flush returns once every record left the queue: acknowledged, or
-	// failed, which the gapless guarantee makes fatal.
-	for pr.Flush(100) > 0 {
-		if err := ctx.Err(); err != nil {
-			return produced, last, err
-		}
-		if err := check(); err != nil {
-			return produced, last, err
-		}
-	}
-	return produced, last, check()
+	return nil
 }
 
 // readAhead is a consumer of staging assigned every partition from its
