@@ -313,6 +313,14 @@ func (b *Bridge) newProducer(ctx context.Context, i int) (*kafka.Producer, error
 	}
 	id := transactionalID(b.opts.Group, b.opts.InstanceID, i)
 	if b.opts.Delivery == ExactlyOnce {
+		// A record produced with no report channel gets none (see
+		// produceUnreported); the reported retries name their channel.
+		producerCfg["go.delivery.reports"] = false
+		// A transaction's AddOffsetsToTxn that finds the last one still
+		// completing (CONCURRENT_TRANSACTIONS) is retried after
+		// retry.backoff.ms, 100 ms by default, where librdkafka waits 20 ms
+		// for AddPartitionsToTxn.
+		producerCfg["retry.backoff.ms"] = 10
 		producerCfg["transactional.id"] = id
 		producerCfg["transaction.timeout.ms"] = int(b.opts.TransactionTimeout.Milliseconds())
 	}

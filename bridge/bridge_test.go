@@ -304,7 +304,8 @@ func deadLettered(t *testing.T, c *kafkatest.Cluster, dst, dlq string) *bridge.D
 // TestBridgeDeadLetters sends a record larger than the target's
 // max.message.bytes to the DLQ, with its envelope, and copies the records
 // after it: when the route knows the limit (the record never leaves), and
-// when only the broker does and refuses it.
+// when only the broker does and refuses it (the first attempt asks for no
+// delivery report; its commit fails and the retry finds the record).
 func TestBridgeDeadLetters(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		for _, tc := range []struct {

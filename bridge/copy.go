@@ -57,7 +57,12 @@ func (e *refusedError) Error() string {
 
 // attemptState carries what earlier attempts at one batch learned.
 type attemptState struct {
-	dead map[recordKey]deadLetter
+	// reported makes an exactly-once attempt ask for a delivery report of
+	// every record, as an at-least-once one always does. The first
+	// attempt at a batch does not: its transaction's commit fails if any
+	// record failed, and only then does a retry need to know which.
+	reported bool
+	dead     map[recordKey]deadLetter
 	// singles are partitions whose records are produced one at a time,
 	// to find which record of a refused broker batch is at fault.
 	singles map[partitionKey]bool
@@ -106,6 +111,8 @@ func (b *Bridge) copyBatch(ctx context.Context, l *lane, c *kafka.Consumer, batc
 			b.updateProgress(c, batch)
 			return false, nil
 		}
+		// Every retry learns from the records' own delivery reports.
+		st.reported = true
 		var hung *HungError
 		if errors.As(err, &hung) {
 			return false, fmt.Errorf("copy batch of %d records: %w", len(batch), err)
@@ -269,8 +276,13 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 
 // produceAll produces the records and waits for every delivery report.
 // Partitions in singles are produced one record at a time (each flushed
-// alone) so that a refusal names its record.
+// alone) so that a refusal names its record. An exactly-once attempt
+// that is not st.reported asks for no report and waits for none: the
+// transaction's commit waits for every record and fails if one failed.
 func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *attemptState) error {
+	if b.unreported(st) {
+		return b.produceUnreported(ctx, l, out)
+	}
 	reports := make(chan kafka.Event, len(out))
 	sent := 0
 	refused := &refusedError{records: map[recordKey]deadLetter{}, ambiguous: map[partitionKey]bool{}}
@@ -345,6 +357,28 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 		}
 	}
 	return failed
+}
+
+// unreported reports whether an attempt produces with no delivery report
+// per record: an exactly-once attempt that is not st.reported and
+// isolates no partition.
+func (b *Bridge) unreported(st *attemptState) bool {
+	return b.opts.Delivery == ExactlyOnce && !st.reported && len(st.singles) == 0
+}
+
+// produceUnreported produces the records of a transaction with no
+// delivery report: no per-record handle for librdkafka to hand back, no
+// report to receive, a fifth of the Go side's CPU at 100 B records. A
+// record refused at once (too large for the client) fails the attempt;
+// the retry, reported, sends it to the DLQ.
+func (b *Bridge) produceUnreported(ctx context.Context, l *lane, out []outgoing) error {
+	for i := range out {
+		out[i].msg.Opaque = nil
+		if err := produce(ctx, l.producer, &out[i], nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // produce hands o's record to the producer, its report (if any) to
@@ -423,18 +457,36 @@ func (b *Bridge) copyTransactional(ctx context.Context, l *lane, c *kafka.Consum
 		}
 		return cause
 	}
+	sendOffsets := func() error {
+		meta, err := c.GetConsumerGroupMetadata()
+		if err != nil {
+			return fmt.Errorf("group metadata: %w", err)
+		}
+		tps := offsetsOf(batch)
+		if err := b.bounded(ctx, "SendOffsetsToTransaction", func(ctx context.Context) error {
+			return l.producer.SendOffsetsToTransaction(ctx, tps, meta)
+		}); err != nil {
+			return fmt.Errorf("send offsets to transaction: %w", err)
+		}
+		return nil
+	}
+	// An attempt that waits for no delivery report sends the offsets
+	// first: sent while librdkafka is still adding the records'
+	// partitions to the transaction, they wait on the coordinator (~18 ms
+	// a transaction, against ~1.4 ms first, on Kafka 4.4).
+	unreported := b.unreported(st)
+	if unreported {
+		if err := sendOffsets(); err != nil {
+			return abort(err)
+		}
+	}
 	if err := b.produceAll(ctx, l, out, st); err != nil {
 		return abort(err)
 	}
-	meta, err := c.GetConsumerGroupMetadata()
-	if err != nil {
-		return abort(fmt.Errorf("group metadata: %w", err))
-	}
-	tps := offsetsOf(batch)
-	if err := b.bounded(ctx, "SendOffsetsToTransaction", func(ctx context.Context) error {
-		return l.producer.SendOffsetsToTransaction(ctx, tps, meta)
-	}); err != nil {
-		return abort(fmt.Errorf("send offsets to transaction: %w", err))
+	if !unreported {
+		if err := sendOffsets(); err != nil {
+			return abort(err)
+		}
 	}
 	for {
 		err := b.bounded(ctx, "CommitTransaction", l.producer.CommitTransaction)
