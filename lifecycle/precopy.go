@@ -149,6 +149,7 @@ func (p *preCopy) beforeCreate(env *Env) {
 // this pre-copy: it ran without error, this run created target, and
 // target is as the pre-copy expected.
 func (p *preCopy) usable(source, target string, maxBytes int, partitions int32) bool {
+	p.pause() // createNew did; what run left is read after it stopped
 	return p != nil && p.w != nil && p.err == nil && p.created && p.source == source && p.target == target &&
 		p.partitions == partitions && (maxBytes == 0 || maxBytes >= p.maxBytes) && time.Since(p.started) < preCopyMaxAge
 }
