@@ -635,10 +635,7 @@ func TestSwapStopCopyBeginsBeforeTheNewTopicExists(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newSwapFixture(t, c, "early.delivery_failed.v1", "early.delivery.failed.v1", 2000)
-		fillStaging(t, f)
-		opts := f.options(nil)
-		opts.Copy = nil
-		opts.QuietFor = time.Second
+		opts := f.earlyCopyOptions(t)
 		res, err := lifecycle.Swap(ctx, f.env, opts)
 		if err != nil {
 			t.Fatalf("swap: %v", err)
@@ -660,10 +657,7 @@ func TestSwapStopCopyCountsTheNewTopic(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, c *kafkatest.Cluster) {
 		ctx := context.Background()
 		f := newSwapFixture(t, c, "counted.delivery_failed.v1", "counted.delivery.failed.v1", 300)
-		fillStaging(t, f)
-		opts := f.options(nil)
-		opts.Copy = nil
-		opts.QuietFor = time.Second
+		opts := f.earlyCopyOptions(t)
 		to := f.to
 		opts.AfterStep = func(step string) error {
 			if step == lifecycle.SwapNewCreated {
@@ -685,9 +679,11 @@ func TestSwapStopCopyCountsTheNewTopic(t *testing.T) {
 	})
 }
 
-// fillStaging copies f's old topic into staging with the bridge, as the
-// window's mirror does.
-func fillStaging(t *testing.T, f *swapFixture) {
+// earlyCopyOptions fills staging with the bridge, as the window's mirror
+// does, and returns swap options with the stop's own copy and a quiet
+// check of a second: time for that copy to begin before the new topic
+// exists.
+func (f *swapFixture) earlyCopyOptions(t *testing.T) lifecycle.SwapOptions {
 	t.Helper()
 	ctx := context.Background()
 	route, err := lifecycle.RouteBetween(ctx, f.env.Admin, f.from, f.from, plan.StagingTopic(f.to), "earliest")
@@ -697,6 +693,10 @@ func fillStaging(t *testing.T, f *swapFixture) {
 	if err := f.copy(ctx, f.env.BridgeGroup, route); err != nil {
 		t.Fatalf("fill staging: %v", err)
 	}
+	opts := f.options(nil)
+	opts.Copy = nil
+	opts.QuietFor = time.Second
+	return opts
 }
 
 // TestSwapStopCopyRefusesForeignRecords: a record written to the new
