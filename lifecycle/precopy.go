@@ -212,12 +212,8 @@ func (p *preCopy) finish(ctx context.Context, cfg clientconfig.Config, report *r
 		}
 		ends[part] = high
 		total += high - low
-		last, wrote := w.last[part]
-		if !wrote {
-			last = -1
-		}
 		end, reached := p.eof[part]
-		if last+1 < high && (!reached || end < high) {
+		if w.lastOf(part)+1 < high && (!reached || end < high) {
 			open[part] = true
 		}
 	}
@@ -248,10 +244,7 @@ func (p *preCopy) finish(ctx context.Context, cfg clientconfig.Config, report *r
 	}
 	lastCopied := map[int32]int64{}
 	for part := range p.partitions {
-		lastCopied[part] = -1
-		if last, ok := w.last[part]; ok {
-			lastCopied[part] = last
-		}
+		lastCopied[part] = w.lastOf(part)
 	}
 	return res, provenCopy(ctx, cfg, p.source, p.target, p.partitions, lastCopied, ends)
 }

@@ -274,6 +274,15 @@ func newStopWriter(cfg clientconfig.Config, target string, maxMessageBytes int, 
 	return w, nil
 }
 
+// lastOf returns the source offset of the last record written to
+// partition p, -1 when none was.
+func (w *stopWriter) lastOf(p int32) int64 {
+	if last, ok := w.last[p]; ok {
+		return last
+	}
+	return -1
+}
+
 // check returns the producer's fatal error, if it had one.
 func (w *stopWriter) check() error {
 	if err := w.pr.GetFatalError(); err != nil {
