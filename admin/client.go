@@ -45,11 +45,11 @@ func Connect(ctx context.Context, cfg clientconfig.Config, logger *slog.Logger) 
 		logger = slog.Default()
 	}
 	sink := newLogSink(logger, cfg)
-	cm, err := cfg.ConfigMap(kafka.ConfigMap{
+	cm, err := cfg.ConfigMap(clientconfig.ProducerChannels(kafka.ConfigMap{
 		"go.logs.channel.enable": true,
 		"go.logs.channel":        sink.ch,
 		"client.id":              "topic-migrator-admin",
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}

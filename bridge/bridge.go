@@ -223,6 +223,30 @@ type partitionKey struct {
 	partition int32
 }
 
+// partitionRun remembers what was looked up for the last record's
+// partition: a batch holds its records in runs of one partition, so one
+// map lookup per run does instead of one per record.
+type partitionRun[V any] struct {
+	topic     *string
+	partition int32
+	value     V
+}
+
+// get returns the value remembered for m's partition, if it is the last
+// one set.
+func (r *partitionRun[V]) get(m *kafka.Message) (V, bool) {
+	if r.topic == nil || m.TopicPartition.Partition != r.partition || *m.TopicPartition.Topic != *r.topic {
+		var zero V
+		return zero, false
+	}
+	return r.value, true
+}
+
+// set remembers v for m's partition.
+func (r *partitionRun[V]) set(m *kafka.Message, v V) {
+	r.topic, r.partition, r.value = m.TopicPartition.Topic, m.TopicPartition.Partition, v
+}
+
 type progress struct {
 	start int64 // where the copy of the partition started
 	end   int64 // end offset at assignment
@@ -324,7 +348,7 @@ func (b *Bridge) newProducer(ctx context.Context, i int) (*kafka.Producer, error
 		producerCfg["transactional.id"] = id
 		producerCfg["transaction.timeout.ms"] = int(b.opts.TransactionTimeout.Milliseconds())
 	}
-	pc, err := cfg.ConfigMap(producerCfg)
+	pc, err := cfg.ConfigMap(clientconfig.ProducerChannels(producerCfg))
 	if err != nil {
 		return nil, err
 	}
@@ -910,9 +934,13 @@ func (b *Bridge) caughtUp() bool {
 func (b *Bridge) updateProgress(c *kafka.Consumer, batch []*kafka.Message) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var run partitionRun[*progress]
 	for _, m := range batch {
-		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
-		p := b.assigned[k]
+		p, ok := run.get(m)
+		if !ok {
+			p = b.assigned[partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}]
+			run.set(m, p)
+		}
 		if p == nil {
 			continue
 		}

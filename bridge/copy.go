@@ -186,11 +186,47 @@ func precheck(r Route, m *kafka.Message) (deadLetter, bool) {
 	return deadLetter{errType: refusedForGood[kafka.ErrMsgSizeTooLarge], err: fmt.Errorf("record of about %d bytes is larger than %s max.message.bytes=%d", size, r.To, r.TargetMaxBytes)}, true
 }
 
-// outgoing is one record to produce and the source record it stands for.
+// outgoing is one record to produce and the source record it stands for:
+// a copy, built only when it is produced (copyMessage), or a dead letter.
 type outgoing struct {
-	msg    *kafka.Message
 	source *kafka.Message
-	dead   bool
+	// route is the copy's target topic, partition rule and header policy;
+	// nil for a dead letter.
+	route *routeCopy
+	// partition is the copy's target partition.
+	partition int32
+	// dead is the dead letter, for a record that goes to the DLQ.
+	dead *kafka.Message
+}
+
+// routeCopy is what the copies of one route's records share in a batch.
+type routeCopy struct {
+	route   Route
+	target  *string
+	headers HeaderPolicy
+	tally   *tally
+}
+
+// copyMessage is the record to produce for o. A copy is built in the
+// lane's scratch message and buffers, which the next call reuses: the
+// producer copies key, value and headers into librdkafka's memory before
+// Produce returns, so holding a kafka.Message and its headers per record
+// for the whole batch would only feed the garbage collector.
+func (l *lane) copyMessage(o *outgoing) *kafka.Message {
+	if o.dead != nil {
+		return o.dead
+	}
+	src := o.source
+	origin := Origin{Topic: o.route.route.From, Partition: src.TopicPartition.Partition, Offset: int64(src.TopicPartition.Offset)}
+	l.headers, l.headerBuf = o.route.headers.appendHeaders(l.headers, l.headerBuf, src, origin)
+	l.scratch = kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: o.route.target, Partition: o.partition},
+		Key:            src.Key,
+		Value:          src.Value,
+		Headers:        l.headers,
+		Timestamp:      src.Timestamp,
+	}
+	return &l.scratch
 }
 
 // prepare turns the batch into the records to produce: copies for the
@@ -198,21 +234,13 @@ type outgoing struct {
 // destination itself (loop prevention).
 func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemptState) ([]outgoing, error) {
 	out := make([]outgoing, 0, len(batch))
-	// The copies' messages share one allocation.
-	msgs := make([]kafka.Message, len(batch))
 	now := time.Now()
 	st.tally = map[string]*tally{}
 	// Per route, once rather than per record: the topic name of the
 	// copies and the header policy. Batches mostly come from one route.
-	type perRoute struct {
-		route   Route
-		target  *string
-		headers HeaderPolicy
-		tally   *tally
-	}
-	routes := map[string]*perRoute{}
-	var last *perRoute
-	for i, m := range batch {
+	routes := map[string]*routeCopy{}
+	var last *routeCopy
+	for _, m := range batch {
 		rt := last
 		if rt == nil || rt.route.From != *m.TopicPartition.Topic {
 			rt = routes[*m.TopicPartition.Topic]
@@ -227,34 +255,38 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 					st.tally[r.Rename] = n
 				}
 				to := r.To
-				rt = &perRoute{route: r, target: &to, headers: b.opts.Headers.forRoute(r), tally: n}
+				rt = &routeCopy{route: r, target: &to, headers: b.opts.Headers.forRoute(r), tally: n}
 				routes[r.From] = rt
 			}
 			last = rt
 		}
 		r, n := rt.route, rt.tally
-		origin := Origin{Topic: r.From, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
-		if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
-			n.skipped++
-			continue // Copied from the destination by the other direction.
+		if len(m.Headers) > 0 {
+			if from, ok := OriginOf(m.Headers); ok && from.Topic == r.To {
+				n.skipped++
+				continue // Copied from the destination by the other direction.
+			}
 		}
-		if dl, ok := st.dead[keyOf(m)]; ok {
-			n.dead[dl.errType]++
-			if err := b.ensureDLQ(ctx, r); err != nil {
-				return nil, err
+		if len(st.dead) > 0 {
+			if dl, ok := st.dead[keyOf(m)]; ok {
+				origin := Origin{Topic: r.From, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
+				n.dead[dl.errType]++
+				if err := b.ensureDLQ(ctx, r); err != nil {
+					return nil, err
+				}
+				value, err := NewDeadLetter(m, r.To, dl.err, dl.errType, 0, b.opts.Service, now, deadLetterMaxBytes)
+				if err != nil {
+					return nil, fmt.Errorf("dead letter for %s: %w", origin, err)
+				}
+				dlq := r.DLQ
+				out = append(out, outgoing{source: m, dead: &kafka.Message{
+					TopicPartition: kafka.TopicPartition{Topic: &dlq, Partition: kafka.PartitionAny},
+					Key:            []byte(origin.String()),
+					Value:          value,
+					Headers:        []kafka.Header{{Key: HeaderOrigin, Value: []byte(origin.String())}},
+				}})
+				continue
 			}
-			value, err := NewDeadLetter(m, r.To, dl.err, dl.errType, 0, b.opts.Service, now, deadLetterMaxBytes)
-			if err != nil {
-				return nil, fmt.Errorf("dead letter for %s: %w", origin, err)
-			}
-			dlq := r.DLQ
-			out = append(out, outgoing{source: m, dead: true, msg: &kafka.Message{
-				TopicPartition: kafka.TopicPartition{Topic: &dlq, Partition: kafka.PartitionAny},
-				Key:            []byte(origin.String()),
-				Value:          value,
-				Headers:        []kafka.Header{{Key: HeaderOrigin, Value: []byte(origin.String())}},
-			}})
-			continue
 		}
 		partition := m.TopicPartition.Partition
 		if r.TargetPartitions != r.SourcePartitions && m.Key != nil {
@@ -262,14 +294,7 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 		}
 		n.copied++
 		n.bytes += len(m.Key) + len(m.Value)
-		msgs[i] = kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: rt.target, Partition: partition},
-			Key:            m.Key,
-			Value:          m.Value,
-			Headers:        rt.headers.CopyHeaders(m, origin),
-			Timestamp:      m.Timestamp,
-		}
-		out = append(out, outgoing{source: m, msg: &msgs[i]})
+		out = append(out, outgoing{source: m, route: rt, partition: partition})
 	}
 	return out, nil
 }
@@ -306,7 +331,7 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 			o := m.Opaque.(*outgoing)
 			src := o.source
 			var kerr kafka.Error
-			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] != "" && !o.dead {
+			if errors.As(err, &kerr) && refusedForGood[kerr.Code()] != "" && o.dead == nil {
 				refused.records[keyOf(src)] = deadLetter{errType: codeName(kerr.Code()), err: err}
 				pk := partitionKey{*src.TopicPartition.Topic, src.TopicPartition.Partition}
 				if !st.singles[pk] {
@@ -321,11 +346,10 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 	}
 	for i := range out {
 		o := &out[i]
-		o.msg.Opaque = o
 		pk := partitionKey{*o.source.TopicPartition.Topic, o.source.TopicPartition.Partition}
-		if err := produce(ctx, l.producer, o, reports); err != nil {
+		if err := produce(ctx, l, o, reports); err != nil {
 			var kerr kafka.Error
-			if !errors.As(err, &kerr) || refusedForGood[kerr.Code()] == "" || o.dead {
+			if !errors.As(err, &kerr) || refusedForGood[kerr.Code()] == "" || o.dead != nil {
 				return err
 			}
 			// Refused before it left the client: no report will come.
@@ -373,23 +397,30 @@ func (b *Bridge) unreported(st *attemptState) bool {
 // the retry, reported, sends it to the DLQ.
 func (b *Bridge) produceUnreported(ctx context.Context, l *lane, out []outgoing) error {
 	for i := range out {
-		out[i].msg.Opaque = nil
-		if err := produce(ctx, l.producer, &out[i], nil); err != nil {
+		if err := produce(ctx, l, &out[i], nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// produce hands o's record to the producer, its report (if any) to
-// reports, waiting while the producer's queue is full.
-func produce(ctx context.Context, p *kafka.Producer, o *outgoing, reports chan kafka.Event) error {
+// produce hands o's record to the lane's producer, its report (if any)
+// to reports with o as its opaque, waiting while the producer's queue is
+// full.
+func produce(ctx context.Context, l *lane, o *outgoing, reports chan kafka.Event) error {
+	msg := l.copyMessage(o)
+	msg.Opaque = nil
+	if reports != nil {
+		msg.Opaque = o
+	}
+	p := l.producer
 	for {
-		err := p.Produce(o.msg, reports)
-		var kerr kafka.Error
-		switch {
-		case err == nil:
+		err := p.Produce(msg, reports)
+		if err == nil {
 			return nil
+		}
+		var kerr kafka.Error // Declared here: errors.As makes it escape.
+		switch {
 		case !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull:
 			return fmt.Errorf("produce %s: %w", keyString(o.source), err)
 		case ctx.Err() != nil:
@@ -414,19 +445,22 @@ func codeName(c kafka.ErrorCode) string {
 // offsetsOf returns, per partition of the batch, the offset after the
 // last record: what the group commits.
 func offsetsOf(batch []*kafka.Message) []kafka.TopicPartition {
-	last := map[partitionKey]int64{}
-	var order []partitionKey
+	index := map[partitionKey]int{} // into out
+	var out []kafka.TopicPartition
+	var run partitionRun[int]
 	for _, m := range batch {
-		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
-		if _, ok := last[k]; !ok {
-			order = append(order, k)
+		i, ok := run.get(m)
+		if !ok {
+			k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+			if i, ok = index[k]; !ok {
+				i = len(out)
+				index[k] = i
+				topic := k.topic
+				out = append(out, kafka.TopicPartition{Topic: &topic, Partition: k.partition, Offset: m.TopicPartition.Offset + 1})
+			}
+			run.set(m, i)
 		}
-		last[k] = max(last[k], int64(m.TopicPartition.Offset))
-	}
-	out := make([]kafka.TopicPartition, len(order))
-	for i, k := range order {
-		topic := k.topic
-		out[i] = kafka.TopicPartition{Topic: &topic, Partition: k.partition, Offset: kafka.Offset(last[k] + 1)}
+		out[i].Offset = max(out[i].Offset, m.TopicPartition.Offset+1)
 	}
 	return out
 }

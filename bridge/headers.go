@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -253,6 +254,16 @@ func standardBit(name string) uint8 {
 // src's headers are shared. The added values share one buffer, each capped
 // so that appending to one cannot change another.
 func (p HeaderPolicy) CopyHeaders(src *kafka.Message, origin Origin) []kafka.Header {
+	out, _ := p.appendHeaders(nil, nil, src, origin)
+	return out
+}
+
+// appendHeaders is CopyHeaders appending to dst[:0], with the added values
+// in buf[:0] (grown when short). It returns both for reuse: the bridge
+// builds the headers of one copy at a time in the same two buffers,
+// because the producer copies them into librdkafka's memory before
+// Produce returns.
+func (p HeaderPolicy) appendHeaders(dst []kafka.Header, buf []byte, src *kafka.Message, origin Origin) ([]kafka.Header, []byte) {
 	var (
 		headers []kafka.Header
 		value   []byte
@@ -266,7 +277,7 @@ func (p HeaderPolicy) CopyHeaders(src *kafka.Message, origin Origin) []kafka.Hea
 	if p.Enrich {
 		added += len(standardHeaders)
 	}
-	out := make([]kafka.Header, 0, len(headers)+added)
+	out := slices.Grow(dst[:0], len(headers)+added)
 	var have uint8
 	for _, h := range headers {
 		if asciiEqualFold(h.Key, HeaderOrigin) {
@@ -280,9 +291,9 @@ func (p HeaderPolicy) CopyHeaders(src *kafka.Message, origin Origin) []kafka.Hea
 
 	originLen := len(origin.Topic) + originSlack
 	if !p.Enrich {
-		b := headerBuilder{out: out, buf: make([]byte, 0, originLen)}
+		b := headerBuilder{out: out, buf: slices.Grow(buf[:0], originLen)}
 		b.add(HeaderOrigin, origin.appendTo(b.buf))
-		return b.out
+		return b.out, b.buf
 	}
 
 	var env envelopeFields
@@ -308,7 +319,7 @@ func (p HeaderPolicy) CopyHeaders(src *kafka.Message, origin Origin) []kafka.Hea
 	if have&hasOriginalTimestamp == 0 {
 		size += len(timestampLayout) + 8 // room for years past 9999
 	}
-	b := headerBuilder{out: out, buf: make([]byte, 0, size)}
+	b := headerBuilder{out: out, buf: slices.Grow(buf[:0], size)}
 
 	if have&hasCorrelationID == 0 && len(env.correlationID) > 0 {
 		b.add(HeaderCorrelationID, append(b.buf, env.correlationID...))
@@ -333,7 +344,7 @@ func (p HeaderPolicy) CopyHeaders(src *kafka.Message, origin Origin) []kafka.Hea
 		b.add(HeaderBackoffMs, append(b.buf, backoffMs...))
 	}
 	b.add(HeaderOrigin, origin.appendTo(b.buf))
-	return b.out
+	return b.out, b.buf
 }
 
 // headerBuilder appends headers whose values share one buffer.

@@ -58,6 +58,11 @@ type lane struct {
 	// failed is set after an error that ends the bridge: later jobs are
 	// skipped.
 	failed bool
+	// scratch, headers and headerBuf hold the copy being produced
+	// (copyMessage); only the lane's goroutine touches them.
+	scratch   kafka.Message
+	headers   []kafka.Header
+	headerBuf []byte
 }
 
 // job is one lane's share of a polled batch, or the end offsets of idle
@@ -165,8 +170,13 @@ func (b *Bridge) dispatch(batch []*kafka.Message) {
 	jobs := make([]*job, len(b.lanes))
 	seen := map[*progress]bool{}
 	b.mu.Lock()
+	var run partitionRun[*progress]
 	for _, m := range batch {
-		p := b.assigned[partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}]
+		p, ok := run.get(m)
+		if !ok {
+			p = b.assigned[partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}]
+			run.set(m, p)
+		}
 		if p == nil {
 			continue // Revoked: its new owner copies it from the committed offset.
 		}
@@ -175,7 +185,7 @@ func (b *Bridge) dispatch(batch []*kafka.Message) {
 			j = &job{lane: b.lanes[p.lane], consumer: b.consumer, epoch: b.epoch}
 			jobs[p.lane] = j
 		}
-		if !seen[p] {
+		if !ok && !seen[p] {
 			seen[p] = true
 			p.inflight++
 			j.parts = append(j.parts, p)

@@ -55,6 +55,18 @@ var javaOnly = map[string]bool{
 	"bootstrap.servers": true,
 }
 
+// ProducerChannels returns m with the sizes of a confluent-kafka-go
+// producer's Go channels set for a producer whose Events channel only
+// carries errors (and whose records never go through ProduceChannel). By
+// default NewProducer makes both channels a million entries long: 24 MB of
+// pointer slots per producer that the garbage collector counts as live heap
+// and scans in every cycle.
+func ProducerChannels(m kafka.ConfigMap) kafka.ConfigMap {
+	m["go.events.channel.size"] = 1000
+	m["go.produce.channel.size"] = 1
+	return m
+}
+
 // ConfigMap returns librdkafka settings for a client: the bootstrap servers,
 // every property of the command config (Java names translated), then
 // extra, which wins. Secrets are never part of the returned error.

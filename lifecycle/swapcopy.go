@@ -251,7 +251,7 @@ func newStopWriter(cfg clientconfig.Config, target string, maxMessageBytes int, 
 	for k, v := range extra {
 		settings[k] = v
 	}
-	pm, err := cfg.ConfigMap(settings)
+	pm, err := cfg.ConfigMap(clientconfig.ProducerChannels(settings))
 	if err != nil {
 		return nil, err
 	}
