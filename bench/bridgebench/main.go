@@ -49,7 +49,7 @@ var (
 	pin        = flag.Bool("pin", false, "pin the broker to CPU 0 (taskset -a -p, restored at the end) and run every contender under taskset -c 1")
 	brokerPid  = flag.Int("broker-pid", 0, "with -pin: the broker JVM's pid (default: $KAFKA_STATE_DIR/kafka.pid, KAFKA_STATE_DIR defaulting to .kafka)")
 	mirrorArgs = flag.String("mirror-args", "", "extra arguments of the migrator contenders' `mirror`, space-separated (for A/B runs, e.g. \"--batch-records 20000\")")
-	profileDir = flag.String("profile", "", "directory: the migrator contenders' backlog copies write CPU profiles there (MIGRATOR_CPUPROFILE), shown with go tool pprof -top")
+	profileDir = flag.String("profile", "", "directory: the migrator contenders' backlog copies write CPU profiles there (MIGRATOR_CPUPROFILE), shown with go tool pprof -top, and allocation profiles (MIGRATOR_ALLOCPROFILE, for go tool pprof -sample_index=alloc_space)")
 	keep       = flag.Bool("keep", false, "keep each size's topics (default: deleted once the size's table is printed)")
 	steadyFor  = flag.Duration("steady", 20*time.Second, "length of the steady-rate phase")
 	migrator   = flag.String("migrator", "bin/migrator", "migrator binary")
@@ -98,8 +98,9 @@ type result struct {
 	cpuSeconds      float64
 	p50, p99        time.Duration
 	steadyDelivered int
-	check           verification // what the target held once the contender was done
-	profile         string       // CPU profile file (-profile), "" if none
+	check           verification  // what the target held once the contender was done
+	profile         string        // CPU profile file (-profile), "" if none
+	goStats         *runtimeStats // the migrator's Go runtime at its end, nil for other contenders
 }
 
 func run() error {
@@ -137,6 +138,7 @@ func run() error {
 			return fmt.Errorf("%d B records: %w", sz, err)
 		}
 		report(results)
+		reportRuntime(results)
 		all = append(all, results)
 	}
 	reportTargets(all)
@@ -213,6 +215,7 @@ func runSize(ctx context.Context, run, mm2Dir string) ([]result, error) {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
 		r.name, r.key, r.size, r.records, r.profile = c.name, c.key, recSize, nRecords, profile
+		r.goStats = readRuntimeStats(cmd)
 		readStart := time.Now()
 		if r.check, err = verifyTopic(dst, nRecords); err != nil {
 			return nil, fmt.Errorf("%s: checking %s: %w", c.name, dst, err)
@@ -363,8 +366,10 @@ func migratorCmd(delivery string) func(src, dst, group string, until bool) *exec
 		if until {
 			args = append(args, "--until-caught-up")
 			cmd = exec.Command(*migrator, args...)
+			cmd.Env = append(os.Environ(), "MIGRATOR_RUNTIME_STATS="+filepath.Join(dir, "runtime-stats.json"))
 			if *profileDir != "" {
-				cmd.Env = append(os.Environ(), "MIGRATOR_CPUPROFILE="+filepath.Join(*profileDir, fmt.Sprintf("migrator-%s-%dB.pprof", delivery, recSize)))
+				cmd.Env = append(cmd.Env, "MIGRATOR_CPUPROFILE="+filepath.Join(*profileDir, fmt.Sprintf("migrator-%s-%dB.pprof", delivery, recSize)),
+					"MIGRATOR_ALLOCPROFILE="+filepath.Join(*profileDir, fmt.Sprintf("migrator-%s-%dB.allocs.pprof", delivery, recSize)))
 			}
 		}
 		return cmd

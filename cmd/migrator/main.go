@@ -27,7 +27,22 @@ func main() {
 			}
 		}
 	}
-	if err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args); err != nil {
+	// MIGRATOR_RUNTIME_STATS=FILE writes the Go heap's allocations and the
+	// collector's cost at the end, for benchmarks (RuntimeStats).
+	stats := os.Getenv("MIGRATOR_RUNTIME_STATS")
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	if stats != "" {
+		writeRuntimeStats(stats)
+	}
+	// MIGRATOR_ALLOCPROFILE=FILE writes the heap's allocation profile at
+	// the end (go tool pprof -sample_index=alloc_space), for benchmarks.
+	if path := os.Getenv("MIGRATOR_ALLOCPROFILE"); path != "" {
+		if f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "migrator: %v\n", err)
 		pprof.StopCPUProfile()
 		os.Exit(exitCode(err))
