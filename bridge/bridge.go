@@ -306,11 +306,12 @@ func (b *Bridge) open(ctx context.Context) error {
 	n := laneCount(b.opts)
 	b.lanes = make([]*lane, n)
 	for i := range n {
-		p, err := b.newProducer(ctx, i)
+		gapless := b.opts.Delivery == AtLeastOnce
+		p, err := b.newProducer(ctx, i, gapless)
 		if err != nil {
 			return err
 		}
-		b.lanes[i] = &lane{id: i, producer: p, inbox: make(chan *job, 1), exited: make(chan struct{})}
+		b.lanes[i] = &lane{id: i, producer: p, gapless: gapless, inbox: make(chan *job, 1), exited: make(chan struct{})}
 		go b.drainProducerEvents(p)
 	}
 	return nil
@@ -318,8 +319,10 @@ func (b *Bridge) open(ctx context.Context) error {
 
 // newProducer creates and, exactly once, initializes the producer of
 // lane i. InitTransactions fences a previous process's producer with the
-// same transactional id and aborts what it left open.
-func (b *Bridge) newProducer(ctx context.Context, i int) (*kafka.Producer, error) {
+// same transactional id and aborts what it left open. At least once, a
+// gapless producer is one for attempts without a report per record
+// (produceMarked); the others report every record.
+func (b *Bridge) newProducer(ctx context.Context, i int, gapless bool) (*kafka.Producer, error) {
 	cfg := b.opts.Client
 	producerCfg := kafka.ConfigMap{
 		"client.id":                    "topic-migrator-bridge-" + b.opts.InstanceID,
@@ -347,6 +350,17 @@ func (b *Bridge) newProducer(ctx context.Context, i int) (*kafka.Producer, error
 		producerCfg["retry.backoff.ms"] = 10
 		producerCfg["transactional.id"] = id
 		producerCfg["transaction.timeout.ms"] = int(b.opts.TransactionTimeout.Milliseconds())
+	}
+	if b.opts.Delivery == AtLeastOnce && gapless {
+		// A record can then fail only with a fatal error of the producer
+		// (one the broker refuses breaks the sequence) or together with
+		// every later record of its partition (its topic or partition is
+		// unknown): never alone, and never by timing out. So the last
+		// record of a partition acknowledged vouches for the records
+		// before it (produceMarked).
+		producerCfg["enable.gapless.guarantee"] = true
+		producerCfg["message.timeout.ms"] = 0
+		producerCfg["go.delivery.reports"] = false
 	}
 	pc, err := cfg.ConfigMap(clientconfig.ProducerChannels(producerCfg))
 	if err != nil {

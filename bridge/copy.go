@@ -119,7 +119,14 @@ func (b *Bridge) copyBatch(ctx context.Context, l *lane, c *kafka.Consumer, batc
 		}
 		var kerr kafka.Error
 		if errors.As(err, &kerr) && kerr.IsFatal() {
-			return false, b.fatalProducer(err)
+			if b.opts.Delivery == ExactlyOnce {
+				return false, b.fatalProducer(err)
+			}
+			// At least once, no other process can fence the producer: a
+			// fatal error is its idempotent sequence given up (the gapless
+			// guarantee after a refused record). The retry, reported, runs
+			// on a new producer (copyAtLeastOnce).
+			b.log.Warn("producer failed; retrying the batch on a new one", "lane", l.id, "records", len(batch), "err", err)
 		}
 		b.opts.Metrics.Transactions.WithLabelValues("aborted").Inc()
 		if groupLost(err) {
@@ -305,7 +312,10 @@ func (b *Bridge) prepare(ctx context.Context, batch []*kafka.Message, st *attemp
 // that is not st.reported asks for no report and waits for none: the
 // transaction's commit waits for every record and fails if one failed.
 func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *attemptState) error {
-	if b.unreported(st) {
+	if b.unreported(l, st) {
+		if b.opts.Delivery == AtLeastOnce {
+			return b.produceMarked(ctx, l, out)
+		}
 		return b.produceUnreported(ctx, l, out)
 	}
 	reports := make(chan kafka.Event, len(out))
@@ -384,10 +394,13 @@ func (b *Bridge) produceAll(ctx context.Context, l *lane, out []outgoing, st *at
 }
 
 // unreported reports whether an attempt produces with no delivery report
-// per record: an exactly-once attempt that is not st.reported and
-// isolates no partition.
-func (b *Bridge) unreported(st *attemptState) bool {
-	return b.opts.Delivery == ExactlyOnce && !st.reported && len(st.singles) == 0
+// per record: one that is not st.reported and isolates no partition;
+// at least once, also only on a gapless producer.
+func (b *Bridge) unreported(l *lane, st *attemptState) bool {
+	if st.reported || len(st.singles) > 0 {
+		return false
+	}
+	return b.opts.Delivery == ExactlyOnce || l.gapless
 }
 
 // produceUnreported produces the records of a transaction with no
@@ -400,6 +413,97 @@ func (b *Bridge) produceUnreported(ctx context.Context, l *lane, out []outgoing)
 		if err := produce(ctx, l, &out[i], nil); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// produceMarked is an at-least-once attempt with a delivery report for
+// the last record of each target partition only, on the lane's gapless
+// producer (newProducer): a record there fails only with a fatal error or
+// with every later record of its partition, so the last one acknowledged,
+// and no fatal error, mean every record before it is written.
+//
+// The last records go out once the producer holds nothing else: with
+// go.delivery.reports=false, confluent-kafka-go drops the rest of a
+// delivery event after its first record without a report channel, so a
+// reported record must not share a broker batch with unreported ones.
+// Dead letters (to a DLQ, partition chosen by librdkafka) are reported
+// too. Any failure leaves the producer to be replaced, and the retry
+// reports every record.
+func (b *Bridge) produceMarked(ctx context.Context, l *lane, out []outgoing) error {
+	// Backwards, the first copy seen of each target partition is its last;
+	// a map lookup only where the partition changes.
+	marked := make([]bool, len(out))
+	seen := map[partitionKey]bool{}
+	var prev partitionKey
+	n := 0
+	for i := len(out) - 1; i >= 0; i-- {
+		o := &out[i]
+		if o.dead == nil {
+			k := partitionKey{*o.route.target, o.partition}
+			if k == prev || seen[k] {
+				continue
+			}
+			prev, seen[k] = k, true
+		}
+		marked[i] = true
+		n++
+	}
+	for i := range out {
+		if marked[i] {
+			continue
+		}
+		if err := produce(ctx, l, &out[i], nil); err != nil {
+			return err
+		}
+	}
+	if err := flushAll(ctx, l.producer); err != nil {
+		return err
+	}
+	if err := l.producer.GetFatalError(); err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	reports := make(chan kafka.Event, n)
+	for i := range out {
+		if marked[i] {
+			if err := produce(ctx, l, &out[i], reports); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flushAll(ctx, l.producer); err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		select {
+		case ev := <-reports:
+			m := ev.(*kafka.Message)
+			if err := m.TopicPartition.Error; err != nil {
+				return fmt.Errorf("produce %s to %s: %w", keyString(m.Opaque.(*outgoing).source), *m.TopicPartition.Topic, err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := l.producer.GetFatalError(); err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	return nil
+}
+
+// flushAll waits until p holds no record: every one acknowledged or
+// failed. Producer.Flush's own wait polls in steps of up to 100 ms, so it
+// is called in short steps, each of which also sends what lingers. A
+// producer that failed for good is not waited for.
+func flushAll(ctx context.Context, p *kafka.Producer) error {
+	for p.Len() > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := p.GetFatalError(); err != nil {
+			return fmt.Errorf("producer: %w", err)
+		}
+		p.Flush(5)
 	}
 	return nil
 }
@@ -508,7 +612,7 @@ func (b *Bridge) copyTransactional(ctx context.Context, l *lane, c *kafka.Consum
 	// first: sent while librdkafka is still adding the records'
 	// partitions to the transaction, they wait on the coordinator (~18 ms
 	// a transaction, against ~1.4 ms first, on Kafka 4.4).
-	unreported := b.unreported(st)
+	unreported := b.unreported(l, st)
 	if unreported {
 		if err := sendOffsets(); err != nil {
 			return abort(err)
@@ -543,8 +647,16 @@ func (b *Bridge) copyTransactional(ctx context.Context, l *lane, c *kafka.Consum
 }
 
 // copyAtLeastOnce produces the batch with the idempotent producer, waits
-// for every acknowledgement, then commits the offsets.
+// until every record is acknowledged (on a first attempt, vouched for by
+// the last of each partition: produceMarked), then commits the offsets.
 func (b *Bridge) copyAtLeastOnce(ctx context.Context, l *lane, c *kafka.Consumer, batch []*kafka.Message, st *attemptState) error {
+	// A first attempt runs on a gapless producer, a retry on one that
+	// reports every record, and none on a producer that failed for good.
+	if gapless := !st.reported && len(st.singles) == 0; gapless != l.gapless || l.producer.GetFatalError() != nil {
+		if err := b.replaceProducer(ctx, l, gapless); err != nil {
+			return err
+		}
+	}
 	out, err := b.prepare(ctx, batch, st)
 	if err != nil {
 		return err
@@ -555,6 +667,28 @@ func (b *Bridge) copyAtLeastOnce(ctx context.Context, l *lane, c *kafka.Consumer
 	if _, err := c.CommitOffsets(offsetsOf(batch)); err != nil {
 		return fmt.Errorf("commit offsets: %w", err)
 	}
+	return nil
+}
+
+// replaceProducer closes the lane's at-least-once producer and opens a
+// gapless one or one that reports every record. It first waits, up to the
+// operation timeout, for the old one to hold no record, so that nothing it
+// still has in flight can land after the new one's records.
+func (b *Bridge) replaceProducer(ctx context.Context, l *lane, gapless bool) error {
+	wctx, cancel := context.WithTimeout(ctx, b.opts.Client.OperationTimeout())
+	err := flushAll(wctx, l.producer)
+	cancel()
+	if err != nil {
+		b.log.Warn("replacing a producer that failed or still holds records; dropping them", "lane", l.id, "records", l.producer.Len(), "err", err)
+		_ = l.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
+	}
+	l.producer.Close()
+	p, err := b.newProducer(ctx, l.id, gapless)
+	if err != nil {
+		return err
+	}
+	l.producer, l.gapless = p, gapless
+	go b.drainProducerEvents(p)
 	return nil
 }
 

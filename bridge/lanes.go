@@ -46,6 +46,9 @@ func transactionalID(group, instance string, i int) string {
 type lane struct {
 	id       int
 	producer *kafka.Producer
+	// gapless is set while the producer is an at-least-once producer for
+	// attempts without a report per record (newProducer).
+	gapless bool
 	// inbox holds the work queued for the lane: one job besides the one
 	// it copies, so memory stays bounded by a few batches.
 	inbox chan *job
