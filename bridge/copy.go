@@ -119,13 +119,14 @@ func (b *Bridge) copyBatch(ctx context.Context, l *lane, c *kafka.Consumer, batc
 		}
 		var kerr kafka.Error
 		if errors.As(err, &kerr) && kerr.IsFatal() {
-			if b.opts.Delivery == ExactlyOnce {
+			if b.opts.Delivery == ExactlyOnce || l.producer.GetFatalError() == nil {
 				return false, b.fatalProducer(err)
 			}
-			// At least once, no other process can fence the producer: a
+			// At least once, no other process can fence the producer: its
 			// fatal error is its idempotent sequence given up (the gapless
 			// guarantee after a refused record). The retry, reported, runs
-			// on a new producer (copyAtLeastOnce).
+			// on a new producer (copyAtLeastOnce). A fatal error of the
+			// consumer (its static membership taken) still ends the bridge.
 			b.log.Warn("producer failed; retrying the batch on a new one", "lane", l.id, "records", len(batch), "err", err)
 		}
 		b.opts.Metrics.Transactions.WithLabelValues("aborted").Inc()
