@@ -32,7 +32,7 @@ func mirrorCommand() *cli.Command {
 			"retired. N processes with the same --group share the partitions.",
 		UsageText: "migrator -b kafka:9092 mirror --metrics-addr :9464\n" +
 			"migrator -b kafka:9092 mirror --until-caught-up              # copy the backlog and exit 0\n" +
-			"migrator -b kafka:9092 mirror --delivery at-least-once       # faster; a crash may copy a batch twice\n" +
+			"migrator -b kafka:9092 mirror --delivery at-least-once       # no transactions (no TransactionalId ACL); a crash may copy a batch twice\n" +
 			"migrator -b kafka:9092 mirror --reverse --rename OLD         # new → old, for a rollback after producers moved",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "group", Value: bridge.DefaultGroup, Usage: "consumer group the bridge processes share"},
